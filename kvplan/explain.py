@@ -1,0 +1,89 @@
+"""``--explain``: the planner's arithmetic in plain words, with the plan's numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvplan.assemble import Result
+from kvplan.sizes import human
+
+
+def _stage_text(st: dict[str, Any], behaviour_sizing: str) -> list[str]:
+    mem = st["available_kv_bytes"]
+    out = [f"Stage {st['pp_rank']} (decoder layers {st['decoder_layers'][0]}..{st['decoder_layers'][1] - 1}, {human(mem)} for KV cache):"]
+    ut = st["branches"].get("uniform_type", {})
+    sp = st["branches"].get("shared_pool", {})
+    un = st["branches"].get("unified", {})
+    if ut.get("applicable"):
+        out.append(
+            f"  uniform-type branch: one tensor per layer. A block id names one page in every layer, so one block "
+            f"costs the SUM of the layers' pages = {ut['bytes_per_block']:,} B ({ut['divisor']}). "
+            f"num_blocks = {mem:,} // {ut['bytes_per_block']:,} = {ut['num_blocks']:,}. The divisor already "
+            "counts every layer; dividing by the layer count again would count them twice."
+        )
+    if sp.get("applicable"):
+        out.append(
+            f"  shared-pool branch: group_size tensors, each shared by one layer of every group. One page is one "
+            f"layer's, so num_blocks = {mem:,} // page // group_size ({sp['divisor']}) = {sp['num_blocks']:,}. "
+            "Dividing by group_size turns bytes into blocks per layer slot."
+        )
+    elif sp:
+        out.append(f"  shared-pool branch: not applicable ({sp.get('reason')}).")
+    if ut.get("applicable") and sp.get("applicable"):
+        if ut["num_blocks"] == sp["num_blocks"]:
+            out.append(
+                "  Both agree: with one page size p and n layers in one group, sum(pages) = n x p, and "
+                "floor(m / (n x p)) = floor(floor(m / p) / n)."
+            )
+        else:
+            out.append(
+                f"  They differ ({ut['num_blocks']:,} vs {sp['num_blocks']:,}): the shared pool gives each block "
+                "to one layer slot of every group at once (groups draw different blocks from one pool), while "
+                "the per-layer tensors of the uniform-type branch reserve a page in every layer for each block."
+            )
+    if un.get("applicable"):
+        out.append(
+            f"  0.29+ unified formula: bytes per block = the largest group's summed pages = "
+            f"{un['bytes_per_block']:,} B, num_blocks = {un['num_blocks']:,}; it equals the uniform-type branch "
+            "for one uniform-type group and the shared-pool branch for equal groups of one page size."
+        )
+    out.append(f"  vLLM {'(this release)'} takes: {st['branch_taken']} -> {st['num_blocks_before_unify']:,} blocks on this stage.")
+    return out
+
+
+def explain(result: Result, doc: dict[str, Any]) -> str:
+    """The explanation text for one plan."""
+    plan = result.plan
+    lines = ["", "How vLLM " + result.release.version + " sizes this KV cache", "=" * 40]
+    lines.append(
+        "num_blocks is a count of blocks PER LAYER: block id k is one page of "
+        f"{doc['block_size']} tokens in every layer of the group that owns it. The memory behind one block id is "
+        "therefore a page times the number of layers sharing it, and that product is what the available memory "
+        "is divided by."
+    )
+    for st in doc["stages"]:
+        lines.extend(_stage_text(st, result.release.behaviour.sizing))
+    if len(doc["stages"]) > 1:
+        before = ", ".join(f"{s['num_blocks_before_unify']:,}" for s in doc["stages"])
+        lines.append(
+            f"Pipeline parallelism: every stage holds different layers and its own memory, so each computes its "
+            f"own count ({before}); the scheduler is shared, so every worker uses the minimum, {plan.num_blocks:,}, "
+            "and stages above it leave memory unused ("
+            + ", ".join(human(s["unused_bytes"]) for s in doc["stages"])
+            + ")."
+        )
+        if result.release.behaviour.uniform_type and not result.release.behaviour.project_uniform_type:
+            lines.append(
+                "In this release a uniform-type group keeps the WHOLE model's spec on every stage, so its "
+                "summed page counts layers the stage does not hold (fixed in 0.17)."
+            )
+    lines.append(
+        f"Block 0 is the null block, so {doc['usable_blocks']:,} blocks serve requests. "
+        f"{doc['kv_cache_tokens']:,} tokens is what vLLM logs as the KV cache size."
+    )
+    mml = doc["max_model_len"]
+    if mml["fits"]:
+        lines.append(f"One request of {mml['value']:,} tokens needs {human(mml['needed_bytes'])}; it fits.")
+    else:
+        lines.append(f"vLLM would refuse to start: {mml['error']}")
+    return "\n".join(lines) + "\n"

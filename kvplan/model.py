@@ -1,0 +1,238 @@
+"""A validated description of a model's decoder layers, independent of serving.
+
+Each layer knows, for the whole model, what vLLM needs to build its KV cache
+spec (heads, head size, window, latent width, state shapes); ``spec()`` turns
+it into the per-TP-rank ``KVCacheSpec`` for a given shard context.  Layers that
+hold no KV cache (MLP-only blocks) are simply absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, ClassVar
+
+from kvplan.dtypes import dtype_size
+from kvplan.errors import InputError
+from kvplan.specs import (
+    ChunkedLocalAttentionSpec,
+    FullAttentionSpec,
+    KVCacheSpec,
+    MambaSpec,
+    MLAAttentionSpec,
+    SlidingWindowSpec,
+)
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """How one worker holds a layer: TP size, block sizes and cache dtypes.
+
+    ``kv_dtype`` is the resolved attention cache dtype (``auto`` already
+    replaced by the model dtype); ``kv_cache_dtype`` is the flag as given,
+    which MLA records as its ``cache_dtype_str``.
+    """
+
+    tp: int
+    block_size: int
+    kv_dtype: str
+    kv_cache_dtype: str = "auto"
+    mla_block_size: int | None = None
+    mamba_block_size: int | None = None
+    mamba_page_size_padded: int | None = None
+    attention_page_size_padded: int | None = None
+
+
+def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
+    """KV heads one TP rank holds, with vLLM's replication when TP > KV heads.
+
+    vLLM's ``QKVParallelLinear`` splits KV heads evenly when there are at least
+    as many as ranks, and otherwise replicates each head on ``tp / heads``
+    ranks; both splits must be exact.
+    """
+    if total_kv_heads >= tp:
+        if total_kv_heads % tp:
+            raise InputError(
+                f"{total_kv_heads} KV heads cannot be split evenly over tensor parallel size {tp}",
+                field="tp",
+                value=tp,
+                hint=f"layer {layer}; choose a TP size that divides {total_kv_heads}",
+            )
+        return total_kv_heads // tp
+    if tp % total_kv_heads:
+        raise InputError(
+            f"tensor parallel size {tp} is not a multiple of the {total_kv_heads} KV heads, "
+            "so vLLM cannot replicate them",
+            field="tp",
+            value=tp,
+            hint=f"layer {layer}",
+        )
+    return 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One KV-cache-holding layer of the whole model."""
+
+    kind: ClassVar[str] = "abstract"
+    name: str
+    index: int  # decoder layer index, which decides the PP stage
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        """This layer's KV cache spec on one TP rank."""
+        raise NotImplementedError
+
+    def check_tp(self, tp: int) -> None:
+        """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
+
+    def summary(self) -> dict[str, Any]:
+        """Whole-model facts for the JSON document."""
+        return {"name": self.name, "index": self.index, "type": self.kind}
+
+
+@dataclass(frozen=True)
+class AttentionLayer(Layer):
+    """Multi-head, grouped-query or multi-query attention."""
+
+    kind: ClassVar[str] = "full"
+    num_kv_heads: int = 0
+    head_size: int = 0
+    num_attention_heads: int | None = None
+    head_size_v: int | None = None
+    dtype: str | None = None
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+    def check_tp(self, tp: int) -> None:
+        if self.num_attention_heads is not None and self.num_attention_heads % tp:
+            raise InputError(
+                f"{self.num_attention_heads} attention heads are not divisible by tensor parallel size {tp}",
+                field="tp",
+                value=tp,
+                hint=f"layer {self.name}; vLLM requires num_attention_heads % tp == 0",
+            )
+        kv_heads_per_rank(self.num_kv_heads, tp, layer=self.name)
+
+    def _common(self, ctx: ShardContext) -> dict[str, Any]:
+        return {
+            "block_size": self.block_size or ctx.block_size,
+            "num_kv_heads": kv_heads_per_rank(self.num_kv_heads, ctx.tp, layer=self.name),
+            "head_size": self.head_size,
+            "dtype": self.dtype or ctx.kv_dtype,
+            "page_size_padded": self.page_size_padded or ctx.attention_page_size_padded,
+        }
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        head_v = None if self.head_size_v in (None, self.head_size) else self.head_size_v
+        return FullAttentionSpec(**self._common(ctx), head_size_v=head_v)
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        out.update(num_kv_heads_total=self.num_kv_heads, head_size=self.head_size)
+        return out
+
+
+@dataclass(frozen=True)
+class SlidingWindowLayer(AttentionLayer):
+    """Attention over the last ``sliding_window`` tokens."""
+
+    kind: ClassVar[str] = "sliding_window"
+    sliding_window: int = 0
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        return SlidingWindowSpec(**self._common(ctx), sliding_window=self.sliding_window)
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "sliding_window": self.sliding_window}
+
+
+@dataclass(frozen=True)
+class ChunkedLocalLayer(AttentionLayer):
+    """Attention inside chunks of ``attention_chunk_size`` tokens."""
+
+    kind: ClassVar[str] = "chunked_local"
+    attention_chunk_size: int = 0
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        return ChunkedLocalAttentionSpec(**self._common(ctx), attention_chunk_size=self.attention_chunk_size)
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "attention_chunk_size": self.attention_chunk_size}
+
+
+@dataclass(frozen=True)
+class MLALayer(Layer):
+    """Multi-head latent attention: one row of ``kv_lora_rank + qk_rope_head_dim``,
+    the same on every TP rank (vLLM does not shard the latent cache)."""
+
+    kind: ClassVar[str] = "mla"
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    dtype: str | None = None
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        return MLAAttentionSpec(
+            block_size=self.block_size or ctx.mla_block_size or ctx.block_size,
+            num_kv_heads=1,
+            head_size=self.kv_lora_rank + self.qk_rope_head_dim,
+            dtype=self.dtype or ctx.kv_dtype,
+            page_size_padded=self.page_size_padded,
+            cache_dtype_str=ctx.kv_cache_dtype,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        out.update(kv_lora_rank=self.kv_lora_rank, qk_rope_head_dim=self.qk_rope_head_dim)
+        return out
+
+
+@dataclass(frozen=True)
+class MambaLayer(Layer):
+    """Recurrent state whose per-rank shapes are given (or computed by a subclass)."""
+
+    kind: ClassVar[str] = "mamba"
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[str, ...] = ()
+    mamba_type: str = "mamba2"
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+    def state(self, tp: int) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+        """Per-rank state shapes and their dtypes."""
+        return self.shapes, self.dtypes
+
+    def state_bytes(self, tp: int) -> int:
+        """Unpadded bytes of one request's state on one rank."""
+        shapes, dtypes = self.state(tp)
+        return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
+
+    def spec(self, ctx: ShardContext) -> KVCacheSpec:
+        shapes, dtypes = self.state(ctx.tp)
+        return MambaSpec(
+            block_size=self.block_size or ctx.mamba_block_size or ctx.block_size,
+            shapes=shapes,
+            dtypes=dtypes,
+            page_size_padded=self.page_size_padded or ctx.mamba_page_size_padded,
+            mamba_type=self.mamba_type,
+        )
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """Everything kvplan knows about a model before serving options apply."""
+
+    architecture: str
+    family: str
+    num_hidden_layers: int
+    layers: tuple[Layer, ...]
+    dtype: str
+    max_position_embeddings: int | None
+    source: str
+    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def layers_in(self, start: int, end: int) -> list[Layer]:
+        """The KV-cache-holding layers whose decoder index is in ``[start, end)``."""
+        return [layer for layer in self.layers if start <= layer.index < end]

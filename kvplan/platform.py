@@ -1,0 +1,39 @@
+"""vLLM's platform step: the block sizes every layer ends up with.
+
+On CUDA, vLLM leaves ``block_size`` at 16 for ordinary attention backends;
+MLA backends need larger blocks; hybrid Mamba models raise the attention
+block size until one attention page holds at least one Mamba state, and pad
+the Mamba page to match.  A ``--block-size`` given by the user wins for
+attention, as in vLLM.
+"""
+
+from __future__ import annotations
+
+from kvplan import mamba
+from kvplan.model import MambaLayer, MLALayer, ModelDescription, ShardContext
+from kvplan.releases import Release
+from kvplan.serving import Serving
+
+DEFAULT_BLOCK_SIZE = 16
+# FlashMLA, the default MLA backend on Hopper, needs 64-token blocks.
+MLA_BLOCK_SIZE = 64
+
+
+def shard_context(
+    model: ModelDescription, serving: Serving, release: Release, kv_dtype: str
+) -> tuple[ShardContext, str]:
+    """The shard context of one worker, and a sentence saying where the block size came from."""
+    has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
+    has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
+    if serving.block_size is not None:
+        block, note = serving.block_size, f"block size {serving.block_size} (--block-size)"
+    elif has_mla:
+        block, note = MLA_BLOCK_SIZE, f"block size {MLA_BLOCK_SIZE}: the MLA backend's (FlashMLA) requirement"
+    else:
+        block, note = DEFAULT_BLOCK_SIZE, f"block size {DEFAULT_BLOCK_SIZE}: vLLM's CUDA default"
+    context = ShardContext(
+        tp=serving.tp, block_size=block, kv_dtype=kv_dtype, kv_cache_dtype=serving.kv_cache_dtype
+    )
+    if has_mamba:
+        context, note = mamba.align(model, serving, release, context)
+    return context, note

@@ -1,0 +1,107 @@
+"""Built-in presets: model configs and GPU memory sizes, shipped as data files.
+
+Model presets are ``models/<name>.yaml`` (the published config.json under
+``config:`` plus its source); GPUs are ``gpus.yaml``.  Files are read lazily,
+one at a time, so a plan on one preset parses one small file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from kvplan.errors import InputError
+
+if TYPE_CHECKING:
+    from kvplan.inputs import ModelInput
+
+
+def _data_dir() -> Any:
+    return resources.files(__name__)
+
+
+def model_names() -> list[str]:
+    """Every model preset name, sorted."""
+    folder = _data_dir() / "models"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@cache
+def _load_model(name: str) -> dict[str, Any]:
+    from kvplan.inputs import load_yaml_text
+
+    text = (_data_dir() / "models" / f"{name}.yaml").read_text(encoding="utf-8")
+    data = load_yaml_text(text, f"preset {name}")
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+        raise InputError("preset file is malformed", source=f"preset {name}")
+    return data
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """A preset's file contents: name, hf_id, source, notes and config."""
+    return _load_model(name)
+
+
+def find_model(name: str) -> ModelInput | None:
+    """The preset called ``name`` (case-insensitive), or None."""
+    from kvplan.inputs import ModelInput
+
+    key = name.strip().lower()
+    path = _data_dir() / "models" / f"{key}.yaml"
+    if not path.is_file():
+        return None
+    data = _load_model(key)
+    return ModelInput(
+        label=key,
+        source=f"preset {key}",
+        config=dict(data["config"]),
+        serving=dict(data.get("serving") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class GPU:
+    """A GPU preset: the total memory torch reports on it, and where that figure is from."""
+
+    name: str
+    aliases: tuple[str, ...]
+    total_bytes: int
+    vendor: str
+    source: str
+    notes: str
+
+
+@cache
+def gpus() -> tuple[GPU, ...]:
+    """Every GPU preset, in file order."""
+    from kvplan.inputs import load_yaml_text
+
+    text = (_data_dir() / "gpus.yaml").read_text(encoding="utf-8")
+    rows = load_yaml_text(text, "gpus.yaml") or []
+    return tuple(
+        GPU(
+            name=row["name"],
+            aliases=tuple(row.get("aliases") or ()),
+            total_bytes=int(row["total_bytes"]),
+            vendor=str(row.get("vendor", "")),
+            source=str(row.get("source", "")),
+            notes=str(row.get("notes", "")),
+        )
+        for row in rows
+    )
+
+
+def find_gpu(name: str) -> GPU:
+    """The GPU preset matching ``name`` or one of its aliases (case-insensitive)."""
+    key = name.strip().lower()
+    for gpu in gpus():
+        if key == gpu.name.lower() or key in (a.lower() for a in gpu.aliases):
+            return gpu
+    raise InputError(
+        "unknown GPU",
+        field="gpu",
+        value=name,
+        hint="see `kvplan gpus`, or give --gpu-memory SIZE",
+    )

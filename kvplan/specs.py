@@ -1,0 +1,336 @@
+"""Per-layer KV cache specs, one small frozen class per kind of cache.
+
+These mirror the spec classes of vLLM's ``vllm/v1/kv_cache_interface.py``:
+each knows its own ``page_size_bytes`` (bytes of one block of ``block_size``
+tokens, for one layer on one TP rank) and its ``max_memory_usage_bytes`` (what
+one request of ``max_model_len`` tokens needs).  Callers never switch on a kind
+to compute a size.
+
+Specs are hashable and compare by class and fields, exactly like vLLM's frozen
+dataclasses, because the planner groups layers by equal specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from math import prod
+from typing import ClassVar
+
+from kvplan.dtypes import dtype_size
+
+
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division of non-negative integers."""
+    return -(a // -b)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a request may need, as the planner's memory checks see it.
+
+    ``cp_size`` is the decode x prefill context-parallel size that divides the
+    tokens each rank keeps (1 where the release has no DCP); ``mamba_cache_mode``
+    and ``legacy_mamba`` select how Mamba state is counted.
+    """
+
+    max_model_len: int
+    max_num_batched_tokens: int
+    cp_size: int = 1
+    mamba_cache_mode: str = "none"
+    legacy_mamba: bool = False
+
+
+class SpecMergeError(Exception):
+    """Layers whose specs cannot share one KV cache group."""
+
+
+@dataclass(frozen=True)
+class KVCacheSpec:
+    """The KV cache format of one layer on one worker."""
+
+    kind: ClassVar[str] = "abstract"
+    block_size: int
+
+    @property
+    def page_size_bytes(self) -> int:
+        """Bytes of one block (``block_size`` tokens) of this layer."""
+        raise NotImplementedError
+
+    @property
+    def bytes_per_token(self) -> float | None:
+        """Bytes one token costs in this layer, or None where state is per request."""
+        return self.page_size_bytes / self.block_size
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        """Bytes one request of ``usage.max_model_len`` tokens needs in this layer."""
+        raise NotImplementedError
+
+    def with_block_size(self, block_size: int) -> KVCacheSpec:
+        """The same spec with another block size."""
+        return replace(self, block_size=block_size)
+
+    def same_type_as(self, other: KVCacheSpec) -> bool:
+        """Whether both layers always need the same number of token slots.
+
+        This is vLLM's ``UniformTypeKVCacheSpecs.is_uniform_type`` test for a
+        pair of specs (block sizes are compared by the caller).
+        """
+        return type(self) is type(other) and self._type_key() == other._type_key()
+
+    def _type_key(self) -> object:
+        return None
+
+    def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
+        """The group spec of layers with this spec and ``others`` (vLLM's ``merge``).
+
+        Raises ``SpecMergeError`` when they cannot share one group.
+        """
+        if any(o != self for o in others):
+            raise SpecMergeError("all layers in one KV cache group must have one spec")
+        return self
+
+    def describe(self) -> str:
+        """A short human description for tables."""
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionSpec(KVCacheSpec):
+    """A K and a V row per token and KV head (``page_size_padded`` may pad it)."""
+
+    num_kv_heads: int
+    head_size: int
+    dtype: str
+    page_size_padded: int | None = None
+
+    @property
+    def real_page_size_bytes(self) -> int:
+        """The unpadded page: K and V for ``block_size`` tokens and every KV head."""
+        return 2 * self.block_size * self.num_kv_heads * self.head_size * dtype_size(self.dtype)
+
+    @property
+    def page_size_bytes(self) -> int:
+        return self.page_size_padded or self.real_page_size_bytes
+
+    @property
+    def bytes_per_token(self) -> float | None:
+        return self.real_page_size_bytes / self.block_size
+
+    def _attention_fields(self) -> tuple[object, ...]:
+        return (self.block_size, self.num_kv_heads, self.head_size, self.dtype, self.page_size_padded)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.num_kv_heads}x{self.head_size} {self.dtype}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FullAttentionSpec(AttentionSpec):
+    """Every token of the request is kept.
+
+    ``sliding_window`` / ``attention_chunk_size`` are only set when vLLM's
+    hybrid manager is disabled and a local layer is kept as full attention.
+    """
+
+    kind: ClassVar[str] = "full"
+    head_size_v: int | None = None
+    sliding_window: int | None = None
+    attention_chunk_size: int | None = None
+
+    @property
+    def real_page_size_bytes(self) -> int:
+        head_v = self.head_size if self.head_size_v is None else self.head_size_v
+        return self.block_size * self.num_kv_heads * (self.head_size + head_v) * dtype_size(self.dtype)
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        tokens = usage.max_model_len
+        if usage.cp_size > 1:
+            # Each context-parallel rank keeps only its share of the tokens.
+            tokens = cdiv(tokens, usage.cp_size)
+        return cdiv(tokens, self.block_size) * self.page_size_bytes
+
+    def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
+        specs: list[KVCacheSpec] = [self, *others]
+        if not all(type(s) is FullAttentionSpec for s in specs):
+            raise SpecMergeError("all layers in one group must be full attention")
+        full = [s for s in specs if isinstance(s, FullAttentionSpec)]
+        if any(s._attention_fields() != self._attention_fields() for s in full):
+            raise SpecMergeError("all attention layers in one group must have one spec")
+        windows = {s.sliding_window for s in full if s.sliding_window is not None}
+        chunks = {s.attention_chunk_size for s in full if s.attention_chunk_size is not None}
+        if len(windows) > 1 or len(chunks) > 1 or (windows and chunks):
+            raise SpecMergeError("one group cannot mix window or chunk sizes")
+        return replace(
+            self,
+            sliding_window=next(iter(windows), None),
+            attention_chunk_size=next(iter(chunks), None),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MLAAttentionSpec(FullAttentionSpec):
+    """Multi-head latent attention: one latent row per token, no separate V.
+
+    The row is ``kv_lora_rank + qk_rope_head_dim`` wide, one "head", the same on
+    every TP rank.  ``fp8_ds_mla`` packs a token into 656 bytes.
+    """
+
+    kind: ClassVar[str] = "mla"
+    cache_dtype_str: str | None = None
+
+    @property
+    def real_page_size_bytes(self) -> int:
+        if self.cache_dtype_str == "fp8_ds_mla":
+            return self.block_size * 656
+        return self.block_size * self.num_kv_heads * self.head_size * dtype_size(self.dtype)
+
+    def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
+        specs: list[KVCacheSpec] = [self, *others]
+        if not all(isinstance(s, MLAAttentionSpec) for s in specs):
+            raise SpecMergeError("all layers in one group must be MLA")
+        mla = [s for s in specs if isinstance(s, MLAAttentionSpec)]
+        if len({s.cache_dtype_str for s in mla}) != 1:
+            raise SpecMergeError("all MLA layers in one group must use one cache dtype")
+        # vLLM keeps the first layer's fields; differing MLA layers are not merged.
+        if any(s._attention_fields() != self._attention_fields() for s in mla):
+            raise SpecMergeError("all MLA layers in one group must have one spec")
+        return self
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlidingWindowSpec(AttentionSpec):
+    """Only the last ``sliding_window`` tokens (plus the batch being computed) are kept."""
+
+    kind: ClassVar[str] = "sliding_window"
+    sliding_window: int
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        tokens = min(self.sliding_window - 1 + usage.max_num_batched_tokens, usage.max_model_len)
+        # One extra block: the window need not start on a block boundary.
+        return (cdiv(tokens, self.block_size) + 1) * self.page_size_bytes
+
+    def _type_key(self) -> object:
+        return self.sliding_window
+
+    def describe(self) -> str:
+        return f"{super().describe()} window {self.sliding_window}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkedLocalAttentionSpec(AttentionSpec):
+    """Attention within chunks of ``attention_chunk_size`` tokens (Llama 4)."""
+
+    kind: ClassVar[str] = "chunked_local"
+    attention_chunk_size: int
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        tokens = min(self.attention_chunk_size + usage.max_num_batched_tokens, usage.max_model_len)
+        return cdiv(tokens, self.block_size) * self.page_size_bytes
+
+    def _type_key(self) -> object:
+        return self.attention_chunk_size
+
+    def describe(self) -> str:
+        return f"{super().describe()} chunk {self.attention_chunk_size}"
+
+
+@dataclass(frozen=True)
+class MambaSpec(KVCacheSpec):
+    """Recurrent state (Mamba, gated delta net, ...): a fixed size per request.
+
+    ``shapes`` are the per-rank state tensors and ``dtypes`` their dtypes; one
+    "page" holds one request's whole state, padded to ``page_size_padded``.
+    """
+
+    kind: ClassVar[str] = "mamba"
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[str, ...] = ()
+    page_size_padded: int | None = None
+    mamba_type: str = "mamba2"
+    num_speculative_blocks: int = 0
+
+    @property
+    def real_page_size_bytes(self) -> int:
+        """Bytes of the state tensors, unpadded."""
+        return sum(prod(s) * dtype_size(d) for s, d in zip(self.shapes, self.dtypes, strict=True))
+
+    @property
+    def page_size_bytes(self) -> int:
+        return self.page_size_padded or self.real_page_size_bytes
+
+    @property
+    def bytes_per_token(self) -> float | None:
+        return None
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        if usage.legacy_mamba:
+            return self.page_size_bytes
+        if usage.mamba_cache_mode == "all":
+            return cdiv(usage.max_model_len, self.block_size) * self.page_size_bytes
+        if usage.mamba_cache_mode == "align":
+            return self.page_size_bytes * (2 + self.num_speculative_blocks)
+        return self.page_size_bytes * (1 + self.num_speculative_blocks)
+
+    def _type_key(self) -> object:
+        return self.num_speculative_blocks
+
+    def describe(self) -> str:
+        shapes = " + ".join("x".join(map(str, s)) for s in self.shapes)
+        return f"{self.mamba_type} state {shapes}"
+
+
+@dataclass(frozen=True)
+class UniformTypeSpecs(KVCacheSpec):
+    """Layers of one type but different sizes, kept in one group (vLLM's
+    ``UniformTypeKVCacheSpecs``).  A "page" is the sum of every layer's page:
+    one block id addresses one page in each layer's own tensor.
+    """
+
+    kind: ClassVar[str] = "uniform_type"
+    layer_specs: tuple[tuple[str, KVCacheSpec], ...] = field(default=())
+
+    @property
+    def specs(self) -> dict[str, KVCacheSpec]:
+        """Layer name to that layer's spec."""
+        return dict(self.layer_specs)
+
+    @property
+    def page_size_bytes(self) -> int:
+        return sum(spec.page_size_bytes for _, spec in self.layer_specs)
+
+    @property
+    def bytes_per_token(self) -> float | None:
+        return None
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        pages = max(
+            cdiv(spec.max_memory_usage_bytes(usage), spec.page_size_bytes) for _, spec in self.layer_specs
+        )
+        return pages * self.page_size_bytes
+
+    def restricted_to(self, names: list[str]) -> UniformTypeSpecs:
+        """The same spec holding only the named layers (a PP stage's share)."""
+        specs = self.specs
+        return UniformTypeSpecs(block_size=self.block_size, layer_specs=tuple((n, specs[n]) for n in names))
+
+    def describe(self) -> str:
+        kinds = sorted({spec.describe() for _, spec in self.layer_specs})
+        return "uniform type: " + "; ".join(kinds)
+
+    @staticmethod
+    def is_uniform_type(specs: dict[str, KVCacheSpec]) -> bool:
+        """Whether every layer needs the same number of token slots (same type)."""
+        values = list(specs.values())
+        first = values[0]
+        if len({s.block_size for s in values}) > 1:
+            return False
+        if isinstance(first, FullAttentionSpec):
+            # MLA counts as full attention here, as in vLLM's isinstance test.
+            return all(isinstance(s, FullAttentionSpec) for s in values)
+        return all(first.same_type_as(s) for s in values)
+
+
+def layer_spec(spec: KVCacheSpec, layer_name: str) -> KVCacheSpec:
+    """The spec of one layer inside a group spec (itself unless uniform type)."""
+    if isinstance(spec, UniformTypeSpecs):
+        return spec.specs[layer_name]
+    return spec
