@@ -296,3 +296,6 @@ def main() -> None:
     except KvplanError as err:  # raised outside a command's own handler
         sys.stderr.write(f"kvplan: error: {err.render()}\n")
         sys.exit(err.exit_code)
+
+
+from kvplan import cli_workflows  # noqa: E402,F401  (registers check, sweep, log)
