@@ -7,11 +7,13 @@ a missing CUDA device); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
+import re
 import sys
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from kvplan.errors import KvplanError
 
@@ -289,10 +291,96 @@ def probe(format: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
     _console().print(table)
 
 
+_INT = re.compile(r"-?[0-9]{1,18}")
+_FLOAT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{0,18})?")
+_SLOW = object()
+
+
+def _plain_value(value: Any, annotation: Any, ctx: Any) -> Any:
+    """``value`` converted as typer would, or ``_SLOW`` when typer must decide."""
+    if value is None:
+        return None
+    if annotation is str and isinstance(value, str):
+        return value
+    if annotation is bool and isinstance(value, bool):
+        return value
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _INT.fullmatch(value):
+            return int(value)
+    if annotation is float:
+        if isinstance(value, float):
+            return value
+        if isinstance(value, str) and _FLOAT.fullmatch(value):
+            return float(value)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        if isinstance(value, annotation):
+            return value
+        if isinstance(value, str) and getattr(ctx, "token_normalize_func", None) is None:
+            for member in annotation:
+                if member.value == value:
+                    return member
+    return _SLOW
+
+
+class _PlainCoercion:
+    """Typer's per-parameter coercion for plain str/int/float/enum values.
+
+    Recent typer validates every parameter through a pydantic ``TypeAdapter``;
+    importing pydantic and building the adapters costs more than the whole
+    plan.  Values this class recognises convert exactly as pydantic would;
+    anything else (bad numbers included) goes to typer's own coercion, so
+    messages and results are unchanged.
+    """
+
+    def __init__(self, param: Any) -> None:
+        self.param = param
+        self.annotation = param.type_descriptor.annotation
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        """Convert one command-line value (typer's ``RuntimeParam.coerce``)."""
+        converted = _plain_value(value, self.annotation, ctx)
+        if converted is not _SLOW:
+            return converted
+        from typer._coercion import build_runtime_param
+
+        return build_runtime_param(self.param.type_descriptor).coerce(value, param=param, ctx=ctx)
+
+
+def _use_plain_coercion(command: Any) -> None:
+    """Give every simple parameter of ``command`` (and its subcommands) ``_PlainCoercion``."""
+    for sub in getattr(command, "commands", {}).values():
+        _use_plain_coercion(sub)
+    params = list(command.params)
+    if hasattr(command, "get_help_option"):
+        from typer._click import Context
+
+        params.append(command.get_help_option(Context(command)))
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", False) is not None:
+            continue  # not typer's pydantic-based coercion, or already built
+        info = descriptor.parameter_info
+        simple = (
+            descriptor.file_annotation is None
+            and info.parser is None
+            and getattr(info, "click_type", None) is None
+            and info.min is None
+            and info.max is None
+            and not param.multiple
+            and param.nargs == 1
+        )
+        if simple:
+            param._runtime_param = _PlainCoercion(param)
+
+
 def main() -> None:
     """Entry point of the ``kvplan`` console script."""
     try:
-        app()
+        command = typer.main.get_command(app)
+        _use_plain_coercion(command)
+        command()
     except KvplanError as err:  # raised outside a command's own handler
         sys.stderr.write(f"kvplan: error: {err.render()}\n")
         sys.exit(err.exit_code)

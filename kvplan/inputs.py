@@ -52,11 +52,16 @@ def _read_text(path: Path) -> str:
 
 
 def load_yaml_text(text: str, source: str) -> Any:
-    """Parse YAML safely (no Python objects); errors name the line."""
+    """Parse YAML safely (no Python objects); errors name the line.
+
+    libyaml's safe loader is used where PyYAML was built with it (several
+    times faster than the pure-Python one, same results).
+    """
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

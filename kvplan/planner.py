@@ -144,6 +144,8 @@ class PlanRequest:
     dcp: int = 1
     pcp: int = 1
     fallback_max_model_len: int | None = None
+    mamba_cache_mode: str = "none"
+    async_scheduling: bool = True
 
 
 @dataclass(frozen=True)
@@ -256,26 +258,32 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec]) -> dict[str, KVCacheSpec]:
     return out
 
 
-def hybrid_groups(specs: dict[str, KVCacheSpec]) -> list[Group]:
+def hybrid_groups(
+    specs: dict[str, KVCacheSpec], rule: str = "1.5", contiguous: bool = False
+) -> list[Group]:
     """Groups of equal size for several attention types with one page size.
 
     Layers are bucketed by spec; the group size is the smallest bucket, or the
-    largest when it is under 1.5x the smallest (less padding); bucket ``b`` is
-    cut into ``cdiv(len(b), size)`` groups taking ``b[i::n]``, so every PP
-    stage gets a fair share of every group.
+    largest when it is under ``rule`` x the smallest (1.25 in 0.12 - 0.17, 1.5
+    from 0.18, never before); bucket ``b`` is cut into ``cdiv(len(b), size)``
+    groups taking ``b[i::n]`` (0.11+, so every PP stage gets a fair share of
+    every group) or contiguous runs (0.10).
     """
     buckets: dict[KVCacheSpec, list[str]] = defaultdict(list)
     for name, spec in specs.items():
         buckets[spec].append(name)
     sizes = [len(names) for names in buckets.values()]
     group_size = min(sizes)
-    if max(sizes) < group_size * 1.5:
+    if rule != "min" and max(sizes) < group_size * float(rule):
         group_size = max(sizes)
     groups: list[Group] = []
     for spec, names in buckets.items():
         n = cdiv(len(names), group_size)
         for i in range(n):
-            members = tuple(names[i::n])
+            if contiguous:
+                members = tuple(names[i * group_size : (i + 1) * group_size])
+            else:
+                members = tuple(names[i::n])
             groups.append(Group(members, spec.merge([specs[m] for m in members[1:]])))
     return groups
 
@@ -292,7 +300,25 @@ def group_layers(specs: dict[str, KVCacheSpec], behaviour: Behaviour, disable_hy
     if behaviour.uniform_type and UniformTypeSpecs.is_uniform_type(specs):
         block_size = next(iter(specs.values())).block_size
         return [Group(tuple(specs), UniformTypeSpecs(block_size, tuple(specs.items())))]
-    return hybrid_groups(unify_page_sizes(specs))
+    if behaviour.unify_pages:
+        specs = unify_page_sizes(specs)
+    elif len({s.page_size_bytes for s in specs.values()}) > 1:
+        raise PlannerRefusal(
+            "vLLM before 0.12 cannot plan layers whose page sizes differ "
+            "(NotImplementedError in its planner)",
+            hint="pages: " + ", ".join(sorted({str(s.page_size_bytes) for s in specs.values()})),
+        )
+    return hybrid_groups(specs, behaviour.group_size_rule, behaviour.contiguous_groups)
+
+
+def sorted_groups(groups: list[Group]) -> list[Group]:
+    """0.10's group order: by spec class name, then the spec's field values."""
+
+    def key(g: Group) -> tuple[str, tuple[str, ...]]:
+        values = tuple(str(getattr(g.spec, f)) for f in g.spec.__dataclass_fields__)
+        return type(g.spec).__name__, values
+
+    return sorted(groups, key=key)
 
 
 def project_groups(groups: Sequence[Group], stage_names: Sequence[str], behaviour: Behaviour) -> list[Group]:
@@ -475,7 +501,8 @@ def needed_bytes_for_groups(groups: Sequence[Group], usage: Usage, behaviour: Be
         return sum(s.max_memory_usage_bytes(usage) for _, s in groups[0].spec.layer_specs)
     page = _uniform_page(groups) or 1
     group_size = max(len(g.layer_names) for g in groups)
-    blocks = sum(cdiv(g.spec.max_memory_usage_bytes(usage), page) for g in groups)
+    counted = groups[:1] if behaviour.needed_first_group else groups
+    blocks = sum(cdiv(g.spec.max_memory_usage_bytes(usage), page) for g in counted)
     return group_size * page * blocks
 
 
@@ -507,32 +534,47 @@ def estimate_max_model_len(need: Callable[[Usage], int], usage: Usage, available
 
 
 def format_gib(num_bytes: int, behaviour: Behaviour) -> str:
-    """GiB as the release's error messages print them."""
-    if behaviour.gib_format == "round2":
-        return str(round(num_bytes / GiB, 2))
-    return f"{num_bytes / GiB:.2f}"
+    """GiB as the release's error messages print them (``%.2f`` before 0.14, ``round(x, 2)`` after)."""
+    if behaviour.error_style in ("v0_10", "v0_13"):
+        return f"{num_bytes / GiB:.2f}"
+    return str(round(num_bytes / GiB, 2))
+
+
+_SEE = " See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
 
 
 def fit_error_text(
     max_model_len: int, needed: int, available: int, estimated: int, behaviour: Behaviour
 ) -> str:
-    """vLLM's ValueError text when one request of max_model_len does not fit."""
+    """vLLM's ValueError text when one request of max_model_len does not fit, per release."""
+    style = behaviour.error_style
     if available <= 0:
-        return (
+        text = (
             "No available memory for the cache blocks. Try increasing "
-            "`gpu_memory_utilization` when initializing the engine. See "
-            "https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
+            "`gpu_memory_utilization` when initializing the engine"
         )
-    estimated_msg = ""
+        if style == "v0_23":
+            text += " (this flag also controls CPU memory reservation on the CPU backend, despite its name)"
+        return text + "." + ("" if style == "v0_10" else _SEE)
+    need, have = format_gib(needed, behaviour), format_gib(available, behaviour)
+    est = ""
     if estimated > 0:
-        estimated_msg = f"Based on the available memory, the estimated maximum model length is {estimated}. "
+        est = f"Based on the available memory, the estimated maximum model length is {estimated}."
+    if style in ("v0_10", "v0_13"):
+        return (
+            f"To serve at least one request with the models's max seq len ({max_model_len}), "
+            f"({need} GiB KV cache is needed, which is larger than the available KV cache memory "
+            f"({have} GiB). {est} Try increasing `gpu_memory_utilization` or decreasing "
+            "`max_model_len` when initializing the engine." + ("" if style == "v0_10" else _SEE)
+        )
+    who, knob = "models's", "`gpu_memory_utilization`"
+    if style == "v0_23":
+        who, knob = "model's", "`gpu_memory_utilization` (which also controls CPU memory on the CPU backend)"
     return (
-        f"To serve at least one request with the models's max seq len ({max_model_len}), "
-        f"({format_gib(needed, behaviour)} GiB KV cache is needed, which is larger than "
-        f"the available KV cache memory ({format_gib(available, behaviour)} GiB). "
-        f"{estimated_msg}Try increasing `gpu_memory_utilization` or decreasing "
-        "`max_model_len` when initializing the engine. See "
-        "https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details."
+        f"To serve at least one request with the {who} max seq len ({max_model_len}), "
+        f"({need} GiB KV cache is needed, which is larger than the available KV cache memory "
+        f"({have} GiB). {est + ' ' if est else ''}Try increasing {knob} or decreasing "
+        "`max_model_len` when initializing the engine." + _SEE
     )
 
 
@@ -645,15 +687,29 @@ def capacity(
     concurrency = num_blocks / per_request
     if behaviour.tokens == "concurrency":
         tokens = int(concurrency * usage.max_model_len)
+    elif behaviour.tokens == "v0_10" and len(groups) == 1:
+        # 0.10: a uniform model logs every block x block size, times DCP.
+        tokens = num_blocks * groups[0].spec.block_size * dcp
+    elif behaviour.tokens == "v0_10":
+        tokens = num_blocks // len(groups) * min(g.spec.block_size for g in groups)
     else:
         tokens = num_blocks // len(groups) * min(g.spec.block_size for g in groups)
         if behaviour.cp_tokens == "dcp":
             tokens *= dcp
         elif behaviour.cp_tokens == "pcp_dcp":
             tokens *= dcp * pcp
+    extra: tuple[str, ...] = ()
+    if dcp * pcp > 1 and behaviour.tokens != "concurrency":
+        if behaviour.cp_tokens == "pcp_dcp":
+            extra = (
+                f"Multiplying the GPU KV cache size by the cp_world_size {dcp * pcp} "
+                f"(pcp_world_size {pcp} * dcp_world_size {dcp}).",
+            )
+        elif behaviour.tokens == "blocks" or len(groups) == 1:
+            extra = (f"Multiplying the GPU KV cache size by the dcp_world_size {dcp}.",)
     size = f"GPU KV cache size: {tokens:,} tokens"
     conc = f"Maximum concurrency for {usage.max_model_len:,} tokens per request: {concurrency:.2f}x"
-    lines = (f"{size}, {conc}",) if behaviour.log_style == "one_line" else (size, conc)
+    lines = extra + ((f"{size}, {conc}",) if behaviour.log_style == "one_line" else (size, conc))
     return Capacity(tokens, concurrency, usage.max_model_len, per_request, lines)
 
 
@@ -663,12 +719,17 @@ def capacity(
 
 
 def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
-    cp = req.dcp * req.pcp if behaviour.cp_tokens != "none" else 1
+    in_flight = req.max_num_batched_tokens
+    if behaviour.async_in_flight:
+        # 0.26+: one batch in flight per PP stage, two with async scheduling and no PP.
+        pp = len(req.stage_specs)
+        in_flight *= 2 if (req.async_scheduling and pp <= 1) else pp
     return Usage(
         max_model_len=max_model_len,
-        max_num_batched_tokens=req.max_num_batched_tokens,
-        cp_size=cp,
-        legacy_mamba=behaviour.legacy_mamba,
+        max_num_batched_tokens=in_flight,
+        cp_size=req.dcp * req.pcp,
+        mamba_cache_mode=req.mamba_cache_mode,
+        mamba_usage=behaviour.mamba_usage,
     )
 
 
@@ -685,28 +746,31 @@ def plan(req: PlanRequest) -> Plan:
         merged.update(specs)
 
     if behaviour.sizing == "per_worker":
-        # <= 0.10: every worker groups its own layers.
+        # <= 0.10: every worker groups its own layers; unify_kv_cache_configs then
+        # sorts each worker's groups by spec class name and fields.
         projected = [group_layers(s, behaviour, req.disable_hybrid_kv_cache_manager) for s in req.stage_specs]
-        groups = group_layers(merged, behaviour, req.disable_hybrid_kv_cache_manager)
+        shown = [sorted_groups(p) for p in projected]
+        groups = sorted_groups(group_layers(merged, behaviour, req.disable_hybrid_kv_cache_manager))
     else:
         groups = group_layers(merged, behaviour, req.disable_hybrid_kv_cache_manager)
         projected = [project_groups(groups, list(s), behaviour) for s in req.stage_specs]
+        shown = projected
 
     requested = req.max_model_len
     max_model_len = requested
     notes: list[str] = []
     if requested == -1:
-        if not behaviour.auto_fit:
-            raise PlannerRefusal(
-                f"vLLM {req.release.version} has no auto-fit of max_model_len (-1); it arrived in 0.14.0"
-            )
         model_max = req.fallback_max_model_len or 0
         if model_max <= 0:
             raise PlannerRefusal("auto-fit needs the model's maximum length (max_position_embeddings)")
-        checks = _checks(req, groups, projected, behaviour)
-        max_model_len = auto_fit_max_model_len(checks, _usage(req, model_max, behaviour))
-        if max_model_len < model_max:
-            notes.append(f"auto-fit reduced max_model_len from {model_max} to {max_model_len}")
+        max_model_len = model_max
+        if behaviour.auto_fit:
+            checks = _checks(req, groups, projected, behaviour)
+            max_model_len = auto_fit_max_model_len(checks, _usage(req, model_max, behaviour))
+            if max_model_len < model_max:
+                notes.append(f"auto-fit reduced max_model_len from {model_max} to {max_model_len}")
+        else:
+            notes.append(f"vLLM {req.release.version} has no auto-fit (0.14+): the model's {model_max} is used")
     usage = _usage(req, max_model_len, behaviour)
     fit = check_fit(_checks(req, groups, projected, behaviour), usage, behaviour)
 
@@ -727,7 +791,7 @@ def plan(req: PlanRequest) -> Plan:
                 pp_rank=rank,
                 layer_names=tuple(req.stage_specs[rank]),
                 available_bytes=req.available[rank],
-                groups=tuple(stage_groups),
+                groups=tuple(shown[rank]),
                 branches=branches,
                 branch_taken=taken,
                 num_blocks_before_unify=chosen.num_blocks,
@@ -738,7 +802,9 @@ def plan(req: PlanRequest) -> Plan:
         )
     report = None
     if groups and projected[0]:
-        report = capacity(projected[0], num_blocks, usage, behaviour, req.dcp, req.pcp)
+        # <= 0.11.0 each worker logs its own count before the cross-worker minimum.
+        logged = stages[0].num_blocks_before_unify if behaviour.report_before_min else num_blocks
+        report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp)
     return Plan(
         release=req.release,
         groups=tuple(groups),

@@ -8,7 +8,7 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kvplan.errors import InputError
 
@@ -29,90 +29,87 @@ NEWEST = KNOWN_RELEASES[-1]
 
 @dataclass(frozen=True)
 class Behaviour:
-    """The planner semantics of one range of releases.
+    """The planner semantics of one vLLM release (see ``_CHANGES`` for the sources).
 
-    sizing: ``per_worker`` (<= 0.10: each worker groups and sizes its own
-        layers, a uniform model divides by all its layers), ``two_branch``
-        (0.11 - 0.28: uniform-type branch or shared-pool branch), ``unified``
-        (0.29+: one bytes-per-block formula).
-    uniform_type: whether ``UniformTypeKVCacheSpecs`` exists.
-    project_uniform_type: whether a PP stage's uniform-type group keeps only
-        its own layers (0.17+) or the whole model's spec (0.11 - 0.16).
-    check: where the max_model_len check runs: ``worker_specs`` (each worker,
-        on its raw specs), ``global_min`` (once, whole-model groups against the
-        smallest worker memory), ``worker_groups`` (each worker, its projected
-        groups).
-    shrink_tensors: whether tensors shrink to the cross-worker minimum.
-    override_memory: whether ``num_gpu_blocks_override`` replaces the memory
-        the check sees (override x bytes per block).
-    reserve_null_block: whether the check subtracts one block for the null block.
-    auto_fit: whether ``max_model_len = -1`` is fitted to memory.
-    tokens: ``blocks`` (num_blocks // groups x min block size x CP) or
-        ``concurrency`` (int(concurrency x max_model_len)).
-    concurrency: ``first_group`` (<= 0.26) or ``sum_groups`` (0.27+).
-    cp_tokens: CP factor in the token report: ``none``, ``dcp``, ``pcp_dcp``.
-    log_style: ``two_lines`` or ``one_line`` capacity report.
+    sizing: ``per_worker`` (<= 0.10: each worker sizes its own layers),
+        ``two_branch`` (0.11 - 0.28: uniform-type or shared-pool branch),
+        ``unified`` (0.29+: one bytes-per-block formula).
+    uniform_type: ``UniformTypeKVCacheSpecs`` exists (0.11+).
+    project_uniform_type: a PP stage's uniform-type group keeps only its own
+        layers (0.17+) instead of the whole model's spec.
+    check: ``worker_specs`` (each worker, raw specs), ``global_min`` (once,
+        whole-model groups vs the smallest memory), ``worker_groups``.
+    needed_first_group: the padded need counts only the first group (0.14 - 0.18).
+    group_size_rule: ``min``, ``1.25`` or ``1.5``: when the largest bucket is
+        under that multiple of the smallest, it sets the group size.
+    contiguous_groups: buckets cut into contiguous runs (0.10) instead of b[i::n].
+    unify_pages: differing pages are unified by growing block sizes (0.12+).
+    shrink_tensors: tensors shrink to the cross-worker minimum (0.11.1+).
+    override_memory: num_gpu_blocks_override replaces the checked memory (0.20.1+).
+    reserve_null_block: the check subtracts one block (0.29+).
+    auto_fit: max_model_len -1 is fitted (0.14+).
+    report_before_min: the capacity log uses a worker's count before the min (<= 0.11.0).
+    tokens: ``v0_10``, ``blocks`` or ``concurrency`` (0.20.1+).
+    concurrency: ``first_page`` (<= 0.26) or ``sum_groups`` (0.27+).
+    cp_tokens: CP factor in the ``blocks`` token figure: ``dcp`` or ``pcp_dcp``.
+    log_style: ``two_lines`` or ``one_line`` (0.28+).
+    async_in_flight: sliding/chunked needs count 2 x max_num_batched_tokens
+        in flight (async scheduling, 0.26+).
+    mamba_usage: ``page`` (<= 0.11.0), ``blocks`` (0.11.1 - 0.14), ``mode`` (0.15+).
+    hybrid_prefix_caching: prefix caching on for hybrid models, so Mamba runs
+        in ``align`` mode (0.26+).
+    mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
+    error_style: which wording of the max_model_len error.
     gpu_memory_utilization: the default fraction.
     """
 
-    sizing: str
-    uniform_type: bool
-    project_uniform_type: bool
-    check: str
-    shrink_tensors: bool
-    override_memory: bool
-    reserve_null_block: bool
-    auto_fit: bool
-    tokens: str
-    concurrency: str
-    cp_tokens: str
-    log_style: str
-    gpu_memory_utilization: float
-    legacy_mamba: bool
-    gib_format: str  # "round2" (str(round(x, 2))) or "fixed2" ("%.2f")
+    sizing: str = "per_worker"
+    uniform_type: bool = False
+    project_uniform_type: bool = False
+    check: str = "worker_specs"
+    needed_first_group: bool = False
+    group_size_rule: str = "min"
+    contiguous_groups: bool = True
+    unify_pages: bool = False
+    shrink_tensors: bool = False
+    override_memory: bool = False
+    reserve_null_block: bool = False
+    auto_fit: bool = False
+    report_before_min: bool = True
+    tokens: str = "v0_10"
+    concurrency: str = "first_page"
+    cp_tokens: str = "dcp"
+    log_style: str = "two_lines"
+    async_in_flight: bool = False
+    mamba_usage: str = "page"
+    hybrid_prefix_caching: bool = False
+    mla_block_size: int = 64
+    error_style: str = "v0_10"
+    gpu_memory_utilization: float = 0.9
 
 
-_V0_10 = Behaviour(
-    sizing="per_worker",
-    uniform_type=False,
-    project_uniform_type=False,
-    check="worker_specs",
-    shrink_tensors=False,
-    override_memory=False,
-    reserve_null_block=False,
-    auto_fit=False,
-    tokens="blocks",
-    concurrency="first_group",
-    cp_tokens="none",
-    log_style="two_lines",
-    gpu_memory_utilization=0.9,
-    legacy_mamba=True,
-    gib_format="fixed2",
+# What changed in each release, read from its planner (kv_cache_utils.py /
+# kv_cache_planning.py), kv_cache_interface.py and config code.  Each row
+# applies from that release on, on top of the rows before it.
+_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("0.10.0", {}),
+    ("0.11.0", {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"}),
+    ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
+    ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
+    ("0.13.0", {"error_style": "v0_13"}),
+    ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
+    ("0.15.0", {"mamba_usage": "mode"}),
+    ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
+    ("0.18.0", {"group_size_rule": "1.5", "mla_block_size": 16}),
+    ("0.19.0", {"needed_first_group": False}),
+    ("0.20.0", {"gpu_memory_utilization": 0.92}),
+    ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
+    ("0.23.0", {"error_style": "v0_23"}),
+    ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True}),
+    ("0.27.0", {"concurrency": "sum_groups"}),
+    ("0.28.0", {"log_style": "one_line"}),
+    ("0.29.0", {"sizing": "unified", "reserve_null_block": True}),
 )
-
-# (first release of the range, behaviour); each row applies until the next.
-_TABLE: tuple[tuple[str, Behaviour], ...] = (
-    ("0.10.0", _V0_10),
-    (
-        "0.11.0",
-        replace(
-            _V0_10,
-            sizing="two_branch",
-            uniform_type=True,
-            cp_tokens="dcp",
-            legacy_mamba=False,
-            gib_format="round2",
-        ),
-    ),
-    ("0.11.1", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="dcp", legacy_mamba=False, gib_format="round2")),
-    ("0.12.0", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2")),
-    ("0.14.0", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="global_min", auto_fit=True)),
-    ("0.17.0", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="worker_groups", auto_fit=True, project_uniform_type=True)),
-    ("0.20.0", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="worker_groups", auto_fit=True, project_uniform_type=True, gpu_memory_utilization=0.92)),
-    ("0.20.1", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="worker_groups", auto_fit=True, project_uniform_type=True, gpu_memory_utilization=0.92, override_memory=True, tokens="concurrency")),
-    ("0.27.0", replace(_V0_10, sizing="two_branch", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="worker_groups", auto_fit=True, project_uniform_type=True, gpu_memory_utilization=0.92, override_memory=True, tokens="concurrency", concurrency="sum_groups")),
-    ("0.29.0", replace(_V0_10, sizing="unified", uniform_type=True, shrink_tensors=True, cp_tokens="pcp_dcp", legacy_mamba=False, gib_format="round2", check="worker_groups", auto_fit=True, project_uniform_type=True, gpu_memory_utilization=0.92, override_memory=True, tokens="concurrency", concurrency="sum_groups", reserve_null_block=True, log_style="one_line")),
-)  # fmt: skip
 
 
 def parse_version(text: str) -> Version:
@@ -170,8 +167,8 @@ def resolve_release(text: str | None) -> Release:
         )
     version = candidates[-1]
     key = parse_version(version)
-    behaviour = _TABLE[0][1]
-    for first, row in _TABLE:
+    changes: dict[str, object] = {}
+    for first, row in _CHANGES:
         if parse_version(first) <= key:
-            behaviour = row
-    return Release(version=version, behaviour=behaviour)
+            changes.update(row)
+    return Release(version=version, behaviour=Behaviour(**changes))  # type: ignore[arg-type]

@@ -29,15 +29,17 @@ class Usage:
     """What a request may need, as the planner's memory checks see it.
 
     ``cp_size`` is the decode x prefill context-parallel size that divides the
-    tokens each rank keeps (1 where the release has no DCP); ``mamba_cache_mode``
-    and ``legacy_mamba`` select how Mamba state is counted.
+    tokens each rank keeps; ``max_num_batched_tokens`` is the tokens in flight
+    (doubled by async scheduling from 0.26); ``mamba_usage`` (``page``,
+    ``blocks`` or ``mode``) and ``mamba_cache_mode`` select how Mamba state is
+    counted in the release.
     """
 
     max_model_len: int
     max_num_batched_tokens: int
     cp_size: int = 1
     mamba_cache_mode: str = "none"
-    legacy_mamba: bool = False
+    mamba_usage: str = "mode"
 
 
 class SpecMergeError(Exception):
@@ -262,9 +264,9 @@ class MambaSpec(KVCacheSpec):
         return None
 
     def max_memory_usage_bytes(self, usage: Usage) -> int:
-        if usage.legacy_mamba:
+        if usage.mamba_usage == "page":
             return self.page_size_bytes
-        if usage.mamba_cache_mode == "all":
+        if usage.mamba_usage == "blocks" or usage.mamba_cache_mode == "all":
             return cdiv(usage.max_model_len, self.block_size) * self.page_size_bytes
         if usage.mamba_cache_mode == "align":
             return self.page_size_bytes * (2 + self.num_speculative_blocks)

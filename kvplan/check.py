@@ -1,0 +1,222 @@
+"""Budgets for ``kvplan check``: what a plan must deliver, and the verdict on each.
+
+A budget comes from the model YAML's ``budget:`` section, each key replaced by
+a flag when given.  ``evaluate`` compares one finished plan (its JSON document)
+with a budget and returns one ``Verdict`` per budget key; the renderers here
+turn verdicts into text lines, JUnit XML and Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kvplan.errors import InputError
+from kvplan.sizes import human, parse_size
+
+BUDGET_KEYS: tuple[str, ...] = (
+    "min_kv_tokens",
+    "min_concurrency",
+    "max_model_len_must_fit",
+    "min_num_blocks",
+    "max_kv_cache_memory",
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits a plan must meet; None means "no limit on this".
+
+    min_kv_tokens: KV cache tokens (as vLLM logs "GPU KV cache size").
+    min_concurrency: requests of ``max_model_len`` tokens served at once.
+    max_model_len_must_fit: one request of ``max_model_len`` tokens must fit.
+    min_num_blocks: KV cache blocks every worker allocates.
+    max_kv_cache_memory: bytes the KV cache may take on one worker.
+    """
+
+    min_kv_tokens: int | None = None
+    min_concurrency: float | None = None
+    max_model_len_must_fit: bool | None = None
+    min_num_blocks: int | None = None
+    max_kv_cache_memory: int | None = None
+
+    def is_empty(self) -> bool:
+        """True when no limit is set."""
+        return all(getattr(self, k) is None for k in BUDGET_KEYS)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One budget key judged on one model: the figure measured and the limit."""
+
+    model: str
+    key: str
+    passed: bool
+    measured: int | float | bool
+    limit: int | float | bool
+    text: str  # "163,840 KV cache tokens >= 100,000"
+
+    def line(self) -> str:
+        """The verdict as one line of text."""
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.model}  {self.key}: {self.text}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The verdict as JSON."""
+        return {
+            "model": self.model,
+            "budget": self.key,
+            "passed": self.passed,
+            "measured": self.measured,
+            "limit": self.limit,
+            "text": self.text,
+        }
+
+
+def _whole(value: Any, key: str, source: str | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().replace("_", "").isdigit():
+            return int(value.strip().replace("_", ""))
+        raise InputError("must be a whole number", source=source, field=key, value=value)
+    if value < 0:
+        raise InputError("must not be negative", source=source, field=key, value=value)
+    return value
+
+
+def _number(value: Any, key: str, source: str | None) -> float:
+    if isinstance(value, bool):
+        raise InputError("must be a number", source=source, field=key, value=value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError("must be a number", source=source, field=key, value=value) from None
+    if not number >= 0 or number == float("inf"):
+        raise InputError("must be a finite number >= 0", source=source, field=key, value=value)
+    return number
+
+
+def parse_budget(raw: dict[str, Any], source: str | None, *, prefix: str = "budget.") -> Budget:
+    """Validate a ``budget:`` mapping (or flags); unknown keys are errors naming ``budget.<key>``."""
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        field = f"{prefix}{key}"
+        if key not in BUDGET_KEYS:
+            raise InputError(
+                "unknown budget key", source=source, field=field, hint="known: " + ", ".join(BUDGET_KEYS)
+            )
+        if value is None:
+            continue
+        if key in ("min_kv_tokens", "min_num_blocks"):
+            values[key] = _whole(value, field, source)
+        elif key == "min_concurrency":
+            values[key] = _number(value, field, source)
+        elif key == "max_model_len_must_fit":
+            if not isinstance(value, bool):
+                raise InputError("must be true or false", source=source, field=field, value=value)
+            values[key] = value
+        else:
+            values[key] = parse_size(value, field=field, source=source)
+    return Budget(**values)
+
+
+def merge(yaml_budget: Budget, flags: Budget) -> Budget:
+    """The budget in force: each YAML limit replaced by the flag when one is given."""
+    return Budget(
+        **{
+            k: getattr(flags, k) if getattr(flags, k) is not None else getattr(yaml_budget, k)
+            for k in BUDGET_KEYS
+        }
+    )
+
+
+def kv_cache_bytes(doc: dict[str, Any]) -> int:
+    """Bytes the KV cache takes on the largest worker: num_blocks x bytes per block."""
+    return max((st["num_blocks"] * st["bytes_per_block"] for st in doc["stages"]), default=0)
+
+
+def evaluate(model: str, doc: dict[str, Any], budget: Budget) -> list[Verdict]:
+    """One verdict per limit set in ``budget``, judged on a plan's JSON document."""
+    out: list[Verdict] = []
+    mml = doc["max_model_len"]
+    if budget.min_kv_tokens is not None:
+        tokens = int(doc["kv_cache_tokens"])
+        ok = tokens >= budget.min_kv_tokens
+        rel = ">=" if ok else "<"
+        text = f"{tokens:,} KV cache tokens {rel} {budget.min_kv_tokens:,}"
+        out.append(Verdict(model, "min_kv_tokens", ok, tokens, budget.min_kv_tokens, text))
+    if budget.min_concurrency is not None:
+        conc = doc["max_concurrency"]["x"] or 0.0
+        ok = conc >= budget.min_concurrency
+        rel = ">=" if ok else "<"
+        text = (
+            f"{conc:.2f}x concurrency at {mml['value']:,} tokens per request {rel} {budget.min_concurrency:g}x"
+        )
+        out.append(Verdict(model, "min_concurrency", ok, round(conc, 4), budget.min_concurrency, text))
+    if budget.max_model_len_must_fit is not None:
+        fits = bool(mml["fits"])
+        ok = fits or not budget.max_model_len_must_fit
+        if fits:
+            text = f"max_model_len {mml['value']:,} fits"
+        else:
+            text = (
+                f"max_model_len {mml['value']:,} does not fit "
+                f"(estimated maximum {mml['estimated_max'] or 0:,} tokens)"
+            )
+        out.append(Verdict(model, "max_model_len_must_fit", ok, fits, budget.max_model_len_must_fit, text))
+    if budget.min_num_blocks is not None:
+        blocks = int(doc["num_blocks"])
+        ok = blocks >= budget.min_num_blocks
+        rel = ">=" if ok else "<"
+        text = f"{blocks:,} blocks {rel} {budget.min_num_blocks:,}"
+        out.append(Verdict(model, "min_num_blocks", ok, blocks, budget.min_num_blocks, text))
+    if budget.max_kv_cache_memory is not None:
+        used = kv_cache_bytes(doc)
+        ok = used <= budget.max_kv_cache_memory
+        rel = "<=" if ok else ">"
+        text = f"KV cache {human(used)} per worker {rel} {human(budget.max_kv_cache_memory)}"
+        out.append(Verdict(model, "max_kv_cache_memory", ok, used, budget.max_kv_cache_memory, text))
+    return out
+
+
+def junit_xml(verdicts: list[Verdict]) -> str:
+    """JUnit XML: one test suite per model, one test case per budget key."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("testsuites", name="kvplan check")
+    models = list(dict.fromkeys(v.model for v in verdicts))
+    root.set("tests", str(len(verdicts)))
+    root.set("failures", str(sum(not v.passed for v in verdicts)))
+    for model in models:
+        mine = [v for v in verdicts if v.model == model]
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=model,
+            tests=str(len(mine)),
+            failures=str(sum(not v.passed for v in mine)),
+            errors="0",
+            skipped="0",
+        )
+        for v in mine:
+            case = ET.SubElement(suite, "testcase", classname=f"kvplan.check.{model}", name=v.key)
+            if v.passed:
+                ET.SubElement(case, "system-out").text = v.text
+            else:
+                failure = ET.SubElement(case, "failure", message=v.text, type="BudgetNotMet")
+                failure.text = f"measured {v.measured!r}, limit {v.limit!r}"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def markdown(verdicts: list[Verdict]) -> str:
+    """Verdicts as a Markdown table for a CI step summary or a PR comment."""
+    failed = sum(not v.passed for v in verdicts)
+    head = (
+        f"### kvplan check: {len(verdicts) - failed} of {len(verdicts)} budgets hold"
+        if not failed
+        else f"### kvplan check: {failed} of {len(verdicts)} budgets fail"
+    )
+    lines = [head, "", "| | model | budget | verdict |", "|---|---|---|---|"]
+    for v in verdicts:
+        mark = "✅" if v.passed else "❌"
+        lines.append(f"| {mark} | `{v.model}` | `{v.key}` | {v.text} |")
+    return "\n".join(lines) + "\n"
