@@ -14,7 +14,7 @@ from kvplan import serving as serving_mod
 from kvplan.errors import InputError
 from kvplan.inputs import ModelInput, resolve_model
 from kvplan.layouts import Layout, build_layout
-from kvplan.model import ModelDescription
+from kvplan.model import ChunkedLocalLayer, ModelDescription
 from kvplan.planner import Plan, PlanRequest, plan
 from kvplan.releases import Release, resolve_release
 from kvplan.serving import Serving
@@ -78,10 +78,15 @@ def run_resolved(model: ModelInput, options: Serving, description: ModelDescript
                 source=model.source,
                 hint="give --max-model-len",
             )
-    mnbt = options.max_num_batched_tokens or DEFAULT_MAX_NUM_BATCHED_TOKENS
-    mns = options.max_num_seqs or DEFAULT_MAX_NUM_SEQS
+    disable_hybrid = options.disable_hybrid_kv_cache_manager
+    if disable_hybrid is None:
+        # vLLM turns the hybrid manager off by default for chunked local attention (Llama 4).
+        disable_hybrid = any(isinstance(layer, ChunkedLocalLayer) for layer in description.layers)
+    gpu_mnbt, gpu_mns = memory.batch_defaults(options, release)
+    mnbt = options.max_num_batched_tokens or gpu_mnbt or DEFAULT_MAX_NUM_BATCHED_TOKENS
+    mns = options.max_num_seqs or gpu_mns or DEFAULT_MAX_NUM_SEQS
     budget = memory.budget(
-        description, options, release, layout, stage_memory(options, options.pp), mnbt, mns
+        description, options, release, layout, stage_memory(options, options.pp), mnbt, mns, model.directory
     )
     request = PlanRequest(
         stage_specs=layout.stage_specs,
@@ -91,7 +96,7 @@ def run_resolved(model: ModelInput, options: Serving, description: ModelDescript
         max_num_batched_tokens=mnbt,
         max_num_seqs=mns,
         num_gpu_blocks_override=options.num_gpu_blocks_override,
-        disable_hybrid_kv_cache_manager=options.disable_hybrid_kv_cache_manager,
+        disable_hybrid_kv_cache_manager=disable_hybrid,
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
     )

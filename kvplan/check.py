@@ -147,9 +147,7 @@ def evaluate(model: str, doc: dict[str, Any], budget: Budget) -> list[Verdict]:
         conc = doc["max_concurrency"]["x"] or 0.0
         ok = conc >= budget.min_concurrency
         rel = ">=" if ok else "<"
-        text = (
-            f"{conc:.2f}x concurrency at {mml['value']:,} tokens per request {rel} {budget.min_concurrency:g}x"
-        )
+        text = f"{conc:.2f}x concurrency at {mml['value']:,} tokens per request {rel} {budget.min_concurrency:g}x"
         out.append(Verdict(model, "min_concurrency", ok, round(conc, 4), budget.min_concurrency, text))
     if budget.max_model_len_must_fit is not None:
         fits = bool(mml["fits"])

@@ -199,7 +199,7 @@ def presets(format: FormatOpt = Format.table) -> None:
     """List the built-in model presets."""
     from kvplan import presets as presets_mod
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in presets_mod.model_names():
         info = presets_mod.model_info(name)
         cfg = info["config"]
@@ -225,7 +225,7 @@ def gpus(format: FormatOpt = Format.table) -> None:
     """List the built-in GPU memory presets (total memory as torch reports it)."""
     from kvplan import presets as presets_mod
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": g.name,
             "aliases": list(g.aliases),
@@ -260,7 +260,7 @@ def probe(format: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
     except KvplanError as err:
         _fail(err)
         return
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "index": d.index,
             "name": d.name,

@@ -10,7 +10,9 @@ from kvplan.sizes import human
 
 def _stage_text(st: dict[str, Any], behaviour_sizing: str) -> list[str]:
     mem = st["available_kv_bytes"]
-    out = [f"Stage {st['pp_rank']} (decoder layers {st['decoder_layers'][0]}..{st['decoder_layers'][1] - 1}, {human(mem)} for KV cache):"]
+    out = [
+        f"Stage {st['pp_rank']} (decoder layers {st['decoder_layers'][0]}..{st['decoder_layers'][1] - 1}, {human(mem)} for KV cache):"
+    ]
     ut = st["branches"].get("uniform_type", {})
     sp = st["branches"].get("shared_pool", {})
     un = st["branches"].get("unified", {})
@@ -47,7 +49,9 @@ def _stage_text(st: dict[str, Any], behaviour_sizing: str) -> list[str]:
             f"{un['bytes_per_block']:,} B, num_blocks = {un['num_blocks']:,}; it equals the uniform-type branch "
             "for one uniform-type group and the shared-pool branch for equal groups of one page size."
         )
-    out.append(f"  vLLM {'(this release)'} takes: {st['branch_taken']} -> {st['num_blocks_before_unify']:,} blocks on this stage.")
+    out.append(
+        f"  vLLM {'(this release)'} takes: {st['branch_taken']} -> {st['num_blocks_before_unify']:,} blocks on this stage."
+    )
     return out
 
 

@@ -20,7 +20,6 @@ from kvplan.model import (
     AttentionLayer,
     ChunkedLocalLayer,
     Layer,
-    MambaLayer,
     MLALayer,
     ModelDescription,
     SlidingWindowLayer,
@@ -290,6 +289,12 @@ _register(
 for _arch, (_family, _deriver) in mamba.FAMILIES.items():
     _register(_family, _deriver, _arch)
 
+# transformers' config defaults that vLLM sees when a published config omits the key.
+_DEFAULT_MAX_LEN = {
+    "Gemma3ForConditionalGeneration": 131072,  # Gemma3TextConfig.max_position_embeddings
+    "Gemma3ForCausalLM": 131072,
+}
+
 # Multimodal wrappers keep the language model under another module prefix.
 _PREFIXES = {
     "Gemma3ForConditionalGeneration": "language_model.model.layers",
@@ -370,7 +375,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     layers = deriver(text, source, release)
-    max_len = text.get("max_position_embeddings")
+    max_len = text.get("max_position_embeddings", _DEFAULT_MAX_LEN.get(arch))
     return ModelDescription(
         architecture=arch,
         family=family,
@@ -381,7 +386,3 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         source=source,
         config=text,
     )
-
-
-def _unused(_: MambaLayer) -> None:  # keep the import for type checkers of mamba.FAMILIES
-    return None

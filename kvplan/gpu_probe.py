@@ -53,7 +53,13 @@ def _nvml_devices() -> list[Device] | None:
             info = pynvml.nvmlDeviceGetMemoryInfo(handle)
             name = pynvml.nvmlDeviceGetName(handle)
             out.append(
-                Device(i, name.decode() if isinstance(name, bytes) else str(name), int(info.total), int(info.free), "nvml")
+                Device(
+                    i,
+                    name.decode() if isinstance(name, bytes) else str(name),
+                    int(info.total),
+                    int(info.free),
+                    "nvml",
+                )
             )
         return out
     except Exception as exc:

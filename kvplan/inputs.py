@@ -196,14 +196,14 @@ def resolve_model(name: str) -> ModelInput:
     if preset is not None:
         return preset
     if _HUB_ID.match(name):
-        config = find_in_hf_cache(name)
-        if config is None:
+        cached = find_in_hf_cache(name)
+        if cached is None:
             raise InputError(
                 f"'{name}' is not in the local Hugging Face cache",
                 hint="kvplan never downloads; run `huggingface-cli download "
                 f"{name} config.json` or point at a config.json",
             )
-        return from_json_file(config, name)
+        return from_json_file(cached, name)
     if "/" in name or path.suffix.lower() in (".yaml", ".yml", ".json"):
         raise InputError("no such file", source=str(path))
     raise InputError(

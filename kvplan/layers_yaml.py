@@ -130,7 +130,7 @@ def parse_layers(entries: list[Any], source: str, default_dtype: str) -> list[La
                 page_size_padded=padded,
             )
         else:
-            common = dict(
+            common: dict[str, Any] = dict(
                 num_kv_heads=_pos_int(entry, "num_kv_heads", where, source) or 0,
                 head_size=_pos_int(entry, "head_size", where, source) or 0,
                 num_attention_heads=_pos_int(entry, "num_attention_heads", where, source, required=False),

@@ -1,13 +1,270 @@
-"""Mamba and linear-attention layers: per-rank state shapes, as vLLM computes them."""
+"""Mamba and linear-attention layers: per-rank state shapes, as vLLM computes them,
+and the platform step that gives attention and state pages one size.
+
+State shapes follow vLLM's ``MambaStateShapeCalculator`` (per TP rank; the
+orientation of a shape does not change its bytes):
+
+* mamba1: conv ``(d_conv - 1, I / tp)``, ssm ``(I / tp, d_state)``;
+* mamba2: ``G = n_groups`` plus ``tp - n_groups`` replicated groups when
+  ``n_groups`` does not divide by tp; conv ``(K - 1, (I + 2 G N) / tp)``,
+  ssm ``(H / tp, P, N)``;
+* gated delta net: conv ``(K - 1, (2 nk dk + nv dv) / tp)``, temporal
+  ``(nv / tp, dv, dk)``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from math import lcm
 from typing import Any
 
-FAMILIES: dict[str, tuple[str, Callable[..., Any]]] = {}
+from kvplan.errors import InputError
+from kvplan.model import (
+    AttentionLayer,
+    Layer,
+    MambaLayer,
+    MLALayer,
+    ModelDescription,
+    ShardContext,
+    kv_heads_per_rank,
+)
+from kvplan.specs import cdiv
+
+Shapes = tuple[tuple[int, ...], ...]
 
 
-def align(model: Any, serving: Any, release: Any, context: Any) -> tuple[Any, str]:
-    """Placeholder until the hybrid alignment step lands: explicit layers only."""
-    return context, "block size from explicit layers"
+def _div(a: int, tp: int, what: str) -> int:
+    if a % tp:
+        raise InputError(f"{what} ({a}) is not divisible by tensor parallel size {tp}", field="tp", value=tp)
+    return a // tp
+
+
+@dataclass(frozen=True)
+class Mamba1Layer(MambaLayer):
+    """Mamba (v1) mixer: Jamba, Mamba, FalconMamba."""
+
+    intermediate: int = 0
+    d_state: int = 0
+    d_conv: int = 0
+    state_dtype: str = "bfloat16"
+
+    def state(self, tp: int) -> tuple[Shapes, tuple[str, ...]]:
+        inner = _div(self.intermediate, tp, "mamba intermediate size")
+        return ((self.d_conv - 1, inner), (inner, self.d_state)), (self.state_dtype, self.state_dtype)
+
+
+@dataclass(frozen=True)
+class Mamba2Layer(MambaLayer):
+    """Mamba2 mixer: Nemotron-H, Granite 4.0 H, Falcon-H1, Mamba2."""
+
+    intermediate: int = 0
+    n_groups: int = 1
+    num_heads: int = 0
+    head_dim: int = 0
+    d_state: int = 0
+    d_conv: int = 4
+    conv_dtype: str = "bfloat16"
+    ssm_dtype: str = "bfloat16"
+
+    def state(self, tp: int) -> tuple[Shapes, tuple[str, ...]]:
+        groups = self.n_groups + (0 if self.n_groups % tp == 0 else tp - self.n_groups)
+        conv_dim = self.intermediate + 2 * groups * self.d_state
+        shapes = (
+            (self.d_conv - 1, _div(conv_dim, tp, "mamba2 conv dimension")),
+            (_div(self.num_heads, tp, "mamba2 heads"), self.head_dim, self.d_state),
+        )
+        return shapes, (self.conv_dtype, self.ssm_dtype)
+
+
+@dataclass(frozen=True)
+class GatedDeltaNetLayer(MambaLayer):
+    """Gated delta net linear attention (Qwen3-Next)."""
+
+    num_k_heads: int = 0
+    num_v_heads: int = 0
+    head_k_dim: int = 0
+    head_v_dim: int = 0
+    d_conv: int = 4
+    state_dtype: str = "bfloat16"
+
+    def state(self, tp: int) -> tuple[Shapes, tuple[str, ...]]:
+        conv_dim = 2 * self.num_k_heads * self.head_k_dim + self.num_v_heads * self.head_v_dim
+        shapes = (
+            (self.d_conv - 1, _div(conv_dim, tp, "gated delta net conv dimension")),
+            (_div(self.num_v_heads, tp, "linear value heads"), self.head_v_dim, self.head_k_dim),
+        )
+        return shapes, (self.state_dtype, self.state_dtype)
+
+
+def _int(cfg: dict[str, Any], key: str, source: str, default: int | None = None) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError("must be a positive whole number", source=source, field=key, value=value)
+    return value
+
+
+def _attention(cfg: dict[str, Any], source: str, name: str, i: int, head_key: bool = True) -> AttentionLayer:
+    heads = _int(cfg, "num_attention_heads", source)
+    kv = _int(cfg, "num_key_value_heads", source, heads)
+    hidden = _int(cfg, "hidden_size", source)
+    head = _int(cfg, "head_dim", source) if head_key and cfg.get("head_dim") else hidden // heads
+    return AttentionLayer(name, i, num_kv_heads=kv, head_size=head, num_attention_heads=heads)
+
+
+def _dtype(cfg: dict[str, Any]) -> str:
+    from kvplan.dtypes import canonical_dtype, model_dtype
+
+    raw = cfg.get("torch_dtype", cfg.get("dtype"))
+    return model_dtype(canonical_dtype(raw) if raw else None)
+
+
+def qwen3_next(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Qwen3-Next: full attention at i % 4 == 3, gated delta net elsewhere."""
+    n = _int(cfg, "num_hidden_layers", source)
+    types = cfg.get("layer_types") or [
+        "linear_attention" if (i + 1) % 4 else "full_attention" for i in range(n)
+    ]
+    dtype = _dtype(cfg)
+    out: list[Layer] = []
+    for i in range(n):
+        if types[i] == "full_attention":
+            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i))
+        else:
+            out.append(
+                GatedDeltaNetLayer(
+                    f"model.layers.{i}.linear_attn", i, mamba_type="gdn_attention",
+                    num_k_heads=_int(cfg, "linear_num_key_heads", source),
+                    num_v_heads=_int(cfg, "linear_num_value_heads", source),
+                    head_k_dim=_int(cfg, "linear_key_head_dim", source),
+                    head_v_dim=_int(cfg, "linear_value_head_dim", source),
+                    d_conv=_int(cfg, "linear_conv_kernel_dim", source, 4),
+                    state_dtype=dtype,
+                )
+            )  # fmt: skip
+    return out
+
+
+def nemotron_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Nemotron-H: ``hybrid_override_pattern`` (M mamba2, * attention, - / E no cache)."""
+    pattern = cfg.get("hybrid_override_pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError(
+            "must be a pattern string such as 'M-M*'", source=source, field="hybrid_override_pattern"
+        )
+    dtype = _dtype(cfg)
+    ssm = cfg.get("mamba_ssm_cache_dtype") or (
+        "float32" if release.key >= (0, 20, 0) else "float16" if release.key >= (0, 13, 0) else dtype
+    )
+    heads, head_dim = _int(cfg, "mamba_num_heads", source), _int(cfg, "mamba_head_dim", source)
+    out: list[Layer] = []
+    for i, ch in enumerate(pattern):
+        if ch == "*":
+            out.append(_attention(cfg, source, f"model.layers.{i}.mixer.attn", i))
+        elif ch == "M":
+            out.append(
+                Mamba2Layer(
+                    f"model.layers.{i}.mixer", i, intermediate=heads * head_dim,
+                    n_groups=_int(cfg, "n_groups", source, 1), num_heads=heads, head_dim=head_dim,
+                    d_state=_int(cfg, "ssm_state_size", source), d_conv=_int(cfg, "conv_kernel", source, 4),
+                    conv_dtype=dtype, ssm_dtype=ssm,
+                )
+            )  # fmt: skip
+        elif ch not in "-E":
+            raise InputError(f"unknown layer kind '{ch}'", source=source, field="hybrid_override_pattern")
+    return out
+
+
+def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Granite 4.0 H: ``layer_types`` of "mamba" / "attention"."""
+    n = _int(cfg, "num_hidden_layers", source)
+    types = cfg.get("layer_types")
+    if not isinstance(types, list) or len(types) != n:
+        raise InputError(f"must list {n} layer types", source=source, field="layer_types")
+    dtype = _dtype(cfg)
+    hidden = _int(cfg, "hidden_size", source)
+    out: list[Layer] = []
+    for i, kind in enumerate(types):
+        if kind == "attention":
+            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i, head_key=False))
+        else:
+            out.append(
+                Mamba2Layer(
+                    f"model.layers.{i}.mixer", i, intermediate=_int(cfg, "mamba_expand", source, 2) * hidden,
+                    n_groups=_int(cfg, "mamba_n_groups", source, 1), num_heads=_int(cfg, "mamba_n_heads", source),
+                    head_dim=_int(cfg, "mamba_d_head", source), d_state=_int(cfg, "mamba_d_state", source),
+                    d_conv=_int(cfg, "mamba_d_conv", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
+                )
+            )  # fmt: skip
+    return out
+
+
+def mamba2_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Pure Mamba2 (Mamba-Codestral): a state per layer, no attention."""
+    n = _int(cfg, "num_hidden_layers", source)
+    hidden = _int(cfg, "hidden_size", source)
+    dtype = _dtype(cfg)
+    return [
+        Mamba2Layer(
+            f"backbone.layers.{i}.mixer", i, intermediate=_int(cfg, "expand", source, 2) * hidden,
+            n_groups=_int(cfg, "n_groups", source, 1), num_heads=_int(cfg, "num_heads", source),
+            head_dim=_int(cfg, "head_dim", source), d_state=_int(cfg, "state_size", source),
+            d_conv=_int(cfg, "conv_kernel", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+FAMILIES: dict[str, tuple[str, Callable[..., Any]]] = {
+    "Qwen3NextForCausalLM": ("linear-attention hybrid", qwen3_next),
+    "NemotronHForCausalLM": ("mamba hybrid", nemotron_h),
+    "GraniteMoeHybridForCausalLM": ("mamba hybrid", granite_h),
+    "Mamba2ForCausalLM": ("attention-free (mamba2)", mamba2_only),
+}
+
+
+def align(
+    model: ModelDescription, serving: Any, release: Any, context: ShardContext
+) -> tuple[ShardContext, str]:
+    """Raise the attention block size until one attention page holds a state, and pad states.
+
+    ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (64
+    for MLA), lcm'd with 64 for gated delta nets in 0.26+'s ``align`` mode
+    (prefix caching on, FlashInfer's prefill checkpoints); the state page is
+    then padded to ``block x attention bytes per token``.  Mamba's own block
+    size is the attention block in ``align`` mode, else max_model_len.
+    """
+    mambas = [layer for layer in model.layers if isinstance(layer, MambaLayer)]
+    attn = next((layer for layer in model.layers if isinstance(layer, AttentionLayer | MLALayer)), None)
+    state = max(layer.state_bytes(context.tp) for layer in mambas)
+    mode = "align" if release.behaviour.hybrid_prefix_caching else "none"
+    if attn is None:
+        # Attention-free: no alignment; one state per request.
+        return replace(context, mamba_block_size=serving.max_model_len or model.max_position_embeddings), (
+            "attention-free: one state page per request"
+        )
+    probe = attn.spec(replace(context, block_size=1, mla_block_size=1))
+    per_token = probe.page_size_bytes
+    k = context.block_size if isinstance(attn, MLALayer) else 16
+    if mode == "align" and all(isinstance(layer, GatedDeltaNetLayer) for layer in mambas):
+        k = lcm(k, 64)
+    block = k * cdiv(state, k * per_token)
+    if isinstance(attn, AttentionLayer):
+        kv_heads_per_rank(attn.num_kv_heads, context.tp, layer=attn.name)
+    block = max(block, serving.block_size or 0)
+    page = block * per_token
+    mamba_block = (
+        block if mode == "align" else (serving.max_model_len or model.max_position_embeddings or block)
+    )
+    ctx = replace(
+        context,
+        block_size=block,
+        mla_block_size=block if isinstance(attn, MLALayer) else context.mla_block_size,
+        mamba_block_size=mamba_block,
+        mamba_page_size_padded=page if page > state else None,
+    )
+    note = (
+        f"block size {block}: raised so one attention page ({page:,} B) holds a {state:,} B state "
+        f"(k={k}, mamba cache mode {mode})"
+    )
+    return ctx, note

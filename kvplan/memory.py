@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from kvplan.errors import InputError
 from kvplan.layouts import Layout
@@ -84,8 +85,13 @@ def budget(
     exact: Sequence[int] | None,
     max_num_batched_tokens: int,
     max_num_seqs: int,
+    directory: Path | None = None,
 ) -> Budget:
-    """The KV cache memory of every stage, with the terms that make it up."""
+    """The KV cache memory of every stage (bytes), with the terms that make it up.
+
+    ``directory``: where the checkpoint's ``*.safetensors`` may be; their
+    headers make the weights term exact.
+    """
     util = serving.gpu_memory_utilization or release.behaviour.gpu_memory_utilization
     if exact is not None:
         stages = tuple(
@@ -96,21 +102,38 @@ def budget(
     from kvplan import weights
 
     total, total_source, _ = total_memory(serving)
+    usable = int(total * util)
+    non_torch = weights.non_torch_bytes(serving)
+    graphs = weights.cuda_graph_bytes(model, serving, release)
     stages_out = []
     for rank, (start, end) in enumerate(layout.ranges):
-        usable = int(total * util)
-        w = weights.stage_weight_bytes(model, serving, rank, start, end)
-        act = weights.activation_bytes(model, serving, max_num_batched_tokens, max_num_seqs)
-        non_torch = weights.non_torch_bytes(serving)
-        graphs = weights.cuda_graph_bytes(model, serving)
+        last = rank == serving.pp - 1
+        w = weights.stage_weight_bytes(model, serving, rank, start, end, directory)
+        act = weights.activation_bytes(
+            model, serving, release, max_num_batched_tokens, max_num_seqs, last=last
+        )
         terms = (
             Term("total", total, False, total_source),
             Term("usable (x gpu_memory_utilization)", usable, False, f"total x {util}"),
             Term("weights", -w.bytes, w.estimated, w.source),
             Term("activation peak", -act.bytes, True, act.source),
             Term("non-torch memory", -non_torch.bytes, True, non_torch.source),
-            Term("CUDA graphs", -graphs.bytes, True, graphs.source),
+            Term("CUDA graphs", -graphs.bytes, graphs.estimated, graphs.source),
         )
         available = usable - w.bytes - act.bytes - non_torch.bytes - graphs.bytes
         stages_out.append(StageBudget(rank, terms, available))
     return Budget(tuple(stages_out), False, total, total_source, util)
+
+
+def batch_defaults(serving: Serving, release: Release) -> tuple[int | None, int | None]:
+    """``vllm serve``'s max_num_batched_tokens / max_num_seqs for the GPU, where known.
+
+    (None, None) when no GPU memory figure is given (``--kv-cache-memory``
+    alone); see ``weights.serve_batch_defaults`` for the rule.
+    """
+    if serving.kv_cache_memory is not None or not (serving.gpu or serving.gpu_memory or serving.probe):
+        return None, None
+    from kvplan import weights
+
+    total, source, _ = total_memory(serving)
+    return weights.serve_batch_defaults(total, source, release)

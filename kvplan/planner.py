@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from kvplan.errors import PlannerRefusal
 from kvplan.releases import Behaviour, Release
@@ -258,9 +259,7 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec]) -> dict[str, KVCacheSpec]:
     return out
 
 
-def hybrid_groups(
-    specs: dict[str, KVCacheSpec], rule: str = "1.5", contiguous: bool = False
-) -> list[Group]:
+def hybrid_groups(specs: dict[str, KVCacheSpec], rule: str = "1.5", contiguous: bool = False) -> list[Group]:
     """Groups of equal size for several attention types with one page size.
 
     Layers are bucketed by spec; the group size is the smallest bucket, or the
@@ -506,6 +505,10 @@ def needed_bytes_for_groups(groups: Sequence[Group], usage: Usage, behaviour: Be
     return group_size * page * blocks
 
 
+def _need_groups(groups: Sequence[Group], behaviour: Behaviour, usage: Usage) -> int:
+    return needed_bytes_for_groups(groups, usage, behaviour)
+
+
 def needed_bytes_for_specs(specs: dict[str, KVCacheSpec], usage: Usage) -> int:
     """<= 0.13: the sum over a worker's layers of each layer's need."""
     return sum(s.max_memory_usage_bytes(usage) for s in specs.values())
@@ -610,7 +613,7 @@ def _checks(
             specs = req.stage_specs[i]
             if not specs:
                 continue
-            out.append(_Need(i, req.available[i], lambda u, s=specs: needed_bytes_for_specs(s, u)))
+            out.append(_Need(i, req.available[i], partial(needed_bytes_for_specs, specs)))
             continue
         if not stage_groups:
             continue
@@ -620,7 +623,7 @@ def _checks(
             available = req.num_gpu_blocks_override * per_block
         if behaviour.reserve_null_block:
             available -= per_block
-        out.append(_Need(i, available, lambda u, g=stage_groups: needed_bytes_for_groups(g, u, behaviour)))
+        out.append(_Need(i, available, partial(_need_groups, stage_groups, behaviour)))
     return out
 
 
@@ -770,7 +773,9 @@ def plan(req: PlanRequest) -> Plan:
             if max_model_len < model_max:
                 notes.append(f"auto-fit reduced max_model_len from {model_max} to {max_model_len}")
         else:
-            notes.append(f"vLLM {req.release.version} has no auto-fit (0.14+): the model's {model_max} is used")
+            notes.append(
+                f"vLLM {req.release.version} has no auto-fit (0.14+): the model's {model_max} is used"
+            )
     usage = _usage(req, max_model_len, behaviour)
     fit = check_fit(_checks(req, groups, projected, behaviour), usage, behaviour)
 
@@ -784,7 +789,7 @@ def plan(req: PlanRequest) -> Plan:
 
     num_blocks = min(branches[taken].num_blocks for branches, taken in staged)
     stages = []
-    for rank, ((branches, taken), stage_groups) in enumerate(zip(staged, projected, strict=True)):
+    for rank, (branches, taken) in enumerate(staged):
         chosen = branches[taken]
         stages.append(
             StagePlan(

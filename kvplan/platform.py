@@ -28,7 +28,9 @@ def shard_context(
     if serving.block_size is not None:
         block, note = serving.block_size, f"block size {serving.block_size} (--block-size)"
     elif has_mla:
-        block, note = MLA_BLOCK_SIZE, f"block size {MLA_BLOCK_SIZE}: the MLA backend's (FlashMLA) requirement"
+        # FlashMLA (64) up to 0.17; from 0.18 a 16-bit cache gets 16-token blocks, fp8 keeps 64.
+        block = release.behaviour.mla_block_size if kv_dtype in ("bfloat16", "float16") else MLA_BLOCK_SIZE
+        note = f"block size {block}: the default MLA backend's on Hopper in vLLM {release.version}"
     else:
         block, note = DEFAULT_BLOCK_SIZE, f"block size {DEFAULT_BLOCK_SIZE}: vLLM's CUDA default"
     context = ShardContext(

@@ -93,7 +93,10 @@ class Behaviour:
 # applies from that release on, on top of the rows before it.
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.0", {}),
-    ("0.11.0", {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"}),
+    (
+        "0.11.0",
+        {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"},
+    ),
     ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
     ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
     ("0.13.0", {"error_style": "v0_13"}),

@@ -27,7 +27,11 @@ def plan_markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| max concurrency | {conc['x']:.2f}x at {conc['tokens_per_request']:,} tokens |")
     verdict = "fits" if mml["fits"] else f"**does not fit** (estimated max {mml['estimated_max']})"
     lines.append(f"| max_model_len {mml['value']:,} | {verdict} |")
-    lines += ["", "| stage | layers | KV memory | branch | blocks before min | num_blocks |", "|---:|---|---:|---|---:|---:|"]
+    lines += [
+        "",
+        "| stage | layers | KV memory | branch | blocks before min | num_blocks |",
+        "|---:|---|---:|---|---:|---:|",
+    ]
     for st in doc["stages"]:
         a, b = st["decoder_layers"]
         lines.append(

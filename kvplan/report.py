@@ -158,7 +158,11 @@ def document(result: Result) -> dict[str, Any]:
             "kv_cache_dtype": result.serving.kv_cache_dtype,
             "max_num_batched_tokens": result.max_num_batched_tokens,
             "max_num_seqs": result.max_num_seqs,
-            "disable_hybrid_kv_cache_manager": result.serving.disable_hybrid_kv_cache_manager,
+            "disable_hybrid_kv_cache_manager": bool(
+                result.serving.disable_hybrid_kv_cache_manager
+                if result.serving.disable_hybrid_kv_cache_manager is not None
+                else any(layer.kind == "chunked_local" for layer in result.description.layers)
+            ),
             "num_gpu_blocks_override": plan.num_gpu_blocks_override,
         },
         "block_size": plan.block_size,

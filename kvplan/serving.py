@@ -30,7 +30,7 @@ class Serving:
     block_size: int | None = None
     kv_cache_dtype: str = "auto"
     num_gpu_blocks_override: int | None = None
-    disable_hybrid_kv_cache_manager: bool = False
+    disable_hybrid_kv_cache_manager: bool | None = None
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None
     vllm_version: str | None = None

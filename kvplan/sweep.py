@@ -174,7 +174,9 @@ def sweep(
 ) -> SweepResult:
     """Plan every combination of ``axes`` on top of ``base``; describe the model once."""
     if sort not in SORT_KEYS:
-        raise InputError("unknown sort key", field="--sort", value=sort, hint="one of " + ", ".join(SORT_KEYS))
+        raise InputError(
+            "unknown sort key", field="--sort", value=sort, hint="one of " + ", ".join(SORT_KEYS)
+        )
     release = resolve_release(base.vllm_version)
     description = families.describe(model, release)
     if axes["gpu"] != [None] and base.gpu_memory is not None:
@@ -356,8 +358,22 @@ def print_table(result: SweepResult, console: Any) -> None:
     """The sweep as a rich table; the best row highlighted."""
     from rich.table import Table
 
-    table = Table(title=f"kvplan sweep: {result.model} on vLLM {result.vllm_version} (sorted by {result.sort})")
-    for col in ("TP", "PP", "GPUs", "GPU", "KV dtype", "block", "max_model_len", "blocks", "KV tokens", "conc.", "fits"):
+    table = Table(
+        title=f"kvplan sweep: {result.model} on vLLM {result.vllm_version} (sorted by {result.sort})"
+    )
+    for col in (
+        "TP",
+        "PP",
+        "GPUs",
+        "GPU",
+        "KV dtype",
+        "block",
+        "max_model_len",
+        "blocks",
+        "KV tokens",
+        "conc.",
+        "fits",
+    ):
         table.add_column(col, justify="right" if col not in ("GPU", "KV dtype", "fits") else "left")
     for r in result.rows:
         best = r is result.best
@@ -378,7 +394,9 @@ def print_table(result: SweepResult, console: Any) -> None:
     console.print(table)
     console.print(("★ " if result.best else "") + best_text(result))
     if any(r.estimated for r in result.rows):
-        console.print("KV memory per worker is estimated from the GPU preset; give --kv-cache-memory for exact figures")
+        console.print(
+            "KV memory per worker is estimated from the GPU preset; give --kv-cache-memory for exact figures"
+        )
     if result.invalid:
         console.print(f"{len(result.invalid)} invalid combinations:")
         for i in result.invalid:

@@ -104,7 +104,9 @@ def cases() -> list[Any]:
                 gap = KNOWN_GAPS.get((data["vllm_version"], sid))
                 marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
                 out.append(
-                    pytest.param(data["vllm_version"], sid, result, id=f"{data['vllm_version']}-{sid}", marks=marks)
+                    pytest.param(
+                        data["vllm_version"], sid, result, id=f"{data['vllm_version']}-{sid}", marks=marks
+                    )
                 )
     return out
 
@@ -121,7 +123,11 @@ def test_matches_vllm(version: str, sid: str, expected: dict[str, Any]) -> None:
         try:
             got = plan(request(scenario, version))
         except PlannerRefusal as refusal:
-            assert err["type"] != "ValueError" or "Hybrid KV cache manager" in err["message"] or "auto-fit" in err["message"], refusal
+            assert (
+                err["type"] != "ValueError"
+                or "Hybrid KV cache manager" in err["message"]
+                or "auto-fit" in err["message"]
+            ), refusal
             return
         assert not got.fit.fits, f"vLLM refused: {err['message']}"
         assert got.fit.error == err["message"]

@@ -159,7 +159,8 @@ def build_vllm_config(scenario: dict[str, Any], log: AccessLog) -> Section:
         max_model_len=max_model_len,
         original_max_model_len=-1 if auto_fit else max_model_len,
         architectures=list(scenario.get("architectures", ["LlamaForCausalLM"])),
-        supports_kv_cache_grouping=True,
+        # True only for models that declare their own grouping (SupportsKVCacheGrouping).
+        supports_kv_cache_grouping=False,
         is_attention_free=not layers,
         is_hybrid=has_mamba,
         has_inner_state=has_mamba,

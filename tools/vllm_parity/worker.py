@@ -99,8 +99,10 @@ def run_scenario(release: release_adapter.Release, scenario: dict[str, Any]) -> 
         try:
             configs = release.plan(vllm_config, specs, memory)
         except Exception as exc:  # noqa: BLE001 - the error is the result
+            # A gap in the config stand-in is the harness's fault, not vLLM's answer.
+            gap = isinstance(exc, AttributeError) and "config stand-in" in str(exc)
             result.update(
-                status="error",
+                status="harness_error" if gap else "error",
                 error={
                     "type": type(exc).__name__,
                     "message": str(exc),
