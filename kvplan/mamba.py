@@ -104,11 +104,13 @@ def _int(cfg: dict[str, Any], key: str, source: str, default: int | None = None)
     return value
 
 
-def _attention(cfg: dict[str, Any], source: str, name: str, i: int, head_key: bool = True) -> AttentionLayer:
+def _attention(
+    cfg: dict[str, Any], source: str, name: str, i: int, head_key: str | None = "head_dim"
+) -> AttentionLayer:
     heads = _int(cfg, "num_attention_heads", source)
     kv = _int(cfg, "num_key_value_heads", source, heads)
     hidden = _int(cfg, "hidden_size", source)
-    head = _int(cfg, "head_dim", source) if head_key and cfg.get("head_dim") else hidden // heads
+    head = _int(cfg, head_key, source) if head_key and cfg.get(head_key) else hidden // heads
     return AttentionLayer(name, i, num_kv_heads=kv, head_size=head, num_attention_heads=heads)
 
 
@@ -160,7 +162,8 @@ def nemotron_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     out: list[Layer] = []
     for i, ch in enumerate(pattern):
         if ch == "*":
-            out.append(_attention(cfg, source, f"model.layers.{i}.mixer.attn", i))
+            key = "head_dim" if cfg.get("head_dim") else "attention_head_dim"
+            out.append(_attention(cfg, source, f"model.layers.{i}.mixer.attn", i, key))
         elif ch == "M":
             out.append(
                 Mamba2Layer(
@@ -186,7 +189,7 @@ def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     out: list[Layer] = []
     for i, kind in enumerate(types):
         if kind == "attention":
-            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i, head_key=False))
+            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i, head_key=None))
         else:
             out.append(
                 Mamba2Layer(
@@ -197,6 +200,60 @@ def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
                 )
             )  # fmt: skip
     return out
+
+
+def jamba(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Jamba: attention where ``i % attn_layer_period == attn_layer_offset``, Mamba (v1) elsewhere."""
+    n = _int(cfg, "num_hidden_layers", source)
+    period, offset = _int(cfg, "attn_layer_period", source, 8), cfg.get("attn_layer_offset", 4)
+    dtype = _dtype(cfg)
+    inner = _int(cfg, "mamba_expand", source, 2) * _int(cfg, "hidden_size", source)
+    out: list[Layer] = []
+    for i in range(n):
+        if i % period == offset:
+            out.append(_attention(cfg, source, f"model.layers.{i}.attn", i, head_key=None))
+        else:
+            out.append(
+                Mamba1Layer(
+                    f"model.layers.{i}.mixer", i, mamba_type="mamba1", intermediate=inner,
+                    d_state=_int(cfg, "mamba_d_state", source, 16), d_conv=_int(cfg, "mamba_d_conv", source, 4),
+                    state_dtype=dtype,
+                )
+            )  # fmt: skip
+    return out
+
+
+def falcon_h1(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Falcon-H1: every decoder layer holds attention AND a Mamba2 mixer (``model.{N + i}.mixer``)."""
+    n = _int(cfg, "num_hidden_layers", source)
+    hidden = _int(cfg, "hidden_size", source)
+    dtype = _dtype(cfg)
+    inner = cfg.get("mamba_d_ssm") or int(cfg.get("mamba_expand", 2) * hidden)
+    out: list[Layer] = []
+    for i in range(n):
+        out.append(_attention(cfg, source, f"model.layers.{i}.attn", i))
+        out.append(
+            Mamba2Layer(
+                f"model.{n + i}.mixer", i, intermediate=int(inner),
+                n_groups=_int(cfg, "mamba_n_groups", source, 1), num_heads=_int(cfg, "mamba_n_heads", source),
+                head_dim=_int(cfg, "mamba_d_head", source), d_state=_int(cfg, "mamba_d_state", source),
+                d_conv=_int(cfg, "mamba_d_conv", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
+            )
+        )  # fmt: skip
+    return out
+
+
+def mamba1_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+    """Pure Mamba (v1): a state per layer, no attention."""
+    n = _int(cfg, "num_hidden_layers", source)
+    dtype = _dtype(cfg)
+    return [
+        Mamba1Layer(
+            f"backbone.layers.{i}.mixer", i, mamba_type="mamba1", intermediate=_int(cfg, "intermediate_size", source),
+            d_state=_int(cfg, "state_size", source), d_conv=_int(cfg, "conv_kernel", source, 4), state_dtype=dtype,
+        )
+        for i in range(n)
+    ]  # fmt: skip
 
 
 def mamba2_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
@@ -220,6 +277,10 @@ FAMILIES: dict[str, tuple[str, Callable[..., Any]]] = {
     "NemotronHForCausalLM": ("mamba hybrid", nemotron_h),
     "GraniteMoeHybridForCausalLM": ("mamba hybrid", granite_h),
     "Mamba2ForCausalLM": ("attention-free (mamba2)", mamba2_only),
+    "MambaForCausalLM": ("attention-free (mamba)", mamba1_only),
+    "FalconMambaForCausalLM": ("attention-free (mamba)", mamba1_only),
+    "JambaForCausalLM": ("mamba hybrid", jamba),
+    "FalconH1ForCausalLM": ("mamba hybrid", falcon_h1),
 }
 
 

@@ -202,6 +202,11 @@ def sweep(
         except KvplanError as err:
             invalid.append(Invalid(combo, err.message))
             continue
+        if min(result.budget.available) <= 0:
+            # vLLM refuses to start when nothing is left for the KV cache after the weights.
+            short = min(result.budget.available) / (1 << 30)
+            invalid.append(Invalid(combo, f"no memory left for the KV cache ({short:.2f} GiB per worker)"))
+            continue
         plan = result.plan
         cap = plan.capacity
         tokens = cap.tokens if cap else 0
@@ -315,8 +320,10 @@ def best_text(result: SweepResult) -> str:
     if result.best is None:
         return f"no configuration meets the target ({_target_text(result.target)})"
     b = result.best
+    where = f"tp={b.combo.tp} pp={b.combo.pp} gpu={b.combo.gpu or '-'} kv={b.combo.kv_cache_dtype} "
+    where += f"block={b.block_size} len={b.max_model_len}"
     return (
-        f"cheapest meeting {_target_text(result.target)}: {b.combo.label()} "
+        f"cheapest meeting {_target_text(result.target)}: {where} "
         f"({b.gpus} GPUs, {b.kv_cache_tokens:,} tokens, {b.max_concurrency:.2f}x)"
     )
 

@@ -26,9 +26,9 @@ VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 # int64 indices for top-k/top-p, softmax and the scatter back.  Bytes per
 # (request x vocabulary entry), fitted to llm-d's H100 measurements (docs/memory.md).
 SAMPLER_BYTES_NATIVE = 38.2  # PyTorch top-k/top-p (default from vLLM 0.11.1)
-SAMPLER_BYTES_FLASHINFER = 16.5  # FlashInfer top-k/top-p (default up to 0.11.0)
+SAMPLER_BYTES_FLASHINFER = 16.1  # FlashInfer top-k/top-p (default up to 0.11.0)
 # Hidden states of every scheduled token stay alive next to the sampler.
-HIDDEN_BYTES_PER_TOKEN_UNIT = 2.56
+HIDDEN_BYTES_PER_TOKEN_UNIT = 2.71
 NON_TORCH_SINGLE = int(0.13 * GiB)  # CUDA context and allocator state (llm-d, TP=1)
 NON_TORCH_PARALLEL = int(0.55 * GiB)  # plus NCCL buffers (llm-d, TP=2)
 CUDA_GRAPH_ESTIMATE = int(0.40 * GiB)  # "Estimated CUDA graph memory" lines: 0.17 - 0.65 GiB
@@ -368,7 +368,13 @@ def storage(cfg: dict[str, Any], dtype_bytes: int) -> Storage:
     method = str(quant.get("quant_method", "")).lower()
     algo = str(quant.get("quant_algo", "")).lower()
     if method == "mxfp4":  # gpt-oss: experts only, 4 bits plus one 8-bit scale per 32
-        return Storage(plain, 4.25 / 8, plain, plain, "mxfp4 experts, other weights unquantized")
+        # The fused-MoE kernels re-lay the experts with the hidden size padded to 256
+        # (2880 -> 3072 for gpt-oss; matches the measured 13.47 / 64.38 GiB on H100).
+        hidden = _int(cfg, "hidden_size") or 256
+        pad = _cdiv(hidden, 256) * 256 / hidden
+        return Storage(
+            plain, 4.25 / 8 * pad, plain, plain, "mxfp4 experts (hidden padded to 256), rest unquantized"
+        )
     found: tuple[float, str] | None = None
     if method == "compressed-tensors":
         found = _compressed_tensors(quant)
@@ -400,6 +406,14 @@ def dtype_bytes(model: ModelDescription) -> int:
     return 2
 
 
+def rotary_cache_bytes(model: ModelDescription) -> int:
+    """RoPE's cos/sin cache, max positions x rotary width in 16 bits, which vLLM counts as model memory."""
+    cfg = model.config
+    hidden, heads = _int(cfg, "hidden_size"), _int(cfg, "num_attention_heads", 1) or 1
+    width = _int(cfg, "qk_rope_head_dim") or _int(cfg, "head_dim") or hidden // heads
+    return _int(cfg, "max_position_embeddings") * width * 2
+
+
 def stage_weight_bytes(
     model: ModelDescription,
     serving: Serving,
@@ -424,13 +438,14 @@ def stage_weight_bytes(
     first, last = rank == 0, rank == serving.pp - 1
     params = stage_params(model, serving.tp, start, end, first=first, last=last)
     how = storage(model.config, dtype_bytes(model))
+    rope = rotary_cache_bytes(model)
     parts = [f"{end - start} layers"]
     if first:
         parts.append("embeddings")
     if last:
         parts.append("LM head")
     return Estimate(
-        how.bytes(params),
+        how.bytes(params) + rope,
         True,
         f"{params.total / 1e9:.2f}B params on this rank ({', '.join(parts)}; TP={serving.tp}) from the config, {how.how}",
     )

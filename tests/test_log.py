@@ -1,0 +1,193 @@
+"""``kvplan log``: real public vLLM startup logs re-planned (sources in fixtures/logs/index.yaml).
+
+Each printed "Available KV cache memory: X GiB" stands for any byte count in
+[(X - 0.005) GiB, (X + 0.005) GiB); kvplan plans at both ends, and the printed
+"GPU KV cache size" must lie between the two token counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kvplan import logparse
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+
+# (log, extra arguments, tokens printed in the log's "GPU KV cache size" line,
+#  the hand window of index.yaml's notes for the two ends of the Available rounding)
+REPRODUCED = [
+    pytest.param(
+        # github.com/vllm-project/vllm/pull/20665. DeepSeek-V2-Lite, 27 MLA layers split [14, 13]
+        # over PP=2, 576 x 2 B = 1152 B per token per layer, TP does not shard MLA.
+        # July 2025 build (older than 0.10.0 -> 0.10.0 semantics).  On an L4 there is no
+        # FlashMLA, so the block stays 16 (807,792 is not a multiple of 64).
+        "deepseek-v2-lite-tp2-pp2-l4.log",
+        ["--tp", "2", "--pp", "2", "--vllm-version", "0.10.0", "--block-size", "16"],
+        807_792,
+        # stage 0: floor(12.125 GiB / (14 x 1152 x 16)) x 16 .. floor(12.135 GiB / ...) x 16
+        (807_232, 807_888),
+        id="deepseek-v2-lite",
+    ),
+    pytest.param(
+        # github.com/LMCache/LMCache/issues/1739. Qwen3-14B: 40 layers x 2 x 8 x 128 x 2 B
+        # = 163,840 B per token; kv_cache_utils.py:864 -> the 0.10.2 - 0.11.0 era.
+        "qwen3-14b-lmcache.log",
+        ["--model", str(LOGS / "qwen3-14b.config.json"), "--vllm-version", "0.11.0"],
+        42_656,
+        # floor(6.505 GiB / (163,840 x 16)) x 16 .. floor(6.515 GiB / ...) x 16
+        (42_624, 42_688),
+        id="qwen3-14b",
+    ),
+    pytest.param(
+        # github.com/vllm-project/vllm/issues/25350. fp8 cache, model not named: 49,152 B per
+        # token = 48 layers x 2 x 4 KV heads x 128 x 1 B, the shape of Qwen3-30B-A3B.
+        "fp8-kv-cache-100k.log",
+        ["--model", "qwen3-30b-a3b", "--kv-cache-dtype", "fp8", "--vllm-version", "0.11.0"],
+        230_528,
+        # floor(10.545 GiB / (49,152 x 16)) x 16 .. floor(10.555 GiB / ...) x 16
+        (230_352, 230_576),
+        id="fp8-qwen3-30b-a3b-shape",
+    ),
+    pytest.param(
+        # github.com/vllm-project/vllm-omni/pull/1160. Stage 0, model not named: 36,864 B per
+        # token = 36 layers x 2 x 2 KV heads x 128 x 2 B (the Qwen2.5-3B text shape).
+        # Feb 2026 build; a single-group dense model sizes the same in every release kvplan knows.
+        "omni-stage0-prefixed.log",
+        ["--model", str(LOGS / "qwen2.5-3b.config.json"), "--vllm-version", "0.15"],
+        2_925_232,
+        # floor(100.425 GiB / (36,864 x 16)) x 16 .. floor(100.435 GiB / ...) x 16
+        (2_925_088, 2_925_376),
+        id="omni-stage0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("log", "args", "printed", "window"), REPRODUCED)
+def test_reproduces_the_printed_kv_cache_size(kvplan, log, args, printed, window):
+    out = kvplan("log", LOGS / log, *args, "--format", "json")
+    assert out.code == 0, out.stdout + out.stderr
+    doc = out.json()
+    assert doc["log"]["kv_cache_tokens"][0] == printed
+    low, high = doc["kvplan"]["kv_cache_tokens"]
+    assert (low, high) == window
+    assert low <= printed <= high
+    assert doc["differs"] is False
+
+
+def test_concurrency_lines_agree_too(kvplan):
+    # Qwen3-14B: 2664..2668 blocks / (32768 / 16 = 2048) = 1.30x, as printed.
+    doc = kvplan(
+        "log", LOGS / "qwen3-14b-lmcache.log", "--model", LOGS / "qwen3-14b.config.json", "--format", "json"
+    ).json()
+    assert doc["log"]["max_concurrency"] == [{"tokens_per_request": 32768, "x": 1.30}]
+    low, high = doc["kvplan"]["max_concurrency"]
+    assert round(low, 2) <= 1.30 <= round(high, 2)
+    assert doc["kvplan"]["num_blocks"] == [2664, 2668]
+
+
+def test_a_log_that_disagrees_is_flagged(kvplan):
+    # github.com/vllm-project/vllm/issues/21348: Qwen3-235B-A22B at TP4 holds 94 x 2 x 1 x 128 x 2
+    # = 48,128 B per token per rank; 8.11 GiB gives 180,816..181,040 tokens, the log prints
+    # 178,880 (its token count comes from a worker whose Available line was not posted).
+    out = kvplan("log", LOGS / "qwen3-235b-a22b-fp8-tp4.log", "--model", "qwen3-235b-a22b", "--tp", "4")
+    assert out.code == 1
+    doc = kvplan(
+        "log", LOGS / "qwen3-235b-a22b-fp8-tp4.log", "--model", "qwen3-235b-a22b", "--tp", "4", "--format", "json"
+    ).json()
+    assert doc["differs"] is True
+    assert doc["kvplan"]["kv_cache_tokens"] == [180_816, 181_040]
+    row = next(f for f in doc["fields"] if f["name"].startswith("GPU KV cache size"))
+    assert row == {**row, "log": "178,880", "status": "differs"}
+
+
+def test_side_by_side_table_and_markdown(kvplan):
+    args = ("log", LOGS / "deepseek-v2-lite-tp2-pp2-l4.log", "--tp", "2", "--pp", "2", "--block-size", "16")
+    table = kvplan(*args, "--vllm-version", "0.10.0")
+    assert table.code == 0
+    assert "807,792" in table.stdout and "agrees" in table.stdout
+    md = kvplan(*args, "--format", "markdown").stdout
+    # No release printed and none given: planned with the newest, and said so.
+    assert "does not print the vLLM release" in md
+    assert "| Available KV cache memory (stage 1) | 11.33 GiB |" in md
+
+
+def test_model_named_by_the_log_maps_to_a_preset():
+    facts = logparse.parse((LOGS / "deepseek-v2-lite-tp2-pp2-l4.log").read_text())
+    assert facts.model == "deepseek-ai/DeepSeek-V2-Lite"
+    assert logparse.find_model_for(facts.model).label == "deepseek-v2-lite"
+    # Four workers, ranks 0/1 at 12.13 GiB and 2/3 at 11.33 GiB: rank // tp is the PP stage.
+    stages = logparse.stage_memory(facts, tp=2, pp=2)
+    assert stages is not None
+    assert [s.gib_text for s in stages] == ["12.13", "11.33"]
+    assert facts.kv_cache_tokens == (807_792, 807_792)
+    assert facts.max_model_len == 1024
+
+
+def test_missing_or_unknown_model_is_bad_input(kvplan):
+    out = kvplan("log", LOGS / "fp8-kv-cache-100k.log")
+    assert out.code == 2 and "does not name the model" in out.stderr and "--model" in out.stderr
+    out = kvplan("log", LOGS / "qwen36-35b-a3b-nvfp4-fp8kv-v0.24.log")
+    assert out.code == 2 and "qwen3.6-35b-a3b-nvfp4" in out.stderr
+    out = kvplan("log", LOGS / "no-such.log")
+    assert out.code == 2 and "no such file" in out.stderr
+
+
+def test_ansi_ray_and_worker_prefixes():
+    real = (LOGS / "qwen3-14b-lmcache.log").read_text().splitlines()
+    plain = logparse.parse("\n".join(real))
+    # The same lines as a coloured terminal and a Ray worker would print them.
+    coloured = [
+        "\x1b[36m(RayWorkerWrapper pid=4242)\x1b[0m " + line.replace("INFO", "\x1b[32mINFO\x1b[0m") for line in real
+    ]
+    assert logparse.parse("\n".join(coloured)) == plain
+    worker = [line.replace("(EngineCore_DP0 pid=1133552)", "(VllmWorker TP0 pid=77)") for line in real]
+    facts = logparse.parse("\n".join(worker))
+    assert facts.kv_cache_tokens == (42_656,) and facts.available[0].tp_rank == 0
+    assert plain.available[0].gib_text == "6.51" and plain.concurrency == ((32768, 1.30),)
+
+
+def test_one_line_capacity_report_and_version():
+    text = (
+        "(APIServer pid=1) INFO 01-02 03:04:05 [core.py:93] Initializing a V1 LLM engine (v0.29.0) with config: "
+        "model='Qwen/Qwen3-8B', speculative_config=None, dtype=torch.bfloat16, max_seq_len=40960, "
+        "tensor_parallel_size=2, pipeline_parallel_size=1, kv_cache_dtype=fp8\n"
+        "(EngineCore_DP0 pid=9) INFO 01-02 03:05:00 [kv_cache_utils.py:1300] GPU KV cache size: 1,234,560 tokens, "
+        "Maximum concurrency for 40,960 tokens per request: 30.14x\n"
+    )
+    facts = logparse.parse(text)
+    assert facts.vllm_version == "0.29.0" and facts.model == "Qwen/Qwen3-8B"
+    assert (facts.tp, facts.pp, facts.max_model_len, facts.kv_cache_dtype, facts.dtype) == (
+        2,
+        1,
+        40960,
+        "fp8",
+        "bfloat16",
+    )
+    assert facts.kv_cache_tokens == (1_234_560,) and facts.concurrency == ((40960, 30.14),)
+
+
+def test_version_mapping():
+    assert logparse.map_version("0.24.0") == ("0.24.0", None)
+    version, note = logparse.map_version("0.9.2")
+    assert version == "0.10.0" and note is not None and "0.10.0 semantics" in note
+    version, note = logparse.map_version("0.11.1rc2.dev5+g1234")
+    assert version == "0.11.1" and note is not None
+    version, note = logparse.map_version(None)
+    assert version is None and note is not None and "--vllm-version" in note
+
+
+def test_available_window_in_bytes():
+    # 6.51 GiB printed: [6.505, 6.515) GiB = [6,984,672,133.12.., 6,995,409,551.36..) bytes.
+    low, high = logparse.Available("6.51").window()
+    assert low == 6_984_672_134 and high == 6_995_409_551
+    assert low / (1 << 30) >= 6.505 and (high + 1) / (1 << 30) >= 6.515 > high / (1 << 30)
+
+
+def test_stdin(kvplan, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO((LOGS / "qwen3-14b-lmcache.log").read_text()))
+    out = kvplan("log", "-", "--model", LOGS / "qwen3-14b.config.json", "--format", "json")
+    assert out.code == 0 and out.json()["log"]["kv_cache_tokens"] == [42_656]
