@@ -99,5 +99,6 @@ def run_resolved(model: ModelInput, options: Serving, description: ModelDescript
         disable_hybrid_kv_cache_manager=disable_hybrid,
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
+        mamba_cache_mode=layout.mamba_cache_mode,
     )
     return Result(model, description, options, release, layout, budget, plan(request), mnbt, mns)

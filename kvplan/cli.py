@@ -164,7 +164,14 @@ def plan(
     except KvplanError as err:
         _fail(err)
         return
+    explanation = None
+    if explain:
+        from kvplan import explain as explain_mod
+
+        explanation = explain_mod.explain(result, doc)
     if format is Format.json:
+        if explanation is not None:
+            doc["explain"] = explanation
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif format is Format.markdown:
         from kvplan import render_markdown
@@ -174,10 +181,8 @@ def plan(
         from kvplan import render_table
 
         render_table.print_plan(doc, _console())
-    if explain:
-        from kvplan import explain as explain_mod
-
-        sys.stdout.write(explain_mod.explain(result, doc))
+    if explanation is not None and format is not Format.json:
+        sys.stdout.write(explanation)
     if result.budget.exact is False and probe:
         _warn_probe(result)
 

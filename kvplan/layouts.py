@@ -66,6 +66,7 @@ class Layout:
     stage_specs: tuple[dict[str, KVCacheSpec], ...]
     context: ShardContext
     block_size_note: str
+    mamba_cache_mode: str = "none"
 
 
 def build_layout(model: ModelDescription, serving: Serving, release: Release) -> Layout:
@@ -78,4 +79,9 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
     stage_specs = tuple(
         {layer.name: layer.spec(context) for layer in model.layers_in(start, end)} for start, end in ranges
     )
-    return Layout(tuple(ranges), stage_specs, context, note)
+    mode = (
+        "align"
+        if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
+        else "none"
+    )
+    return Layout(tuple(ranges), stage_specs, context, note, mode)

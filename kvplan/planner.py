@@ -376,8 +376,11 @@ def branch_shared_pool(groups: Sequence[Group], available: int, override: int | 
     ``num_blocks = available // page // group_size``: one page is one layer's,
     and the pool has ``group_size`` layer slots per block.
     """
-    page = _uniform_page(groups)
     group_size = max((len(g.layer_names) for g in groups), default=0)
+    pages = {layer_spec(g.spec, n).page_size_bytes for g in groups for n in g.layer_names}
+    if any(isinstance(g.spec, UniformTypeSpecs) for g in groups) and len(pages) > 1:
+        return Branch("shared_pool", False, reason="the layers' pages differ in size (uniform-type group)")
+    page = pages.pop() if len(pages) == 1 else _uniform_page(groups)
     if page is None:
         return Branch("shared_pool", False, reason="the groups' pages differ in size")
     if group_size == 0:

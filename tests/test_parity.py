@@ -28,7 +28,11 @@ from kvplan.specs import (
 )
 
 HERE = Path(__file__).parent / "parity"
-SCENARIOS = {s["id"]: s for s in json.loads((HERE / "scenarios.json").read_text())["scenarios"]}
+SCENARIOS = {
+    s["id"]: s
+    for name in ("scenarios.json", "kvplan_scenarios.json")
+    for s in json.loads((HERE / name).read_text())["scenarios"]
+}
 FIXTURES = sorted((HERE / "fixtures").glob("vllm-*.json"))
 _DTYPES = {"fp8_e4m3": "fp8", "float8_e4m3fn": "fp8", "uint8": "uint8"}
 
@@ -82,6 +86,15 @@ def request(scenario: dict[str, Any], version: str) -> PlanRequest:
         mamba_cache_mode=scenario.get("mamba_cache_mode", "none"),
         async_scheduling=scenario.get("async_scheduling", False),
     )
+
+
+@pytest.mark.parametrize("sid", [s for s in SCENARIOS if s.startswith("kvplan-")])
+def test_kvplan_scenarios_are_what_kvplan_derives_today(sid: str) -> None:
+    """The specs vLLM was run on are exactly the specs kvplan derives now."""
+    from tools.vllm_parity.export_kvplan import build
+
+    scenario = SCENARIOS[sid]
+    assert build(scenario["kvplan"]["model"], scenario["kvplan"]["flags"]) == scenario
 
 
 # Known gaps, each still compared (strict xfail: a fix makes them fail loudly).
