@@ -20,9 +20,12 @@ from functools import partial
 from kvplan.errors import PlannerRefusal
 from kvplan.releases import Behaviour, Release
 from kvplan.specs import (
+    AttentionSpec,
     ChunkedLocalAttentionSpec,
     FullAttentionSpec,
     KVCacheSpec,
+    MambaSpec,
+    MLAAttentionSpec,
     SlidingWindowSpec,
     SpecMergeError,
     UniformTypeSpecs,
@@ -234,10 +237,10 @@ def unify_hybrid_specs(specs: dict[str, KVCacheSpec], uniform_type: bool) -> dic
     return out
 
 
-def unify_page_sizes(specs: dict[str, KVCacheSpec]) -> dict[str, KVCacheSpec]:
-    """Raise smaller pages to the largest by growing their block size.
-
-    Each smaller page must divide the largest one; vLLM refuses otherwise.
+def unify_page_sizes(specs: dict[str, KVCacheSpec], behaviour: Behaviour) -> dict[str, KVCacheSpec]:
+    """Raise smaller pages to the largest: grow the block size when the page
+    divides the largest, else pad it where the release allows (Mamba pages from
+    0.26, non-MLA attention pages from 0.29), else refuse as vLLM does.
     """
     sizes = {s.page_size_bytes for s in specs.values()}
     if len(sizes) <= 1:
@@ -248,15 +251,34 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec]) -> dict[str, KVCacheSpec]:
         page = spec.page_size_bytes
         if page == largest:
             out[name] = spec
-            continue
-        if largest % page:
-            raise PlannerRefusal(
-                "The page size of the layer is not divisible by the maximum page size. "
-                "Cannot unify by adjusting block_size.",
-                hint=f"layer {name}: page {page} B vs largest page {largest} B",
-            )
-        out[name] = spec.with_block_size(spec.block_size * (largest // page))
+        elif isinstance(spec, MambaSpec) and behaviour.page_padding != "none":
+            out[name] = replace(spec, page_size_padded=largest)
+        elif largest % page == 0:
+            out[name] = spec.with_block_size(spec.block_size * (largest // page))
+        elif (
+            behaviour.page_padding == "mamba_attention"
+            and isinstance(spec, AttentionSpec)
+            and not isinstance(spec, MLAAttentionSpec)
+        ):
+            out[name] = replace(spec, page_size_padded=largest)
+        else:
+            raise PlannerRefusal(_unify_error(name, behaviour), hint=f"page {page} B vs largest page {largest} B")
     return out
+
+
+def _unify_error(name: str, behaviour: Behaviour) -> str:
+    if behaviour.unify_error == "v0_12":
+        return (
+            "The page size of the layer is not divisible by the maximum page size. "
+            "Cannot unify by adjusting block_size."
+        )
+    prefix = f"Layer {name}: page size is not divisible by the maximum page size and cannot be padded. "
+    if behaviour.unify_error == "v0_24":
+        return prefix + (
+            "Padding is only supported for attention layers whose backend indexes KV pages by "
+            "the block stride (indexes_kv_by_block_stride is True)."
+        )
+    return prefix + "Padding is only supported for non-MLA attention layers."
 
 
 def hybrid_groups(specs: dict[str, KVCacheSpec], rule: str = "1.5", contiguous: bool = False) -> list[Group]:
@@ -300,7 +322,7 @@ def group_layers(specs: dict[str, KVCacheSpec], behaviour: Behaviour, disable_hy
         block_size = next(iter(specs.values())).block_size
         return [Group(tuple(specs), UniformTypeSpecs(block_size, tuple(specs.items())))]
     if behaviour.unify_pages:
-        specs = unify_page_sizes(specs)
+        specs = unify_page_sizes(specs, behaviour)
     elif len({s.page_size_bytes for s in specs.values()}) > 1:
         raise PlannerRefusal(
             "vLLM before 0.12 cannot plan layers whose page sizes differ "
@@ -365,7 +387,7 @@ def branch_uniform_type(groups: Sequence[Group], available: int, override: int |
     else:
         per_block = sum(pages.values())
         divisor = f"sum of the pages of this stage's {len(names)} layers"
-    blocks = available // per_block if override is None else override
+    blocks = max(available // per_block, 0) if override is None else override
     tensors = tuple(Tensor(pages[n] * blocks, (n,)) for n in names)
     return Branch("uniform_type", True, blocks, per_block, tensors, divisor)
 
@@ -385,7 +407,7 @@ def branch_shared_pool(groups: Sequence[Group], available: int, override: int | 
         return Branch("shared_pool", False, reason="the groups' pages differ in size")
     if group_size == 0:
         return Branch("shared_pool", False, reason="no layers on this stage")
-    blocks = available // page // group_size if override is None else override
+    blocks = max(available // page // group_size, 0) if override is None else override
     tensors = tuple(
         Tensor(page * blocks, tuple(g.layer_names[i] for g in groups if i < len(g.layer_names)))
         for i in range(group_size)
@@ -409,7 +431,7 @@ def branch_unified(groups: Sequence[Group], available: int, override: int | None
     if not groups:
         return Branch("unified", False, reason="no layers on this stage")
     per_block = unified_bytes_per_block(groups)
-    blocks = available // per_block if override is None else override
+    blocks = max(available // per_block, 0) if override is None else override
     return Branch(
         "unified",
         True,

@@ -44,6 +44,9 @@ class Behaviour:
         under that multiple of the smallest, it sets the group size.
     contiguous_groups: buckets cut into contiguous runs (0.10) instead of b[i::n].
     unify_pages: differing pages are unified by growing block sizes (0.12+).
+    page_padding: what unification may pad instead: ``none``, ``mamba``
+        (0.26+) or ``mamba_attention`` (0.29+: also non-MLA attention); the
+        refusal text changed at 0.24 (``unify_error``: ``v0_12``, ``v0_24``, ``v0_29``).
     shrink_tensors: tensors shrink to the cross-worker minimum (0.11.1+).
     override_memory: num_gpu_blocks_override replaces the checked memory (0.20.1+).
     reserve_null_block: the check subtracts one block (0.29+).
@@ -71,6 +74,8 @@ class Behaviour:
     group_size_rule: str = "min"
     contiguous_groups: bool = True
     unify_pages: bool = False
+    page_padding: str = "none"
+    unify_error: str = "v0_12"
     shrink_tensors: bool = False
     override_memory: bool = False
     reserve_null_block: bool = False
@@ -108,10 +113,11 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.20.0", {"gpu_memory_utilization": 0.92}),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
     ("0.23.0", {"error_style": "v0_23"}),
-    ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True}),
+    ("0.24.0", {"unify_error": "v0_24"}),
+    ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
     ("0.27.0", {"concurrency": "sum_groups"}),
     ("0.28.0", {"log_style": "one_line"}),
-    ("0.29.0", {"sizing": "unified", "reserve_null_block": True}),
+    ("0.29.0", {"sizing": "unified", "reserve_null_block": True, "page_padding": "mamba_attention", "unify_error": "v0_29"}),
 )
 
 

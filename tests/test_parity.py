@@ -98,13 +98,7 @@ def test_kvplan_scenarios_are_what_kvplan_derives_today(sid: str) -> None:
 
 
 # Known gaps, each still compared (strict xfail: a fix makes them fail loudly).
-KNOWN_GAPS = {
-    ("0.29.0", "mamba-nemotron-h-unaligned"): "0.28+ pads Mamba pages during unification",
-    ("0.30.0", "mamba-nemotron-h-unaligned"): "0.28+ pads Mamba pages during unification",
-    ("0.31.0", "mamba-nemotron-h-unaligned"): "0.28+ pads Mamba pages during unification",
-    ("0.32.0", "mamba-nemotron-h-unaligned"): "0.28+ pads Mamba pages during unification",
-    ("0.33.0", "mamba-nemotron-h-unaligned"): "0.28+ pads Mamba pages during unification",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def cases() -> list[Any]:

@@ -37,6 +37,7 @@ MODELS: list[tuple[str, dict[str, Any]]] = [
     ("gpt-oss-120b", {"tp": 8, "kv_cache_memory": "40GiB"}),
     ("deepseek-v3", {"tp": 8, "kv_cache_memory": "40GiB"}),
     ("llama-4-scout", {"tp": 8, "kv_cache_memory": "40GiB"}),
+    ("llama-4-scout", {"tp": 8, "kv_cache_memory": "40GiB", "max_model_len": 131072}),
     ("qwen3-next-80b-a3b", {"tp": 8, "kv_cache_memory": "40GiB"}),
     ("qwen3-next-80b-a3b", {"tp": 8, "kv_cache_memory": "40GiB", "vllm_version": "0.19.1"}),
     ("nemotron-h-8b", {"kv_cache_memory": "40GiB", "vllm_version": "0.19.1"}),

@@ -123,6 +123,8 @@ class Release:
     def _mamba_type(fld: dataclasses.Field, value: str) -> Any:
         default = fld.default
         if isinstance(default, enum.Enum):
+            # Older releases name gated delta nets "gdn_attention"; the enum calls it GDN_ATTN.
+            value = {"gdn_attention": "gdn_attn", "linear_attention": "linear"}.get(value, value)
             enum_cls = type(default)
             for member in enum_cls:
                 if value.lower() in (member.name.lower(), str(member.value).lower()):
