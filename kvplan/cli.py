@@ -45,7 +45,8 @@ def _fail(err: KvplanError) -> None:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    # Piped output gets a fixed, wide layout instead of rich's 80-column fallback.
+    return Console() if sys.stdout.isatty() else Console(width=140)
 
 
 ModelArg = Annotated[

@@ -8,7 +8,7 @@ from kvplan.assemble import Result
 from kvplan.sizes import human
 
 
-def _stage_text(st: dict[str, Any], behaviour_sizing: str) -> list[str]:
+def _stage_text(st: dict[str, Any], version: str) -> list[str]:
     mem = st["available_kv_bytes"]
     out = [
         f"Stage {st['pp_rank']} (decoder layers {st['decoder_layers'][0]}..{st['decoder_layers'][1] - 1}, {human(mem)} for KV cache):"
@@ -66,15 +66,15 @@ def explain(result: Result, doc: dict[str, Any]) -> str:
         "is divided by."
     )
     for st in doc["stages"]:
-        lines.extend(_stage_text(st, result.release.behaviour.sizing))
+        lines.extend(_stage_text(st, result.release.version))
     if len(doc["stages"]) > 1:
         before = ", ".join(f"{s['num_blocks_before_unify']:,}" for s in doc["stages"])
         lines.append(
             f"Pipeline parallelism: every stage holds different layers and its own memory, so each computes its "
-            f"own count ({before}); the scheduler is shared, so every worker uses the minimum, {plan.num_blocks:,}, "
-            "and stages above it leave memory unused ("
+            f"own count ({before}); the scheduler is shared, so every worker uses the minimum, {plan.num_blocks:,}. "
+            "Memory each stage leaves idle ("
             + ", ".join(human(s["unused_bytes"]) for s in doc["stages"])
-            + ")."
+            + "): flooring, the minimum, and any page counted for layers the stage does not hold."
         )
         if result.release.behaviour.uniform_type and not result.release.behaviour.project_uniform_type:
             lines.append(

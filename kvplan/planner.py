@@ -90,6 +90,7 @@ class StagePlan:
     num_blocks: int
     bytes_per_block: int
     tensors: tuple[Tensor, ...]
+    held_bytes_per_block: int
 
     @property
     def used_bytes(self) -> int:
@@ -100,8 +101,9 @@ class StagePlan:
 
     @property
     def unused_bytes(self) -> int:
-        """Memory the stage could have used but does not (flooring and the cross-stage min)."""
-        return self.available_bytes - self.num_blocks * self.bytes_per_block
+        """Memory the stage's KV cache leaves idle: flooring, the cross-stage minimum,
+        and (0.11 - 0.16 uniform type under PP) pages counted for other stages' layers."""
+        return self.available_bytes - self.num_blocks * self.held_bytes_per_block
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,9 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec], behaviour: Behaviour) -> dic
         ):
             out[name] = replace(spec, page_size_padded=largest)
         else:
-            raise PlannerRefusal(_unify_error(name, behaviour), hint=f"page {page} B vs largest page {largest} B")
+            raise PlannerRefusal(
+                _unify_error(name, behaviour), hint=f"page {page} B vs largest page {largest} B"
+            )
     return out
 
 
@@ -491,6 +495,19 @@ def size_stage(
             f"vLLM's {taken.replace('_', '-')} sizing cannot handle this stage: {branches[taken].reason}"
         )
     return branches, taken
+
+
+def held_per_block(branch: Branch) -> int:
+    """Bytes one block id occupies in the stage's own tensors (an aliased backing counts once).
+
+    Equals ``bytes_per_block`` except where 0.11 - 0.16 size a stage's uniform-type
+    tensors with the whole model's summed page.
+    """
+    if not branch.tensors or branch.num_blocks == 0:
+        return branch.bytes_per_block
+    if branch.tensors[0].offset is not None:
+        return branch.bytes_per_block
+    return sum(t.size for t in branch.tensors) // branch.num_blocks
 
 
 def shrink(branch: Branch, num_blocks: int, behaviour: Behaviour) -> tuple[Tensor, ...]:
@@ -828,6 +845,7 @@ def plan(req: PlanRequest) -> Plan:
                 num_blocks=num_blocks,
                 bytes_per_block=chosen.bytes_per_block,
                 tensors=shrink(chosen, num_blocks, behaviour),
+                held_bytes_per_block=held_per_block(chosen),
             )
         )
     report = None

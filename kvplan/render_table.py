@@ -138,8 +138,19 @@ def _tensors(doc: dict[str, Any], limit: int = 12) -> Table:
         t.add_column(col)
     for st in doc["stages"]:
         tensors = st["kv_cache_tensors"]
+        sizes = {x["size"] for x in tensors}
+        if len(tensors) > 2 and len(sizes) == 1 and all(len(x["shared_by"]) == 1 for x in tensors):
+            # One tensor per layer, all alike: one row says it.
+            names = [x["shared_by"][0] for x in tensors]
+            t.add_row(
+                str(st["pp_rank"]),
+                f"0..{len(tensors) - 1}",
+                f"{human(tensors[0]['size'])} each",
+                "one layer each: " + compact_names(names),
+            )
+            continue
         for i, tensor in enumerate(tensors[:limit]):
-            off = f" @+{tensor['offset']:,}" if "offset" in tensor else ""
+            off = f" @+{human(tensor['offset'])}" if "offset" in tensor else ""
             t.add_row(
                 str(st["pp_rank"]), f"{i}{off}", human(tensor["size"]), compact_names(tensor["shared_by"])
             )
@@ -202,7 +213,28 @@ def _layers(doc: dict[str, Any]) -> Table:
     return t
 
 
-def _memory(doc: dict[str, Any]) -> Table | None:
+_BAR_PARTS = (
+    ("weights", "W", "blue"),
+    ("activation", "A", "magenta"),
+    ("non_torch", "N", "white"),
+    ("cuda_graphs", "G", "cyan"),
+    ("kv_cache", "K", "green"),
+    ("unused_kv", "u", "yellow"),
+    ("outside_utilization", ".", "dim"),
+)
+_BAR_WIDTH = 60
+
+
+def _bar(picture: dict[str, int]) -> Text:
+    whole = sum(max(v, 0) for v in picture.values()) or 1
+    bar = Text()
+    for key, char, style in _BAR_PARTS:
+        width = round(_BAR_WIDTH * max(picture.get(key, 0), 0) / whole)
+        bar.append(char * width, style=style)
+    return bar
+
+
+def _memory(doc: dict[str, Any]) -> Group | None:
     mem = doc["memory"]
     t = Table(title="Memory budget per stage (estimated terms marked ~)")
     for col in ("stage", "term", "bytes", "source"):
@@ -214,7 +246,16 @@ def _memory(doc: dict[str, Any]) -> Table | None:
         t.add_row(
             str(st["pp_rank"]), Text("KV cache memory", style="bold"), human(st["available_kv_bytes"]), ""
         )
-    return t
+    if mem["exact"]:
+        return Group(t)
+    pictures = Text("Memory picture per stage (one GPU):\n")
+    for st in mem["stages"]:
+        pictures.append(f"  stage {st['pp_rank']} ")
+        pictures.append_text(_bar(st["picture"]))
+        pictures.append("\n")
+    legend = ", ".join(f"{c} {k.replace('_', ' ')}" for k, c, _ in _BAR_PARTS)
+    pictures.append(f"  {legend}", style="dim")
+    return Group(t, pictures)
 
 
 def renderable(doc: dict[str, Any]) -> Group:

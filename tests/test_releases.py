@@ -25,6 +25,8 @@ def test_uniform_type_under_pp_in_015_divides_by_the_whole_model(kvplan):
     assert [s["branch_taken"] for s in doc["stages"]] == ["uniform_type", "uniform_type"]
     assert [s["num_blocks_before_unify"] for s in doc["stages"]] == [10 * GiB // 1015808] * 2 == [10570] * 2
     assert doc["log_lines"][0] == "GPU KV cache size: 169,120 tokens"  # 10570 x 16
+    # Each stage's own tensors hold 12 layers (507,904 B per block): half the memory idles.
+    assert [s["unused_bytes"] for s in doc["stages"]] == [10 * GiB - 10570 * 507904] * 2
 
 
 def test_uniform_type_under_pp_from_017_divides_by_the_stage(kvplan):
