@@ -148,7 +148,9 @@ def main(argv: list[str]) -> int:
         if case["id"] in UTILIZATION_FIX:
             note = (note + "; " if note else "") + "utilization 0.95: the source's terms add up only there"
         measured = float(case["available_kv_gib"])
-        rows.append((case["id"], case["model"], case.get("tp") or 1, measured, predicted, predicted - measured, note))
+        rows.append(
+            (case["id"], case["model"], case.get("tp") or 1, measured, predicted, predicted - measured, note)
+        )
     median = statistics.median(abs(r[5]) for r in rows)
     print("| case | model | TP | measured GiB | predicted GiB | error GiB | note |")
     print("|---|---|---:|---:|---:|---:|---|")

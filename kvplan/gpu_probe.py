@@ -73,8 +73,8 @@ def devices() -> list[Device]:
         found = _nvml_devices()
         if found is None:
             raise NoDeviceError(
-                "cannot probe GPUs: neither torch nor nvidia-ml-py is installed",
-                hint="pip install 'kvplan[probe]' (torch==2.13.0) or 'kvplan[nvml]'",
+                "cannot probe GPUs: neither torch nor nvidia-ml-py is installed "
+                "(pip install torch==2.13.0 or nvidia-ml-py)"
             )
     if not found:
         raise NoDeviceError("no CUDA device found")

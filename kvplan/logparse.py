@@ -125,13 +125,13 @@ def parse(text: str) -> LogFacts:
     for raw in lines:
         line = clean_line(raw)
         if "version" not in found:
-            v = _first(_VERSION, line)
-            if v:
-                found["version"] = v
+            version = _first(_VERSION, line)
+            if version:
+                found["version"] = version
         if "model" not in found:
-            m = _first(_MODEL, line)
-            if m:
-                found["model"] = m
+            model = _first(_MODEL, line)
+            if model:
+                found["model"] = model
         for key, patterns in _INTS.items():
             if key not in found:
                 value = _first(patterns, line)
@@ -332,7 +332,7 @@ def compare(facts: LogFacts, overrides: dict[str, Any], model_override: str | No
     tp = int(flags.get("tp") or model.serving.get("tp") or 1)
     pp = int(flags.get("pp") or model.serving.get("pp") or 1)
     if facts.tp is None and overrides.get("tp") is None:
-        notes.append("the log does not print the TP size; planned with TP=%d (give --tp)" % tp)
+        notes.append(f"the log does not print the TP size; planned with TP={tp} (give --tp)")
     stages = stage_memory(facts, tp, pp)
     exact_memory = overrides.get("kv_cache_memory") is not None
     if exact_memory or stages is None:

@@ -99,9 +99,42 @@ def budget(
             for i, v in enumerate(exact)
         )
         return Budget(stages, True, None, None, util)
+    total, total_source, _ = total_memory(serving)
+    try:
+        return _estimated(
+            model,
+            serving,
+            release,
+            layout,
+            max_num_batched_tokens,
+            max_num_seqs,
+            directory,
+            total,
+            total_source,
+            util,
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(
+            f"the config's sizes cannot be used for the memory estimate ({exc})",
+            source=model.source,
+            hint="give --kv-cache-memory instead",
+        ) from None
+
+
+def _estimated(
+    model: ModelDescription,
+    serving: Serving,
+    release: Release,
+    layout: Layout,
+    max_num_batched_tokens: int,
+    max_num_seqs: int,
+    directory: Path | None,
+    total: int,
+    total_source: str,
+    util: float,
+) -> Budget:
     from kvplan import weights
 
-    total, total_source, _ = total_memory(serving)
     usable = int(total * util)
     non_torch = weights.non_torch_bytes(serving)
     graphs = weights.cuda_graph_bytes(model, serving, release)

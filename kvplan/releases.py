@@ -117,7 +117,15 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
     ("0.27.0", {"concurrency": "sum_groups"}),
     ("0.28.0", {"log_style": "one_line"}),
-    ("0.29.0", {"sizing": "unified", "reserve_null_block": True, "page_padding": "mamba_attention", "unify_error": "v0_29"}),
+    (
+        "0.29.0",
+        {
+            "sizing": "unified",
+            "reserve_null_block": True,
+            "page_padding": "mamba_attention",
+            "unify_error": "v0_29",
+        },
+    ),
 )
 
 

@@ -101,6 +101,28 @@ def layer_rows(result: Result) -> list[dict[str, Any]]:
     return rows
 
 
+_PICTURE_TERMS = {
+    "weights": "weights",
+    "activation peak": "activation",
+    "non-torch memory": "non_torch",
+    "CUDA graphs": "cuda_graphs",
+}
+
+
+def _picture(result: Result, budget: Any, stage: Any) -> dict[str, int]:
+    """Where one GPU's memory goes (bytes): model terms, KV cache, unused KV, headroom."""
+    picture = {key: 0 for key in _PICTURE_TERMS.values()}
+    for term in budget.terms:
+        if term.name in _PICTURE_TERMS:
+            picture[_PICTURE_TERMS[term.name]] = -term.bytes
+    picture["kv_cache"] = stage.num_blocks * stage.bytes_per_block
+    picture["unused_kv"] = stage.unused_bytes
+    total = result.budget.total_bytes
+    usable = int(total * result.budget.gpu_memory_utilization) if total else None
+    picture["outside_utilization"] = total - usable if total and usable else 0
+    return picture
+
+
 def document(result: Result) -> dict[str, Any]:
     """The JSON document of one plan (schema 1)."""
     plan = result.plan
@@ -132,6 +154,7 @@ def document(result: Result) -> dict[str, Any]:
             {
                 "pp_rank": s.pp_rank,
                 "available_kv_bytes": s.available,
+                "picture": _picture(result, s, plan.stages[s.pp_rank]),
                 "terms": [
                     {"name": t.name, "bytes": t.bytes, "estimated": t.estimated, "source": t.source}
                     for t in s.terms

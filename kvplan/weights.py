@@ -190,7 +190,8 @@ def _moe_layer(cfg: dict[str, Any], index: int) -> bool:
         return False
     if index < _int(cfg, "first_k_dense_replace"):
         return False
-    if index in (cfg.get("mlp_only_layers") or []):
+    dense_layers = cfg.get("mlp_only_layers")
+    if isinstance(dense_layers, list) and index in dense_layers:
         return False
     step = _first(cfg, "interleave_moe_layer_step", "decoder_sparse_step", "moe_layer_freq", default=1)
     if cfg.get("model_type") == "llama4_text":

@@ -94,7 +94,14 @@ def test_a_log_that_disagrees_is_flagged(kvplan):
     out = kvplan("log", LOGS / "qwen3-235b-a22b-fp8-tp4.log", "--model", "qwen3-235b-a22b", "--tp", "4")
     assert out.code == 1
     doc = kvplan(
-        "log", LOGS / "qwen3-235b-a22b-fp8-tp4.log", "--model", "qwen3-235b-a22b", "--tp", "4", "--format", "json"
+        "log",
+        LOGS / "qwen3-235b-a22b-fp8-tp4.log",
+        "--model",
+        "qwen3-235b-a22b",
+        "--tp",
+        "4",
+        "--format",
+        "json",
     ).json()
     assert doc["differs"] is True
     assert doc["kvplan"]["kv_cache_tokens"] == [180_816, 181_040]
@@ -139,7 +146,8 @@ def test_ansi_ray_and_worker_prefixes():
     plain = logparse.parse("\n".join(real))
     # The same lines as a coloured terminal and a Ray worker would print them.
     coloured = [
-        "\x1b[36m(RayWorkerWrapper pid=4242)\x1b[0m " + line.replace("INFO", "\x1b[32mINFO\x1b[0m") for line in real
+        "\x1b[36m(RayWorkerWrapper pid=4242)\x1b[0m " + line.replace("INFO", "\x1b[32mINFO\x1b[0m")
+        for line in real
     ]
     assert logparse.parse("\n".join(coloured)) == plain
     worker = [line.replace("(EngineCore_DP0 pid=1133552)", "(VllmWorker TP0 pid=77)") for line in real]
@@ -179,15 +187,22 @@ def test_version_mapping():
 
 
 def test_available_window_in_bytes():
-    # 6.51 GiB printed: [6.505, 6.515) GiB = [6,984,672,133.12.., 6,995,409,551.36..) bytes.
+    # 6.51 GiB printed: [6.505, 6.515) GiB = [6,984,690,565.12, 6,995,427,983.36) bytes,
+    # so whole bytes 6,984,690,566 .. 6,995,427,983.
     low, high = logparse.Available("6.51").window()
-    assert low == 6_984_672_134 and high == 6_995_409_551
+    assert low == 6_984_690_566 and high == 6_995_427_983
     assert low / (1 << 30) >= 6.505 and (high + 1) / (1 << 30) >= 6.515 > high / (1 << 30)
 
 
-def test_stdin(kvplan, monkeypatch):
-    import io
+def test_stdin():
+    import json
 
-    monkeypatch.setattr("sys.stdin", io.StringIO((LOGS / "qwen3-14b-lmcache.log").read_text()))
-    out = kvplan("log", "-", "--model", LOGS / "qwen3-14b.config.json", "--format", "json")
-    assert out.code == 0 and out.json()["log"]["kv_cache_tokens"] == [42_656]
+    from typer.testing import CliRunner
+
+    from kvplan.cli import app
+
+    text = (LOGS / "qwen3-14b-lmcache.log").read_text()
+    args = ["log", "-", "--model", str(LOGS / "qwen3-14b.config.json"), "--format", "json"]
+    result = CliRunner().invoke(app, args, input=text)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["log"]["kv_cache_tokens"] == [42_656]

@@ -136,7 +136,9 @@ def test_safetensors_headers_give_exact_stage_bytes(tmp_path: Path) -> None:
 
 
 def test_stage_weights_use_headers_when_present(tmp_path: Path) -> None:
-    _write_safetensors(tmp_path / "model.safetensors", {"model.layers.0.mlp.up_proj.weight": ("BF16", [8, 8])})
+    _write_safetensors(
+        tmp_path / "model.safetensors", {"model.layers.0.mlp.up_proj.weight": ("BF16", [8, 8])}
+    )
     d = _describe("llama-3.2-1b")
     est = weights.stage_weight_bytes(d, Serving(), 0, 0, 16, tmp_path)
     assert est.bytes == 128 and est.estimated is False and est.source.startswith("safetensors headers")
