@@ -212,24 +212,8 @@ def unify_hybrid_specs(specs: dict[str, KVCacheSpec], uniform_type: bool) -> dic
     out = dict(specs)
     if has_full and has_local:
         for name, spec in specs.items():
-            if isinstance(spec, SlidingWindowSpec):
-                out[name] = FullAttentionSpec(
-                    block_size=spec.block_size,
-                    num_kv_heads=spec.num_kv_heads,
-                    head_size=spec.head_size,
-                    dtype=spec.dtype,
-                    page_size_padded=spec.page_size_padded,
-                    sliding_window=spec.sliding_window,
-                )
-            elif isinstance(spec, ChunkedLocalAttentionSpec):
-                out[name] = FullAttentionSpec(
-                    block_size=spec.block_size,
-                    num_kv_heads=spec.num_kv_heads,
-                    head_size=spec.head_size,
-                    dtype=spec.dtype,
-                    page_size_padded=spec.page_size_padded,
-                    attention_chunk_size=spec.attention_chunk_size,
-                )
+            if isinstance(spec, SlidingWindowSpec | ChunkedLocalAttentionSpec):
+                out[name] = spec.as_full_attention()
     if not (is_uniform_spec(out) or (uniform_type and UniformTypeSpecs.is_uniform_type(out))):
         raise PlannerRefusal(
             "Hybrid KV cache manager is disabled but failed to convert the KV cache "

@@ -124,6 +124,18 @@ class AttentionSpec(KVCacheSpec):
     def describe(self) -> str:
         return f"{self.kind} {self.num_kv_heads}x{self.head_size} {self.dtype}"
 
+    def as_full_attention(self, **window: int) -> FullAttentionSpec:
+        """The same cache kept for every token (hybrid manager off), remembering
+        the layer's window or chunk as vLLM's ``FullAttentionSpec`` does."""
+        return FullAttentionSpec(
+            block_size=self.block_size,
+            num_kv_heads=self.num_kv_heads,
+            head_size=self.head_size,
+            dtype=self.dtype,
+            page_size_padded=self.page_size_padded,
+            **window,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class FullAttentionSpec(AttentionSpec):
@@ -213,6 +225,9 @@ class SlidingWindowSpec(AttentionSpec):
     def _type_key(self) -> object:
         return self.sliding_window
 
+    def as_full_attention(self, **window: int) -> FullAttentionSpec:
+        return super().as_full_attention(sliding_window=self.sliding_window)
+
     def describe(self) -> str:
         return f"{super().describe()} window {self.sliding_window}"
 
@@ -230,6 +245,9 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
 
     def _type_key(self) -> object:
         return self.attention_chunk_size
+
+    def as_full_attention(self, **window: int) -> FullAttentionSpec:
+        return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
 
     def describe(self) -> str:
         return f"{super().describe()} chunk {self.attention_chunk_size}"
