@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':<{width}}  {'median':<{valw}}  {'target':<9}  ok")
     for name, value, target, ok in rows:
         print(f"{name:<{width}}  {value:<{valw}}  {target:<9}  {'yes' if ok else 'NO'}")
-    print(f"(a) baseline: python -c \"import typer, rich.console, yaml\"; (c) via {w['via']}")
+    print(f'(a) baseline: python -c "import typer, rich.console, yaml"; (c) via {w["via"]}')
     return 0
 
 

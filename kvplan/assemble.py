@@ -24,7 +24,7 @@ DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 DEFAULT_MAX_NUM_SEQS = 256
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Result:
     """A finished plan and everything that produced it."""
 

@@ -6,7 +6,6 @@ a missing CUDA device); ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from enum import Enum, StrEnum
@@ -42,11 +41,21 @@ def _fail(err: KvplanError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def _print_json(document: Any) -> None:
+    """Write one JSON document to stdout (json loads only for JSON output)."""
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
 def _console() -> Any:
     from rich.console import Console
 
     # Piped output gets a fixed, wide layout instead of rich's 80-column fallback.
-    return Console() if sys.stdout.isatty() else Console(width=140)
+    # Cells are plain text: no markup, highlighting or emoji codes to parse (and
+    # a model name in brackets is never taken for markup).
+    width = None if sys.stdout.isatty() else 140
+    return Console(width=width, markup=False, highlight=False, emoji=False)
 
 
 ModelArg = Annotated[
@@ -173,7 +182,7 @@ def plan(
     if format is Format.json:
         if explanation is not None:
             doc["explain"] = explanation
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        _print_json(doc)
     elif format is Format.markdown:
         from kvplan import render_markdown
 
@@ -214,7 +223,7 @@ def presets(format: FormatOpt = Format.table) -> None:
             {"name": name, "hf_id": info.get("hf_id"), "architecture": arch, "source": info.get("source")}
         )
     if format is Format.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _print_json(rows)
         return
     from rich.table import Table
 
@@ -243,7 +252,7 @@ def gpus(format: FormatOpt = Format.table) -> None:
         for g in presets_mod.gpus()
     ]
     if format is Format.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _print_json(rows)
         return
     from rich.table import Table
 
@@ -278,7 +287,7 @@ def probe(format: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
         for d in devices
     ]
     if format is Format.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        _print_json(rows)
         return
     from rich.table import Table
 
@@ -381,9 +390,29 @@ def _use_plain_coercion(command: Any) -> None:
             param._runtime_param = _PlainCoercion(param)
 
 
+def _registered(name: str) -> Any:
+    """The registered command called ``name`` (as typed on the command line), or None."""
+    for info in app.registered_commands:
+        callback_name = info.callback.__name__ if info.callback else ""
+        if (info.name or callback_name.replace("_", "-")) == name:
+            return info
+    return None
+
+
 def main() -> None:
     """Entry point of the ``kvplan`` console script."""
     try:
+        argv = sys.argv[1:]
+        chosen = _registered(argv[0]) if argv else None
+        if chosen is not None:
+            # Build only the command being run: typer otherwise inspects every
+            # command's signature on each start. Usage lines keep "kvplan NAME".
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            single.registered_commands = [chosen]
+            command = typer.main.get_command(single)
+            _use_plain_coercion(command)
+            command(args=argv[1:], prog_name=f"kvplan {argv[0]}")
+            return
         command = typer.main.get_command(app)
         _use_plain_coercion(command)
         command()

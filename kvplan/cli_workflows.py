@@ -6,7 +6,6 @@ command bodies import their modules lazily.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from enum import StrEnum
@@ -36,6 +35,7 @@ from kvplan.cli import (
     VersionOpt,
     _console,
     _fail,
+    _print_json,
     app,
     plan_flags,
 )
@@ -173,7 +173,7 @@ def check(
             "failures": failed,
             "verdicts": [v.as_dict() for v in verdicts],
         }
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        _print_json(out)
     elif format is Format.markdown:
         sys.stdout.write(md)
     else:
@@ -276,7 +276,7 @@ def sweep(
         _fail(err)
         return
     if format is SweepFormat.json:
-        sys.stdout.write(json.dumps(sweep_mod.document(result), indent=2) + "\n")
+        _print_json(sweep_mod.document(result))
     elif format is SweepFormat.csv:
         sys.stdout.write(sweep_mod.csv_text(result))
     elif format is SweepFormat.markdown:
@@ -338,7 +338,7 @@ def log(
         _fail(err)
         return
     if format is Format.json:
-        sys.stdout.write(json.dumps(logparse.document(cmp), indent=2) + "\n")
+        _print_json(logparse.document(cmp))
     elif format is Format.markdown:
         sys.stdout.write(logparse.markdown(cmp))
     else:

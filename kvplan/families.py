@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kvplan import mamba
 from kvplan.dtypes import canonical_dtype, model_dtype
 from kvplan.errors import InputError
 from kvplan.inputs import ModelInput
@@ -51,6 +50,16 @@ def _get(
             raise InputError("must be positive", source=source, field=key, value=value)
         if value > 10_000_000:
             raise InputError("is absurdly large", source=source, field=key, value=value)
+    return value
+
+
+def _tokens(cfg: Config, key: str, source: str) -> int | None:
+    """A window or chunk size in tokens; absent, null or 0 mean none."""
+    value = cfg.get(key)
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10_000_000:
+        raise InputError("must be a whole number of tokens", source=source, field=key, value=value)
     return value
 
 
@@ -142,8 +151,8 @@ def dense(cfg: Config, source: str, release: Release, *, head_key: bool = True) 
     heads, kv, hidden = _heads(cfg, source)
     head = _head_dim(cfg, source, heads, hidden, use_key=head_key)
     types = _layer_types(cfg, source, n)
+    window = _tokens(cfg, "sliding_window", source)
     everywhere = _global_window(cfg, types, release)
-    window = cfg.get("sliding_window")
     layers = []
     for i in range(n):
         w = everywhere
@@ -217,10 +226,10 @@ def llama4(cfg: Config, source: str, release: Release) -> list[Layer]:
     n = _get(cfg, "num_hidden_layers", source)
     heads, kv, hidden = _heads(cfg, source)
     head = _head_dim(cfg, source, heads, hidden)
-    chunk = cfg.get("attention_chunk_size")
+    chunk = _tokens(cfg, "attention_chunk_size", source)
     no_rope = cfg.get("no_rope_layers")
     if not no_rope:
-        interval = cfg.get("no_rope_layer_interval", 4)
+        interval = _get(cfg, "no_rope_layer_interval", source, default=4)
         no_rope = [int((i + 1) % interval != 0) for i in range(n)]
     if not isinstance(no_rope, list) or len(no_rope) != n:
         raise InputError(f"must list {n} entries", source=source, field="no_rope_layers", value=no_rope)
@@ -286,8 +295,30 @@ _register("chunked local", llama4, "Llama4ForCausalLM", "Llama4ForConditionalGen
 _register(
     "mla", mla, "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekForCausalLM", "KimiK2ForCausalLM"
 )
-for _arch, (_family, _deriver) in mamba.FAMILIES.items():
-    _register(_family, _deriver, _arch)
+# Mamba and linear-attention families, whose module loads only when one is planned.
+MAMBA_FAMILIES = {
+    "Qwen3NextForCausalLM": "linear-attention hybrid",
+    "NemotronHForCausalLM": "mamba hybrid",
+    "GraniteMoeHybridForCausalLM": "mamba hybrid",
+    "JambaForCausalLM": "mamba hybrid",
+    "FalconH1ForCausalLM": "mamba hybrid",
+    "Mamba2ForCausalLM": "attention-free (mamba2)",
+    "MambaForCausalLM": "attention-free (mamba)",
+    "FalconMambaForCausalLM": "attention-free (mamba)",
+}
+
+
+def _mamba_deriver(arch: str) -> Deriver:
+    def derive(cfg: Config, source: str, release: Release) -> list[Layer]:
+        from kvplan import mamba
+
+        return mamba.DERIVERS[arch](cfg, source, release)
+
+    return derive
+
+
+for _arch, _family in MAMBA_FAMILIES.items():
+    _register(_family, _mamba_deriver(_arch), _arch)
 
 # transformers' config defaults that vLLM sees when a published config omits the key.
 _DEFAULT_MAX_LEN = {
@@ -334,6 +365,38 @@ def explicit_layers(entries: list[Any], source: str, dtype: str) -> list[Layer]:
     return parse_layers(entries, source, dtype)
 
 
+MAX_LAYERS = 10_000  # far above any real model; keeps per-layer work bounded
+MAX_MODEL_LEN = 1 << 30  # the bound --max-model-len has
+
+
+def _layer_count(cfg: Config, source: str) -> int | None:
+    """``num_hidden_layers`` when given, checked to be a sane layer count."""
+    count = _get(cfg, "num_hidden_layers", source, default=None)
+    if count is not None and count > MAX_LAYERS:
+        raise InputError(
+            f"is absurdly large for a layer count (over {MAX_LAYERS:,})",
+            source=source,
+            field="num_hidden_layers",
+            value=count,
+        )
+    return count
+
+
+def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
+    """``max_position_embeddings`` in tokens (``default`` when absent)."""
+    value = cfg.get("max_position_embeddings")
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MODEL_LEN:
+        raise InputError(
+            f"must be a whole number of tokens from 1 to {MAX_MODEL_LEN:,}",
+            source=source,
+            field="max_position_embeddings",
+            value=value,
+        )
+    return value
+
+
 def describe(model: ModelInput, release: Release) -> ModelDescription:
     """The model's layers and facts, derived for ``release``; refuses unknown families."""
     cfg = model.config
@@ -344,19 +407,18 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             canonical_dtype(top_dtype, field="torch_dtype", source=source) if top_dtype else None
         )
         layers = explicit_layers(model.layers, source, dtype)
-        count = cfg.get("num_hidden_layers")
-        n = (
-            count
-            if isinstance(count, int) and count > 0
-            else max((layer.index for layer in layers), default=-1) + 1
-        )
+        count = _layer_count(cfg, source)
+        n = count if count is not None else max((layer.index for layer in layers), default=-1) + 1
+        archs = cfg.get("architectures")
+        if archs is not None and (not isinstance(archs, list) or not all(isinstance(a, str) for a in archs)):
+            raise InputError("must be a list of names", source=source, field="architectures", value=archs)
         return ModelDescription(
-            architecture=str((cfg.get("architectures") or ["explicit layers"])[0]),
+            architecture=str((archs or ["explicit layers"])[0]),
             family="explicit layers",
             num_hidden_layers=n,
             layers=tuple(layers),
             dtype=dtype,
-            max_position_embeddings=cfg.get("max_position_embeddings"),
+            max_position_embeddings=_max_len(cfg, source, None),
             source=source,
             config=cfg,
         )
@@ -374,15 +436,15 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         text = {**text, "_kvplan_prefix": _PREFIXES[arch]}
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
+    _layer_count(text, source)
     layers = deriver(text, source, release)
-    max_len = text.get("max_position_embeddings", _DEFAULT_MAX_LEN.get(arch))
     return ModelDescription(
         architecture=arch,
         family=family,
         num_hidden_layers=_get(text, "num_hidden_layers", source),
         layers=tuple(layers),
         dtype=dtype,
-        max_position_embeddings=max_len if isinstance(max_len, int) and max_len > 0 else None,
+        max_position_embeddings=_max_len(text, source, _DEFAULT_MAX_LEN.get(arch)),
         source=source,
         config=text,
     )

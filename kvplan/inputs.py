@@ -7,9 +7,9 @@ id resolves only from the local Hugging Face cache.
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 MAX_FILE_BYTES = 16 << 20  # configs are kilobytes; refuse anything absurd
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ModelInput:
     """A model's raw inputs: its HF config and kvplan's optional sections."""
 
@@ -36,9 +36,18 @@ class ModelInput:
 
 def _read_text(path: Path) -> str:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError("is a directory, expected a file", source=str(path))
+        if not stat.S_ISREG(info.st_mode):
+            # A pipe or a device would block or never end.
+            raise InputError("is not a regular file", source=str(path))
+        if info.st_size > MAX_FILE_BYTES:
             raise InputError("file is too large to be a model config", source=str(path))
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError("file is too large to be a model config", source=str(path))
     except PermissionError:
         raise InputError("cannot read the file (permission denied)", source=str(path)) from None
     except IsADirectoryError:
@@ -109,12 +118,16 @@ def load_yaml_text(text: str, source: str) -> Any:
         raise InputError(f"malformed YAML{where}: {problem}", source=source) from None
     except RecursionError:
         raise InputError("YAML is nested too deeply", source=source) from None
+    except ValueError as exc:  # a scalar its resolver accepts but cannot convert (huge int, bad date)
+        raise InputError(f"malformed YAML: {exc}", source=source) from None
     check_shape(data, source)
     return data
 
 
 def load_json_text(text: str, source: str) -> Any:
     """Parse JSON; errors name the line."""
+    import json
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -123,6 +136,8 @@ def load_json_text(text: str, source: str) -> Any:
         ) from None
     except RecursionError:
         raise InputError("JSON is nested too deeply", source=source) from None
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise InputError(f"malformed JSON: {exc}", source=source) from None
     check_shape(data, source)
     return data
 

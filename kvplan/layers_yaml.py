@@ -51,7 +51,7 @@ def parse_layers(entries: list[Any], source: str, default_dtype: str) -> list[La
         if not isinstance(entry, dict):
             raise InputError("must be a mapping", source=source, field=where, value=entry)
         kind = entry.get("type")
-        if kind not in _KEYS:
+        if not isinstance(kind, str) or kind not in _KEYS:
             raise InputError(
                 "unknown layer type",
                 source=source,
@@ -64,7 +64,7 @@ def parse_layers(entries: list[Any], source: str, default_dtype: str) -> list[La
             raise InputError(
                 f"unknown key for a {kind} layer",
                 source=source,
-                field=f"{where}.{sorted(unknown)[0]}",
+                field=f"{where}.{sorted(map(str, unknown))[0]}",
                 hint="allowed: " + ", ".join(sorted(_KEYS[kind] | _COMMON)),
             )
         name = entry.get("name", f"model.layers.{i}.self_attn.attn")

@@ -58,7 +58,7 @@ def stage_ranges(parts: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Layout:
     """Per-stage layer ranges and per-rank specs of one serving setup."""
 

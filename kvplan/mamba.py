@@ -272,15 +272,16 @@ def mamba2_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     ]  # fmt: skip
 
 
-FAMILIES: dict[str, tuple[str, Callable[..., Any]]] = {
-    "Qwen3NextForCausalLM": ("linear-attention hybrid", qwen3_next),
-    "NemotronHForCausalLM": ("mamba hybrid", nemotron_h),
-    "GraniteMoeHybridForCausalLM": ("mamba hybrid", granite_h),
-    "Mamba2ForCausalLM": ("attention-free (mamba2)", mamba2_only),
-    "MambaForCausalLM": ("attention-free (mamba)", mamba1_only),
-    "FalconMambaForCausalLM": ("attention-free (mamba)", mamba1_only),
-    "JambaForCausalLM": ("mamba hybrid", jamba),
-    "FalconH1ForCausalLM": ("mamba hybrid", falcon_h1),
+# Architecture -> derivation; kvplan.families lists the same names with their family labels.
+DERIVERS: dict[str, Callable[..., list[Layer]]] = {
+    "Qwen3NextForCausalLM": qwen3_next,
+    "NemotronHForCausalLM": nemotron_h,
+    "GraniteMoeHybridForCausalLM": granite_h,
+    "Mamba2ForCausalLM": mamba2_only,
+    "MambaForCausalLM": mamba1_only,
+    "FalconMambaForCausalLM": mamba1_only,
+    "JambaForCausalLM": jamba,
+    "FalconH1ForCausalLM": falcon_h1,
 }
 
 

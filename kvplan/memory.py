@@ -21,7 +21,7 @@ from kvplan.serving import Serving
 GiB = 1 << 30
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Term:
     """One line of a stage's memory budget, in bytes (negative: subtracted)."""
 
@@ -31,7 +31,7 @@ class Term:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class StageBudget:
     """How one stage's KV cache memory is made up."""
 
@@ -40,7 +40,7 @@ class StageBudget:
     available: int
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Budget:
     """Every stage's budget; ``exact`` when the user gave the KV cache memory."""
 

@@ -24,7 +24,7 @@ from kvplan.specs import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ShardContext:
     """How one worker holds a layer: TP size, block sizes and cache dtypes.
 
@@ -70,7 +70,7 @@ def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
     return 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layer:
     """One KV-cache-holding layer of the whole model."""
 
@@ -90,7 +90,7 @@ class Layer:
         return {"name": self.name, "index": self.index, "type": self.kind}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AttentionLayer(Layer):
     """Multi-head, grouped-query or multi-query attention."""
 
@@ -132,7 +132,7 @@ class AttentionLayer(Layer):
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SlidingWindowLayer(AttentionLayer):
     """Attention over the last ``sliding_window`` tokens."""
 
@@ -146,7 +146,7 @@ class SlidingWindowLayer(AttentionLayer):
         return {**super().summary(), "sliding_window": self.sliding_window}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ChunkedLocalLayer(AttentionLayer):
     """Attention inside chunks of ``attention_chunk_size`` tokens."""
 
@@ -160,7 +160,7 @@ class ChunkedLocalLayer(AttentionLayer):
         return {**super().summary(), "attention_chunk_size": self.attention_chunk_size}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MLALayer(Layer):
     """Multi-head latent attention: one row of ``kv_lora_rank + qk_rope_head_dim``,
     the same on every TP rank (vLLM does not shard the latent cache)."""
@@ -188,7 +188,7 @@ class MLALayer(Layer):
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MambaLayer(Layer):
     """Recurrent state whose per-rank shapes are given (or computed by a subclass)."""
 
@@ -219,7 +219,7 @@ class MambaLayer(Layer):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelDescription:
     """Everything kvplan knows about a model before serving options apply."""
 

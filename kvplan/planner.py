@@ -37,7 +37,7 @@ from kvplan.specs import (
 GiB = 1 << 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Group:
     """A KV cache group: layers that share one block table and one spec."""
 
@@ -45,7 +45,7 @@ class Group:
     spec: KVCacheSpec
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Tensor:
     """One KV cache tensor: its size in bytes and the layers that share it.
 
@@ -58,7 +58,7 @@ class Tensor:
     offset: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Branch:
     """What one sizing branch gives for one stage.
 
@@ -76,7 +76,7 @@ class Branch:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class StagePlan:
     """The plan of one pipeline stage (every TP rank of it is identical)."""
 
@@ -106,7 +106,7 @@ class StagePlan:
         return self.available_bytes - self.num_blocks * self.held_bytes_per_block
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class FitCheck:
     """vLLM's startup check that one request of ``max_model_len`` fits."""
 
@@ -119,7 +119,7 @@ class FitCheck:
     error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Capacity:
     """The capacity report vLLM logs: tokens and maximum concurrency."""
 
@@ -130,7 +130,7 @@ class Capacity:
     log_lines: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class PlanRequest:
     """Everything the planner needs: per-stage specs and memory, and vLLM options.
 
@@ -154,7 +154,7 @@ class PlanRequest:
     async_scheduling: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Plan:
     """The complete result for one model, serving setup and release."""
 
@@ -607,7 +607,7 @@ def fit_error_text(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Need:
     """One memory check: a stage's need as a function of the usage, and its memory."""
 

@@ -9,7 +9,6 @@ attention, as in vLLM.
 
 from __future__ import annotations
 
-from kvplan import mamba
 from kvplan.model import MambaLayer, MLALayer, ModelDescription, ShardContext
 from kvplan.releases import Release
 from kvplan.serving import Serving
@@ -37,5 +36,7 @@ def shard_context(
         tp=serving.tp, block_size=block, kv_dtype=kv_dtype, kv_cache_dtype=serving.kv_cache_dtype
     )
     if has_mamba:
+        from kvplan import mamba
+
         context, note = mamba.align(model, serving, release, context)
     return context, note

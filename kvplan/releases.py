@@ -27,7 +27,7 @@ KNOWN_RELEASES: tuple[str, ...] = (
 NEWEST = KNOWN_RELEASES[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Behaviour:
     """The planner semantics of one vLLM release (see ``_CHANGES`` for the sources).
 
@@ -147,7 +147,7 @@ def parse_version(text: str) -> Version:
     return nums[0], nums[1], nums[2]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Release:
     """A resolved vLLM release and its planner behaviour."""
 

@@ -83,52 +83,44 @@ def _summary(doc: dict[str, Any]) -> Table:
     return t
 
 
+_BRANCH_TITLES = (
+    ("uniform_type", "uniform-type"),
+    ("shared_pool", "shared-pool"),
+    ("unified", "unified (0.29+)"),
+)
+
+
+def _branch_cell(branch: dict[str, Any] | None, taken: bool) -> Text:
+    if branch is None or not branch["applicable"]:
+        return Text("n/a", style="dim")
+    text = Text(f"{branch['num_blocks']:,}\n{branch['bytes_per_block']:,} B/block")
+    if taken:
+        text.stylize("bold")
+    return text
+
+
 def _stages(doc: dict[str, Any]) -> Table:
-    t = Table(title="Pipeline stages (per worker; every TP rank of a stage is identical)")
-    for col in (
-        "stage",
-        "decoder layers",
-        "KV memory",
-        "branch taken",
-        "blocks before min",
-        "num_blocks",
-        "bytes/block",
-        "unused",
-    ):
-        t.add_column(col, justify="right" if col not in ("branch taken",) else "left")
+    t = Table(title="Pipeline stages, both branches side by side (per worker; blocks are per layer)")
+    for col in ("stage", "decoder layers", "KV memory"):
+        t.add_column(col, justify="right")
+    for _, title in _BRANCH_TITLES:
+        t.add_column(title, justify="right")
+    t.add_column("taken")
+    for col in ("num_blocks", "unused"):
+        t.add_column(col, justify="right")
+    several = len(doc["stages"]) > 1
     for st in doc["stages"]:
         a, b = st["decoder_layers"]
+        branches = st["branches"]
         t.add_row(
             str(st["pp_rank"]),
-            f"{a}..{b - 1} ({len(st['layers'])} with KV)",
+            f"{a}..{b - 1}\n{len(st['layers'])} with KV",
             human(st["available_kv_bytes"]),
-            st["branch_taken"],
-            f"{st['num_blocks_before_unify']:,}",
-            f"{st['num_blocks']:,}",
-            f"{st['bytes_per_block']:,}",
+            *(_branch_cell(branches.get(key), st["branch_taken"] == key) for key, _ in _BRANCH_TITLES),
+            st["branch_taken"].replace("_", "-"),
+            f"{st['num_blocks']:,}\nmin of stages" if several else f"{st['num_blocks']:,}",
             human(st["unused_bytes"]),
         )
-    return t
-
-
-def _branches(doc: dict[str, Any]) -> Table:
-    t = Table(title="Both branches side by side (what each would give)")
-    for col in ("stage", "branch", "num_blocks", "bytes per block", "divisor", "tensors"):
-        t.add_column(col)
-    for st in doc["stages"]:
-        for name, b in st["branches"].items():
-            mark = " (taken)" if name == st["branch_taken"] else ""
-            if not b["applicable"]:
-                t.add_row(str(st["pp_rank"]), name + mark, "-", "-", b["reason"], "-")
-                continue
-            t.add_row(
-                str(st["pp_rank"]),
-                name + mark,
-                f"{b['num_blocks']:,}",
-                f"{b['bytes_per_block']:,}",
-                b["divisor"],
-                str(len(b["kv_cache_tensors"])),
-            )
     return t
 
 
@@ -260,7 +252,7 @@ def _memory(doc: dict[str, Any]) -> Group | None:
 
 def renderable(doc: dict[str, Any]) -> Group:
     """Every table of a plan, in reading order."""
-    parts: list[Any] = [_summary(doc), _stages(doc), _branches(doc), _tensors(doc), _layers(doc)]
+    parts: list[Any] = [_summary(doc), _stages(doc), _tensors(doc), _layers(doc)]
     mem = _memory(doc)
     if mem is not None:
         parts.append(mem)

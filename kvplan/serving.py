@@ -14,7 +14,7 @@ from kvplan.errors import InputError
 from kvplan.sizes import parse_size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Serving:
     """vLLM engine options that shape the KV cache (None: not given)."""
 

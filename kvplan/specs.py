@@ -24,7 +24,7 @@ def cdiv(a: int, b: int) -> int:
     return -(a // -b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Usage:
     """What a request may need, as the planner's memory checks see it.
 

@@ -34,7 +34,7 @@ NON_TORCH_PARALLEL = int(0.55 * GiB)  # plus NCCL buffers (llm-d, TP=2)
 CUDA_GRAPH_ESTIMATE = int(0.40 * GiB)  # "Estimated CUDA graph memory" lines: 0.17 - 0.65 GiB
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Estimate:
     """Bytes, whether they are an estimate, and the formula or file behind them."""
 
@@ -43,7 +43,7 @@ class Estimate:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Params:
     """Parameter counts on one rank, by how they are stored.
 
@@ -318,7 +318,7 @@ def parameter_count(model: ModelDescription) -> int:
 # ---- bytes ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Storage:
     """Bytes per parameter for each kind of parameter, and how that was decided."""
 

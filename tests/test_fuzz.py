@@ -261,7 +261,7 @@ def corrupt(rng: random.Random, blob: bytes) -> bytes:
 
 def _alias_bomb(levels: int, width: int) -> bytes:
     """The billion-laughs shape, ``width ** levels`` strings, kept small by the caller."""
-    lines = ["architectures: [LlamaForCausalLM]", f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines = [_LLAMA_YAML.rstrip("\n"), f"l0: &l0 [{', '.join(['lol'] * width)}]"]
     for i in range(1, levels + 1):
         lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
     return ("\n".join(lines) + "\n").encode()

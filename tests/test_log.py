@@ -61,6 +61,28 @@ REPRODUCED = [
         (2_925_088, 2_925_376),
         id="omni-stage0",
     ),
+    pytest.param(
+        # github.com/ilseokoh/vllm-gce README (test.py output). vLLM 0.15.1, Llama-3.1-8B-Instruct from a
+        # local path (so --model is needed), one A100 40GB, enforce_eager: 32 x 2 x 8 x 128 x 2 B
+        # = 131,072 B per token.
+        "llama-3.1-8b-v0.15.1-a100-40gb.log",
+        ["--model", "llama-3.1-8b"],
+        157_936,
+        # floor(19.275 GiB / (131,072 x 16)) x 16 .. floor(19.285 GiB / ...) x 16
+        (157_888, 157_968),
+        id="llama-3.1-8b-v0.15.1",
+    ),
+    pytest.param(
+        # github.com/dariustanrd/tokenkaki, blogposts/content/1_vllm (vllm serve log). vLLM 0.19.1,
+        # Qwen/Qwen3-8B named by the log, one A100-SXM4-40GB: 36 x 2 x 8 x 128 x 2 B = 147,456 B per
+        # token. The profiling pass's "num_gpu_blocks_override=512" line must not count as an override.
+        "qwen3-8b-v0.19.1-a100-40gb.log",
+        [],
+        140_960,
+        # floor(19.355 GiB / (147,456 x 16)) x 16 .. floor(19.365 GiB / ...) x 16
+        (140_928, 141_008),
+        id="qwen3-8b-v0.19.1",
+    ),
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kvplan.errors import InputError
@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from kvplan.inputs import ModelInput
 
 
-def _data_dir() -> Any:
-    return resources.files(__name__)
+def _data_dir() -> Path:
+    # The data files ship next to this module (package-data); a plain path
+    # avoids importing importlib.resources on every run.
+    return Path(__file__).parent
 
 
 def model_names() -> list[str]:
@@ -61,7 +63,7 @@ def find_model(name: str) -> ModelInput | None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class GPU:
     """A GPU preset: the total memory torch reports on it, and where that figure is from."""
 
