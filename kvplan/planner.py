@@ -49,13 +49,16 @@ class Group:
 class Tensor:
     """One KV cache tensor: its size in bytes and the layers that share it.
 
-    ``offset`` is set from 0.29 on, where every tensor aliases one backing
-    allocation of ``size`` bytes and a (group, spec) region starts at ``offset``.
+    From 0.29 every tensor aliases one backing allocation of ``size`` bytes; a
+    (group, spec) region starts at ``offset``, each of its layers spans
+    ``layer_stride`` bytes and each block ``block_stride`` bytes (one page).
     """
 
     size: int
     shared_by: tuple[str, ...]
     offset: int | None = None
+    layer_stride: int | None = None
+    block_stride: int | None = None
 
 
 @dataclass(eq=False)
@@ -425,12 +428,18 @@ def branch_unified(groups: Sequence[Group], available: int, override: int | None
         True,
         blocks,
         per_block,
-        _unified_tensors(groups, per_block * blocks),
+        _unified_tensors(groups, per_block, blocks),
         "largest group's summed pages",
     )
 
 
-def _unified_tensors(groups: Sequence[Group], size: int) -> tuple[Tensor, ...]:
+def _unified_tensors(groups: Sequence[Group], per_block: int, num_blocks: int) -> tuple[Tensor, ...]:
+    """One tensor per (group, spec), all aliasing one backing of ``per_block x num_blocks``.
+
+    In vLLM's default layer-outer layout each layer owns ``page x num_blocks``
+    contiguous bytes, so a spec's region starts after the previous regions'
+    layers (``offset``); groups alias from byte 0.
+    """
     tensors = []
     for g in groups:
         by_spec: dict[KVCacheSpec, list[str]] = defaultdict(list)
@@ -438,8 +447,9 @@ def _unified_tensors(groups: Sequence[Group], size: int) -> tuple[Tensor, ...]:
             by_spec[layer_spec(g.spec, n)].append(n)
         offset = 0
         for spec, names in by_spec.items():
-            tensors.append(Tensor(size, tuple(names), offset))
-            offset += len(names) * spec.page_size_bytes
+            stride = spec.page_size_bytes * num_blocks
+            tensors.append(Tensor(per_block * num_blocks, tuple(names), offset, stride, spec.page_size_bytes))
+            offset += len(names) * stride
     return tuple(tensors)
 
 
@@ -494,12 +504,18 @@ def held_per_block(branch: Branch) -> int:
     return sum(t.size for t in branch.tensors) // branch.num_blocks
 
 
-def shrink(branch: Branch, num_blocks: int, behaviour: Behaviour) -> tuple[Tensor, ...]:
-    """The stage's tensors once every stage uses the cross-stage minimum."""
+def shrink(
+    branch: Branch, num_blocks: int, behaviour: Behaviour, groups: Sequence[Group]
+) -> tuple[Tensor, ...]:
+    """The stage's tensors once every stage uses the cross-stage minimum.
+
+    Up to 0.28 tensors shrink proportionally (not at all in 0.10 / 0.11.0);
+    from 0.29 a stage above the minimum is planned again with the minimum.
+    """
     if branch.num_blocks == num_blocks or not behaviour.shrink_tensors:
         return branch.tensors
     if branch.name == "unified":
-        return tuple(replace(t, size=branch.bytes_per_block * num_blocks) for t in branch.tensors)
+        return _unified_tensors([g for g in groups if g.layer_names], branch.bytes_per_block, num_blocks)
     return tuple(replace(t, size=t.size // branch.num_blocks * num_blocks) for t in branch.tensors)
 
 
@@ -828,7 +844,7 @@ def plan(req: PlanRequest) -> Plan:
                 num_blocks_before_unify=chosen.num_blocks,
                 num_blocks=num_blocks,
                 bytes_per_block=chosen.bytes_per_block,
-                tensors=shrink(chosen, num_blocks, behaviour),
+                tensors=shrink(chosen, num_blocks, behaviour, projected[rank]),
                 held_bytes_per_block=held_per_block(chosen),
             )
         )

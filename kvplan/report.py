@@ -52,8 +52,10 @@ def spec_dict(spec: KVCacheSpec) -> dict[str, Any]:
 
 def _tensor(t: Tensor) -> dict[str, Any]:
     out: dict[str, Any] = {"size": t.size, "shared_by": list(t.shared_by)}
-    if t.offset is not None:
-        out["offset"] = t.offset
+    for name in ("offset", "layer_stride", "block_stride"):
+        value = getattr(t, name)
+        if value is not None:
+            out[name] = value
     return out
 
 

@@ -151,6 +151,11 @@ def test_matches_vllm(version: str, sid: str, expected: dict[str, Any]) -> None:
         want = worker["kv_cache_tensors"]
         assert [t.size for t in stage.tensors] == [t["size"] for t in want]
         assert [list(t.shared_by) for t in stage.tensors] == [_tensor_layers(t) for t in want]
+        if any("layer_stride" in t for t in want):
+            # 0.29+: where each (group, spec) region starts, and its strides
+            assert [(t.offset, t.layer_stride, t.block_stride) for t in stage.tensors] == [
+                (t["offset"], t["layer_stride"], t["block_stride"]) for t in want
+            ]
     log = expected["log"]
     if log["gpu_kv_cache_size_tokens"] is not None and got.capacity is not None:
         assert got.capacity.tokens == log["gpu_kv_cache_size_tokens"]
@@ -162,3 +167,35 @@ def test_matches_vllm(version: str, sid: str, expected: dict[str, Any]) -> None:
         ]
         # Up to 0.11.1 every worker logs; kvplan reports the first worker's lines.
         assert list(got.capacity.log_lines) == lines[: len(got.capacity.log_lines)]
+
+
+@pytest.mark.parametrize(
+    "model", ["gemma-3-27b", "gpt-oss-120b", "deepseek-v3", "llama-4-scout", "qwen3-next-80b-a3b"]
+)
+def test_cli_json_equals_vllm_033_for_the_attention_families(kvplan, model: str) -> None:
+    """`kvplan plan MODEL --tp 8 --kv-cache-memory 40GiB --format json` against vLLM 0.33.0's
+    own planner run on the specs kvplan derives (fixture vllm-0.33.0.json).  Llama-4-Scout's
+    default 10M-token max_model_len does not fit 40 GiB, so it is planned at 131072."""
+    flags: dict[str, Any] = {"tp": 8, "kv_cache_memory": "40GiB"}
+    args = ["plan", model, "--tp", "8", "--kv-cache-memory", "40GiB", "--format", "json"]
+    if model == "llama-4-scout":
+        flags["max_model_len"] = 131072
+        args += ["--max-model-len", "131072"]
+    from tools.vllm_parity.export_kvplan import scenario_id
+
+    expected = json.loads((HERE / "fixtures" / "vllm-0.33.0.json").read_text())["results"][
+        scenario_id(model, flags)
+    ]
+    assert expected["status"] == "ok"
+    doc = kvplan(*args).json()
+    assert doc["vllm_version"] == "0.33.0"
+    assert [g["layer_names"] for g in doc["kv_cache_groups"]] == [
+        g["layer_names"] for g in expected["kv_cache_groups"]
+    ]
+    (stage,) = doc["stages"]
+    (worker,) = expected["workers"]
+    assert doc["num_blocks"] == stage["num_blocks"] == worker["num_blocks"]
+    assert [(t["size"], t["shared_by"]) for t in stage["kv_cache_tensors"]] == [
+        (t["size"], _tensor_layers(t)) for t in worker["kv_cache_tensors"]
+    ]
+    assert doc["kv_cache_tokens"] == expected["log"]["gpu_kv_cache_size_tokens"]
