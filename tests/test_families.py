@@ -212,3 +212,54 @@ def test_dcp_multiplies_logged_tokens_before_020():
     assert one is not None and two is not None
     assert two.tokens == 2 * one.tokens
     assert two.log_lines[0].startswith("Multiplying the GPU KV cache size by the cp_world_size 2")
+
+
+def test_falcon_h1_has_attention_and_mamba2_in_every_layer(tmp_path):
+    # Falcon-H1-7B-Instruct's published values (tiiuae/Falcon-H1-7B-Instruct config.json,
+    # read at the mlx-community conversion): 44 layers, 12 heads / 2 KV heads, head_dim 128,
+    # mamba_d_ssm 3072, 24 Mamba heads x 128, 1 group, d_state 256, d_conv 4, bf16.
+    cfg = {
+        "architectures": ["FalconH1ForCausalLM"], "hidden_size": 3072, "num_hidden_layers": 44,
+        "num_attention_heads": 12, "num_key_value_heads": 2, "head_dim": 128, "mamba_d_ssm": 3072,
+        "mamba_n_heads": 24, "mamba_d_head": 128, "mamba_n_groups": 1, "mamba_d_state": 256,
+        "mamba_d_conv": 4, "mamba_expand": 2, "max_position_embeddings": 262144, "torch_dtype": "bfloat16",
+    }  # fmt: skip
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1"})
+    specs = r.layout.stage_specs[0]
+    assert len(specs) == 88  # both mixers of all 44 layers
+    # state: conv (3, 3072 + 2 x 1 x 256 = 3584) + ssm (24, 128, 256), bf16 = 21504 + 1572864.
+    mamba = specs["model.44.mixer"]
+    assert mamba.real_page_size_bytes == 1_594_368
+    # attention 2 KV heads x 256 x 2 = 1024 B/token: block 16 x cdiv(1594368, 16384) = 1568.
+    assert specs["model.layers.0.attn"].block_size == 1568
+    assert mamba.page_size_bytes == 1568 * 1024
+    assert sorted(n for _, n in groups(r)) == [44, 44]
+    # A decoder layer's two mixers stay on the same PP stage.
+    pp = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1", "pp": 2})
+    assert "model.44.mixer" in pp.layout.stage_specs[0] and "model.66.mixer" in pp.layout.stage_specs[1]
+
+
+def test_granite_h_layer_types_and_head_size_rule(tmp_path):
+    # Rule check on a Granite-4.0-H-shaped config: layer_types choose the mixer, attention
+    # head size is hidden / heads (vLLM ignores head_dim here), Mamba2 I = expand x hidden.
+    cfg = {
+        "architectures": ["GraniteMoeHybridForCausalLM"], "hidden_size": 512, "num_hidden_layers": 8,
+        "num_attention_heads": 8, "num_key_value_heads": 8, "head_dim": 999,
+        "layer_types": ["mamba", "mamba", "mamba", "attention"] * 2, "mamba_n_heads": 8,
+        "mamba_d_head": 128, "mamba_n_groups": 1, "mamba_d_state": 128, "mamba_d_conv": 4,
+        "mamba_expand": 2, "max_position_embeddings": 4096, "torch_dtype": "bfloat16",
+    }  # fmt: skip
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1"})
+    specs = r.layout.stage_specs[0]
+    attn = specs["model.layers.3.self_attn.attn"]
+    assert attn.head_size == 512 // 8
+    # state: conv (3, 1024 + 2 x 128) + ssm (8, 128, 128), bf16 = 7680 + 262144 = 269824 B;
+    # attention 8 x 64 x 2 x 2 = 2048 B/token: block 16 x cdiv(269824, 32768) = 144.
+    assert specs["model.layers.0.mixer"].real_page_size_bytes == 269824
+    assert attn.block_size == 144
+    # 6 Mamba layers and 2 attention layers: group size 2 -> 3 Mamba groups + 1 attention group.
+    assert sorted(n for _, n in groups(r)) == [2, 2, 2, 2]
