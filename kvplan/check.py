@@ -8,7 +8,7 @@ turn verdicts into text lines, JUnit XML and Markdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kvplan.errors import InputError
@@ -133,22 +133,26 @@ def kv_cache_bytes(doc: dict[str, Any]) -> int:
     return max((st["num_blocks"] * st["bytes_per_block"] for st in doc["stages"]), default=0)
 
 
+def _at_least(model: str, name: str, measured: float, limit: float, shape: str) -> Verdict:
+    """A lower-bound budget; ``shape`` formats (measured, ">=" or "<", limit)."""
+    ok = measured >= limit
+    return Verdict(model, name, ok, measured, limit, shape.format(measured, ">=" if ok else "<", limit))
+
+
 def evaluate(model: str, doc: dict[str, Any], budget: Budget) -> list[Verdict]:
     """One verdict per limit set in ``budget``, judged on a plan's JSON document."""
     out: list[Verdict] = []
     mml = doc["max_model_len"]
     if budget.min_kv_tokens is not None:
         tokens = int(doc["kv_cache_tokens"])
-        ok = tokens >= budget.min_kv_tokens
-        rel = ">=" if ok else "<"
-        text = f"{tokens:,} KV cache tokens {rel} {budget.min_kv_tokens:,}"
-        out.append(Verdict(model, "min_kv_tokens", ok, tokens, budget.min_kv_tokens, text))
+        out.append(
+            _at_least(model, "min_kv_tokens", tokens, budget.min_kv_tokens, "{:,} KV cache tokens {} {:,}")
+        )
     if budget.min_concurrency is not None:
         conc = doc["max_concurrency"]["x"] or 0.0
-        ok = conc >= budget.min_concurrency
-        rel = ">=" if ok else "<"
-        text = f"{conc:.2f}x concurrency at {mml['value']:,} tokens per request {rel} {budget.min_concurrency:g}x"
-        out.append(Verdict(model, "min_concurrency", ok, round(conc, 4), budget.min_concurrency, text))
+        shape = "{:.2f}x concurrency at " + f"{mml['value']:,}" + " tokens per request {} {:g}x"
+        verdict = _at_least(model, "min_concurrency", conc, budget.min_concurrency, shape)
+        out.append(replace(verdict, measured=round(conc, 4)))
     if budget.max_model_len_must_fit is not None:
         fits = bool(mml["fits"])
         ok = fits or not budget.max_model_len_must_fit
@@ -162,10 +166,7 @@ def evaluate(model: str, doc: dict[str, Any], budget: Budget) -> list[Verdict]:
         out.append(Verdict(model, "max_model_len_must_fit", ok, fits, budget.max_model_len_must_fit, text))
     if budget.min_num_blocks is not None:
         blocks = int(doc["num_blocks"])
-        ok = blocks >= budget.min_num_blocks
-        rel = ">=" if ok else "<"
-        text = f"{blocks:,} blocks {rel} {budget.min_num_blocks:,}"
-        out.append(Verdict(model, "min_num_blocks", ok, blocks, budget.min_num_blocks, text))
+        out.append(_at_least(model, "min_num_blocks", blocks, budget.min_num_blocks, "{:,} blocks {} {:,}"))
     if budget.max_kv_cache_memory is not None:
         used = kv_cache_bytes(doc)
         ok = used <= budget.max_kv_cache_memory

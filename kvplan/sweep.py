@@ -328,6 +328,23 @@ def best_text(result: SweepResult) -> str:
     )
 
 
+def row_cells(r: Row) -> list[str]:
+    """One row's printed cells, in the column order of the table and the Markdown."""
+    return [
+        str(r.combo.tp),
+        str(r.combo.pp),
+        str(r.gpus),
+        r.combo.gpu or "-",
+        r.combo.kv_cache_dtype,
+        str(r.block_size),
+        f"{r.max_model_len:,}",
+        f"{r.num_blocks:,}",
+        f"{r.kv_cache_tokens:,}",
+        f"{r.max_concurrency:.2f}x",
+        "yes" if r.fits else "no",
+    ]
+
+
 def markdown(result: SweepResult) -> str:
     """The sweep as a Markdown table; the best row in bold."""
     lines = [
@@ -339,19 +356,7 @@ def markdown(result: SweepResult) -> str:
         "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in result.rows:
-        cells = [
-            str(r.combo.tp),
-            str(r.combo.pp),
-            str(r.gpus),
-            r.combo.gpu or "-",
-            r.combo.kv_cache_dtype,
-            str(r.block_size),
-            f"{r.max_model_len:,}",
-            f"{r.num_blocks:,}",
-            f"{r.kv_cache_tokens:,}",
-            f"{r.max_concurrency:.2f}x",
-            "yes" if r.fits else "no",
-        ]
+        cells = row_cells(r)
         if r is result.best:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
@@ -383,21 +388,7 @@ def print_table(result: SweepResult, console: Any) -> None:
     ):
         table.add_column(col, justify="right" if col not in ("GPU", "KV dtype", "fits") else "left")
     for r in result.rows:
-        best = r is result.best
-        table.add_row(
-            str(r.combo.tp),
-            str(r.combo.pp),
-            str(r.gpus),
-            r.combo.gpu or "-",
-            r.combo.kv_cache_dtype,
-            str(r.block_size),
-            f"{r.max_model_len:,}",
-            f"{r.num_blocks:,}",
-            f"{r.kv_cache_tokens:,}",
-            f"{r.max_concurrency:.2f}x",
-            "yes" if r.fits else "no",
-            style="bold green" if best else None,
-        )
+        table.add_row(*row_cells(r), style="bold green" if r is result.best else None)
     console.print(table)
     console.print(("★ " if result.best else "") + best_text(result))
     if any(r.estimated for r in result.rows):
