@@ -417,6 +417,8 @@ def main() -> None:
         _use_plain_coercion(command)
         command()
     except KvplanError as err:  # raised outside a command's own handler
+        if _DEBUG["on"]:
+            raise
         sys.stderr.write(f"kvplan: error: {err.render()}\n")
         sys.exit(err.exit_code)
 

@@ -160,3 +160,11 @@ def test_real_process_has_no_traceback(tmp_path):
 @pytest.mark.parametrize("flag", ["--tp", "--pp", "--block-size", "--max-num-seqs"])
 def test_zero_or_negative_flags(kvplan, flag):
     _expect_2(kvplan("plan", "llama-3.1-8b", flag, "0", *MEM), flag.lstrip("-").replace("-", "_"))
+
+
+def test_debug_shows_the_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "kvplan", "plan", "llama-3.1-8b", "--tp", "3", *MEM, "--debug"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
