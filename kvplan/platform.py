@@ -14,8 +14,39 @@ from kvplan.releases import Release
 from kvplan.serving import Serving
 
 DEFAULT_BLOCK_SIZE = 16
-# FlashMLA, the default MLA backend on Hopper, needs 64-token blocks.
+# FlashMLA (Hopper) and an fp8 MLA cache need 64-token blocks.
 MLA_BLOCK_SIZE = 64
+
+
+def gpu_arch(serving: Serving) -> tuple[str, str]:
+    """(architecture, why): the GPU preset's, else Hopper (an H100), kvplan's assumption."""
+    if serving.gpu is not None:
+        from kvplan.presets import find_gpu
+
+        gpu = find_gpu(serving.gpu)
+        return gpu.arch, gpu.name
+    return "hopper", "an H100 assumed; --gpu names another"
+
+
+def mla_block_size(arch: str, release: Release, kv_dtype: str, qk_nope_head_dim: int | None) -> int:
+    """The default MLA backend's block size on ``arch`` in ``release`` (from vLLM's CUDA platform code).
+
+    Hopper: FlashMLA (64) up to 0.17, then FlashAttention MLA (16) for a 16-bit
+    cache.  Blackwell: CUTLASS MLA (128) up to 0.14, FlashInfer MLA (64, with
+    DeepSeek's 128-wide nope head) in 0.15 - 0.17, FlashInfer MLA (32) from 0.18.
+    Other GPUs run the Triton MLA backend with 16-token blocks.
+    """
+    v = release.key
+    sixteen_bit = kv_dtype in ("bfloat16", "float16")
+    if arch == "hopper":
+        return release.behaviour.mla_block_size if sixteen_bit else MLA_BLOCK_SIZE
+    if arch == "blackwell":
+        if v < (0, 15, 0):
+            return 128
+        if v < (0, 18, 0):
+            return 64 if qk_nope_head_dim == 128 else 128
+        return 32
+    return DEFAULT_BLOCK_SIZE
 
 
 def shard_context(
@@ -27,9 +58,10 @@ def shard_context(
     if serving.block_size is not None:
         block, note = serving.block_size, f"block size {serving.block_size} (--block-size)"
     elif has_mla:
-        # FlashMLA (64) up to 0.17; from 0.18 a 16-bit cache gets 16-token blocks, fp8 keeps 64.
-        block = release.behaviour.mla_block_size if kv_dtype in ("bfloat16", "float16") else MLA_BLOCK_SIZE
-        note = f"block size {block}: the default MLA backend's on Hopper in vLLM {release.version}"
+        arch, why = gpu_arch(serving)
+        nope = model.config.get("qk_nope_head_dim")
+        block = mla_block_size(arch, release, kv_dtype, nope if isinstance(nope, int) else None)
+        note = f"block size {block}: the default MLA backend's on {arch} ({why}) in vLLM {release.version}"
     else:
         block, note = DEFAULT_BLOCK_SIZE, f"block size {DEFAULT_BLOCK_SIZE}: vLLM's CUDA default"
     context = ShardContext(

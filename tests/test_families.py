@@ -263,3 +263,18 @@ def test_granite_h_layer_types_and_head_size_rule(tmp_path):
     assert attn.block_size == 144
     # 6 Mamba layers and 2 attention layers: group size 2 -> 3 Mamba groups + 1 attention group.
     assert sorted(n for _, n in groups(r)) == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("gpu", "version", "block"),
+    [
+        ("B200", "0.14", 128),  # CUTLASS MLA
+        ("B200", "0.17", 64),  # FlashInfer MLA with DeepSeek's qk_nope_head_dim 128
+        ("B200", "0.33", 32),  # FlashInfer MLA's preferred size
+        ("A100-80GB", "0.17", 16),  # no FlashMLA before Hopper: Triton MLA
+    ],
+)
+def test_mla_block_size_follows_the_gpu_architecture(gpu, version, block):
+    # vLLM's CUDA platform picks the MLA backend by compute capability (platforms/cuda.py).
+    r = assemble.run("deepseek-v3", {**MEM, "tp": 8, "gpu": gpu, "vllm_version": version})
+    assert r.layout.stage_specs[0]["model.layers.0.self_attn.attn"].block_size == block

@@ -73,6 +73,7 @@ class GPU:
     vendor: str
     source: str
     notes: str
+    arch: str = "hopper"
 
 
 @cache
@@ -90,6 +91,7 @@ def gpus() -> tuple[GPU, ...]:
             vendor=str(row.get("vendor", "")),
             source=str(row.get("source", "")),
             notes=str(row.get("notes", "")),
+            arch=str(row.get("arch", "hopper")),
         )
         for row in rows
     )
