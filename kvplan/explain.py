@@ -8,7 +8,7 @@ from kvplan.assemble import Result
 from kvplan.sizes import human
 
 
-def _stage_text(st: dict[str, Any], version: str) -> list[str]:
+def _stage_text(st: dict[str, Any], version: str, num_groups: int) -> list[str]:
     mem = st["available_kv_bytes"]
     out = [
         f"Stage {st['pp_rank']} (decoder layers {st['decoder_layers'][0]}..{st['decoder_layers'][1] - 1}, {human(mem)} for KV cache):"
@@ -38,10 +38,13 @@ def _stage_text(st: dict[str, Any], version: str) -> list[str]:
                 "floor(m / (n x p)) = floor(floor(m / p) / n)."
             )
         else:
+            group_size = len(sp["kv_cache_tensors"])  # one pool tensor per layer slot
             out.append(
-                f"  They differ ({ut['num_blocks']:,} vs {sp['num_blocks']:,}): the shared pool gives each block "
-                "to one layer slot of every group at once (groups draw different blocks from one pool), while "
-                "the per-layer tensors of the uniform-type branch reserve a page in every layer for each block."
+                f"  They differ ({ut['num_blocks']:,} vs {sp['num_blocks']:,}): the model has {num_groups} KV cache "
+                f"groups of up to {group_size} layers, each with its own block table. A block id serves one group "
+                f"at a time, so it costs {group_size} pages (one per pool tensor), not one page in each of the "
+                f"stage's {len(st['layers'])} layers as the uniform-type formula would charge. vLLM uses the "
+                "shared pool for such groups."
             )
     if un.get("applicable"):
         out.append(
@@ -50,7 +53,7 @@ def _stage_text(st: dict[str, Any], version: str) -> list[str]:
             "for one uniform-type group and the shared-pool branch for equal groups of one page size."
         )
     out.append(
-        f"  vLLM {'(this release)'} takes: {st['branch_taken']} -> {st['num_blocks_before_unify']:,} blocks on this stage."
+        f"  vLLM {version} takes: {st['branch_taken']} -> {st['num_blocks_before_unify']:,} blocks on this stage."
     )
     return out
 
@@ -66,7 +69,7 @@ def explain(result: Result, doc: dict[str, Any]) -> str:
         "is divided by."
     )
     for st in doc["stages"]:
-        lines.extend(_stage_text(st, result.release.version))
+        lines.extend(_stage_text(st, result.release.version, len(doc["kv_cache_groups"])))
     if len(doc["stages"]) > 1:
         before = ", ".join(f"{s['num_blocks_before_unify']:,}" for s in doc["stages"])
         lines.append(

@@ -111,3 +111,15 @@ def test_every_known_release_plans_llama():
 def test_default_utilization_moves_at_020():
     assert resolve_release("0.19").behaviour.gpu_memory_utilization == 0.9
     assert resolve_release("0.20").behaviour.gpu_memory_utilization == 0.92
+
+
+def test_explain_says_why_the_branches_differ_on_a_hybrid(kvplan):
+    # Gemma-3-27B at TP 8: 7 groups of up to 10 layers; one block id costs 10 pages (163,840 B),
+    # not a page in each of the 62 layers (1,015,808 B).
+    text = kvplan(
+        "plan", "gemma-3-27b", "--tp", "8", "--kv-cache-memory", "40GiB", "--vllm-version", "0.19",
+        "--explain", "--format", "json",
+    ).json()["explain"]  # fmt: skip
+    assert "They differ (42,281 vs 262,144)" in text
+    assert "7 KV cache groups of up to 10 layers" in text
+    assert "vLLM 0.19.1 takes: shared_pool -> 262,144 blocks" in text
