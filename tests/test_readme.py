@@ -1,0 +1,47 @@
+"""The README's console examples are real: every `$ kvplan ...` command shown is run
+again and each output line the README shows (elisions `...` aside) must still be printed."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def examples() -> list[tuple[str, list[str]]]:
+    """(command, shown output lines) for every runnable command in a console block."""
+    out: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S):
+        lines = block.splitlines()
+        i = 0
+        while i < len(lines):
+            if not lines[i].startswith("$ kvplan "):
+                i += 1
+                continue
+            command = lines[i][2:]
+            while command.endswith("\\"):
+                i += 1
+                command = command[:-1] + lines[i].strip()
+            i += 1
+            shown = []
+            while i < len(lines) and not lines[i].startswith("$ "):
+                shown.append(lines[i])
+                i += 1
+            if " ... " not in command and not command.endswith(" ..."):
+                out.append((command, shown))
+    return out
+
+
+@pytest.mark.parametrize(("command", "shown"), examples(), ids=lambda v: v if isinstance(v, str) else "")
+def test_readme_example_is_what_kvplan_prints(kvplan, tmp_path, monkeypatch, command, shown):
+    monkeypatch.chdir(README.parent)
+    args = shlex.split(command)[1:]
+    args = [str(tmp_path / a) if a.endswith(".xml") else a for a in args]
+    printed = {line.rstrip() for line in kvplan(*args).stdout.splitlines()}
+    for line in shown:
+        if line.strip() and line.strip() != "..." and not line.startswith(("<", "  ", "│ ...")):
+            assert line.rstrip() in printed, line
