@@ -57,7 +57,8 @@ MODELS: dict[str, tuple[str, dict[str, Any], str]] = {
     "mistralai/Mistral-Small-3.2-24B-Instruct-2506": (
         "mistral-small-24b",
         {},
-        "text model of the 2501 preset; the vision encoder (~0.8 GiB) is not counted",
+        "multimodal checkpoint: its profile run peaked at 2.12 GiB of activation, kvplan models the text "
+        "model's sampler warm-up (the 2501 preset) and does not count the vision encoder",
     ),
 }
 
@@ -71,10 +72,8 @@ GPU_BY_NAME = {"H100": "H100-80GB"}
 # The source's summary row lists utilization 0.9 for gpt-oss-120b, but its own terms add up only
 # at 0.95: 0.95 x 79.18 - 64.38 - 7.38 - 0.13 = 3.33 GiB, the KV cache it reports (0.9 gives -0.63).
 CASE_NOTES = {
-    "vllm-issue23278-gpt-oss-120b-h100": "log implies a ~7.3 GiB activation (PyTorch sampler), kvplan assumes "
-    "FlashInfer's up to 0.11.0; Marlin weights 65.97 GiB vs 64.5 estimated",
-    "vllm-issue27508-gpt-oss-120b-h100-mnbt1024": "log implies a ~7.5 GiB activation (PyTorch sampler), kvplan "
-    "assumes FlashInfer's up to 0.11.0",
+    "vllm-issue23278-gpt-oss-120b-h100": "the log's Marlin mxfp4 weights take 65.97 GiB, kvplan counts 64.5",
+    "vllm-issue27508-gpt-oss-120b-h100-mnbt1024": "Marlin mxfp4 weights, as in #23278",
 }
 UTILIZATION_FIX = {"llmd-gpt-oss-120b-h100": 0.95}
 

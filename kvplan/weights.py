@@ -25,8 +25,9 @@ VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 # max_num_batched_tokens) dummy requests: float32 logits, their sorted copy and
 # int64 indices for top-k/top-p, softmax and the scatter back.  Bytes per
 # (request x vocabulary entry), fitted to llm-d's H100 measurements (docs/memory.md).
-SAMPLER_BYTES_NATIVE = 38.2  # PyTorch top-k/top-p (default from vLLM 0.11.1)
-SAMPLER_BYTES_FLASHINFER = 16.1  # FlashInfer top-k/top-p (default up to 0.11.0)
+# vLLM's dummy sampler run (PyTorch top-k/top-p over float32 logits), per request and
+# vocabulary entry; fitted on llm-d's H100 measurements (docs/memory.md).
+SAMPLER_BYTES = 38.2
 # Hidden states of every scheduled token stay alive next to the sampler.
 HIDDEN_BYTES_PER_TOKEN_UNIT = 2.71
 NON_TORCH_SINGLE = int(0.13 * GiB)  # CUDA context and allocator state (llm-d, TP=1)
@@ -455,11 +456,6 @@ def stage_weight_bytes(
 # ---- runtime terms ----------------------------------------------------------------------------
 
 
-def _flashinfer_sampler(release: Release) -> bool:
-    # vLLM 0.11.1 made the FlashInfer top-k/top-p sampler opt-in (VLLM_USE_FLASHINFER_SAMPLER=1).
-    return release.key < parse_version("0.11.1")
-
-
 def activation_bytes(
     model: ModelDescription,
     serving: Serving,
@@ -488,7 +484,7 @@ def activation_bytes(
             f"no sampler on this stage: {max_num_batched_tokens} tokens x (hidden, MLP) activations",
         )
     reqs = min(max_num_seqs, max_num_batched_tokens)
-    per = SAMPLER_BYTES_FLASHINFER if _flashinfer_sampler(release) else SAMPLER_BYTES_NATIVE
+    per = SAMPLER_BYTES
     value = int(per * reqs * vocab + hidden_part)
     return Estimate(
         value,

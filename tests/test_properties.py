@@ -195,10 +195,15 @@ def test_tensor_sizes_add_up(params: dict[str, Any]) -> None:
         paid = branch.num_blocks * branch.bytes_per_block
         if branch.name == "unified":
             assert all(t.size == paid for t in branch.tensors)
+            # vLLM's layer-outer layout: each layer owns page x num_blocks contiguous bytes;
+            # a group's regions follow one another and all fit in the aliased backing.
             for group in stage.groups:
                 regions = [t for t in branch.tensors if set(t.shared_by) <= set(group.layer_names)]
-                ends = [(t.offset or 0) + len(t.shared_by) * _page(group, t.shared_by[0]) for t in regions]
-                assert max(ends, default=0) <= branch.bytes_per_block
+                for t in regions:
+                    page = _page(group, t.shared_by[0])
+                    assert (t.layer_stride, t.block_stride) == (page * branch.num_blocks, page)
+                ends = [(t.offset or 0) + len(t.shared_by) * (t.layer_stride or 0) for t in regions]
+                assert max(ends, default=0) <= paid
         elif branch.name == "shared_pool" or "this stage" in branch.divisor:
             assert sum(t.size for t in branch.tensors) == paid
         else:  # 0.11-0.16 with PP: the divisor sums the whole model's pages
