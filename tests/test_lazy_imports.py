@@ -1,0 +1,26 @@
+"""The plan path stays light: no torch, NVML or other heavy module is imported by it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "pynvml", "kvplan.gpu_probe", "kvplan.sweep", "kvplan.logparse", "kvplan.mamba")
+
+
+def test_plan_imports_nothing_heavy():
+    code = (
+        "import sys, io, contextlib\n"
+        "from kvplan.cli import main\n"
+        "sys.argv = ['kvplan', 'plan', 'llama-3.1-8b', '--gpu', 'H100-80GB']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "import json\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
