@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from kvplan import platform
 from kvplan.dtypes import resolve_kv_cache_dtype
@@ -67,12 +68,35 @@ class Layout:
     context: ShardContext
     block_size_note: str
     mamba_cache_mode: str = "none"
+    kv_cache_dtype: str = "auto"
+    kv_cache_dtype_note: str = ""
+
+
+def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
+    """The KV cache dtype a quantized checkpoint asks for, as vLLM reads it.
+
+    llm-compressor checkpoints with a ``kv_cache_scheme`` get an fp8 cache;
+    modelopt checkpoints name it in ``kv_cache_quant_algo``.
+    """
+    quant = config.get("quantization_config")
+    if not isinstance(quant, dict):
+        return None
+    inner = quant.get("quantization") if isinstance(quant.get("quantization"), dict) else quant
+    if str(quant.get("quant_method", "")).startswith("modelopt"):
+        algo = inner.get("kv_cache_quant_algo") or quant.get("kv_cache_quant_algo")
+        return "fp8" if isinstance(algo, str) and algo.upper().startswith("FP8") else None
+    return "fp8" if quant.get("kv_cache_scheme") else None
 
 
 def build_layout(model: ModelDescription, serving: Serving, release: Release) -> Layout:
     """Split the model over PP stages and build every layer's spec on one TP rank."""
     for layer in model.layers:
         layer.check_tp(serving.tp)
+    dtype_note = ""
+    if serving.kv_cache_dtype == "auto" and (wanted := checkpoint_kv_cache_dtype(model.config)):
+        # vLLM follows the checkpoint's KV cache quantization when the user leaves `auto`.
+        serving = replace(serving, kv_cache_dtype=wanted)
+        dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
     context, note = platform.shard_context(model, serving, release, kv_dtype)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
@@ -84,4 +108,4 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
         else "none"
     )
-    return Layout(tuple(ranges), stage_specs, context, note, mode)
+    return Layout(tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note)

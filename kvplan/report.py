@@ -180,7 +180,7 @@ def document(result: Result) -> dict[str, Any]:
             "tp": result.serving.tp,
             "pp": result.serving.pp,
             "dcp": result.serving.dcp,
-            "kv_cache_dtype": result.serving.kv_cache_dtype,
+            "kv_cache_dtype": result.layout.kv_cache_dtype,
             "max_num_batched_tokens": result.max_num_batched_tokens,
             "max_num_seqs": result.max_num_seqs,
             "disable_hybrid_kv_cache_manager": bool(
@@ -216,5 +216,7 @@ def document(result: Result) -> dict[str, Any]:
         "kv_cache_groups": [_group(g) for g in plan.groups],
         "layers": layer_rows(result),
         "memory": memory,
-        "notes": list(plan.notes) + list(result.description.notes),
+        "notes": list(plan.notes)
+        + list(result.description.notes)
+        + ([result.layout.kv_cache_dtype_note] if result.layout.kv_cache_dtype_note else []),
     }

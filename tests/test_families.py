@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from kvplan import assemble
+from kvplan import assemble, presets
 from kvplan.specs import FullAttentionSpec, MambaSpec, MLAAttentionSpec, SlidingWindowSpec
 
 MEM = {"kv_cache_memory": "40GiB"}
@@ -278,3 +278,20 @@ def test_mla_block_size_follows_the_gpu_architecture(gpu, version, block):
     # vLLM's CUDA platform picks the MLA backend by compute capability (platforms/cuda.py).
     r = assemble.run("deepseek-v3", {**MEM, "tp": 8, "gpu": gpu, "vllm_version": version})
     assert r.layout.stage_specs[0]["model.layers.0.self_attn.attn"].block_size == block
+
+
+def test_checkpoint_with_a_kv_cache_scheme_gets_an_fp8_cache(tmp_path):
+    # llm-compressor checkpoints (e.g. RedHatAI *-FP8-KV) carry quantization_config.kv_cache_scheme;
+    # vLLM's Attention then stores K/V in fp8 (1 byte) even with --kv-cache-dtype auto.
+    cfg = dict(presets.model_info("llama-3.1-8b")["config"])
+    cfg["quantization_config"] = {
+        "quant_method": "compressed-tensors",
+        "kv_cache_scheme": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    r = assemble.run(str(path), MEM)
+    assert r.layout.stage_specs[0]["model.layers.0.self_attn.attn"].dtype == "fp8"
+    assert r.plan.num_blocks == 40 * 2**30 // (32 * 16 * 2 * 8 * 128 * 1)  # 40960
+    explicit = assemble.run(str(path), {**MEM, "kv_cache_dtype": "bfloat16"})
+    assert explicit.layout.stage_specs[0]["model.layers.0.self_attn.attn"].dtype == "bfloat16"
