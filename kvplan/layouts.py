@@ -81,7 +81,8 @@ def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
     quant = config.get("quantization_config")
     if not isinstance(quant, dict):
         return None
-    inner = quant.get("quantization") if isinstance(quant.get("quantization"), dict) else quant
+    nested = quant.get("quantization")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else quant
     if str(quant.get("quant_method", "")).startswith("modelopt"):
         algo = inner.get("kv_cache_quant_algo") or quant.get("kv_cache_quant_algo")
         return "fp8" if isinstance(algo, str) and algo.upper().startswith("FP8") else None
