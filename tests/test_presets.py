@@ -71,3 +71,11 @@ def test_gpu_presets_have_sources_and_sane_sizes():
         assert 8 << 30 < gpu.total_bytes < 400 << 30, gpu.name
     # H100 80GB SXM: torch reports 81090 MiB (see gpus.yaml's source).
     assert presets.find_gpu("h100-80gb").total_bytes == 81090 * 1024 * 1024
+
+
+def test_every_gpu_name_and_alias_resolves_to_its_entry():
+    # find_gpu parses only the entries mentioning the name; it must agree with the full file.
+    for gpu in presets.gpus():
+        for name in (gpu.name, gpu.name.upper(), *gpu.aliases):
+            found = presets.find_gpu(name)
+            assert (found.name, found.total_bytes, found.arch) == (gpu.name, gpu.total_bytes, gpu.arch)

@@ -7,6 +7,7 @@ one at a time, so a plan on one preset parses one small file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -76,31 +77,49 @@ class GPU:
     arch: str = "hopper"
 
 
+def _gpu(row: dict[str, Any]) -> GPU:
+    return GPU(
+        name=row["name"],
+        aliases=tuple(row.get("aliases") or ()),
+        total_bytes=int(row["total_bytes"]),
+        vendor=str(row.get("vendor", "")),
+        source=str(row.get("source", "")),
+        notes=str(row.get("notes", "")),
+        arch=str(row.get("arch", "hopper")),
+    )
+
+
+@cache
+def _gpus_text() -> str:
+    return (_data_dir() / "gpus.yaml").read_text(encoding="utf-8")
+
+
 @cache
 def gpus() -> tuple[GPU, ...]:
     """Every GPU preset, in file order."""
     from kvplan.inputs import load_yaml_text
 
-    text = (_data_dir() / "gpus.yaml").read_text(encoding="utf-8")
-    rows = load_yaml_text(text, "gpus.yaml") or []
-    return tuple(
-        GPU(
-            name=row["name"],
-            aliases=tuple(row.get("aliases") or ()),
-            total_bytes=int(row["total_bytes"]),
-            vendor=str(row.get("vendor", "")),
-            source=str(row.get("source", "")),
-            notes=str(row.get("notes", "")),
-            arch=str(row.get("arch", "hopper")),
-        )
-        for row in rows
-    )
+    return tuple(_gpu(row) for row in load_yaml_text(_gpus_text(), "gpus.yaml") or [])
+
+
+def _candidate_entries(key: str) -> list[GPU]:
+    """Parse only the entries whose text mentions ``key`` (one plan needs one GPU)."""
+    from kvplan.inputs import load_yaml_text
+
+    text = _gpus_text()
+    starts = [m.start() for m in re.finditer(r"^- name:", text, flags=re.M)]
+    found: list[GPU] = []
+    for a, b in zip(starts, [*starts[1:], len(text)], strict=True):
+        chunk = text[a:b]
+        if key in chunk.lower():
+            found.extend(_gpu(row) for row in load_yaml_text(chunk, "gpus.yaml") or [])
+    return found
 
 
 def find_gpu(name: str) -> GPU:
     """The GPU preset matching ``name`` or one of its aliases (case-insensitive)."""
     key = name.strip().lower()
-    for gpu in gpus():
+    for gpu in _candidate_entries(key) if key else ():
         if key == gpu.name.lower() or key in (a.lower() for a in gpu.aliases):
             return gpu
     raise InputError(
