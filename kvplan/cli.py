@@ -247,6 +247,7 @@ def gpus(format: FormatOpt = Format.table) -> None:
             "total_bytes": g.total_bytes,
             "total_gib": round(g.total_bytes / (1 << 30), 2),
             "vendor": g.vendor,
+            "arch": g.arch,
             "source": g.source,
         }
         for g in presets_mod.gpus()
@@ -257,10 +258,12 @@ def gpus(format: FormatOpt = Format.table) -> None:
     from rich.table import Table
 
     table = Table(title="GPU presets")
-    for col in ("name", "total bytes", "GiB", "vendor"):
+    for col in ("name", "total bytes", "GiB", "vendor", "arch"):
         table.add_column(col)
     for row in rows:
-        table.add_row(row["name"], f"{row['total_bytes']:,}", f"{row['total_gib']:.2f}", row["vendor"])
+        table.add_row(
+            row["name"], f"{row['total_bytes']:,}", f"{row['total_gib']:.2f}", row["vendor"], row["arch"]
+        )
     _console().print(table)
 
 
