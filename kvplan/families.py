@@ -23,7 +23,7 @@ from kvplan.model import (
     ModelDescription,
     SlidingWindowLayer,
 )
-from kvplan.releases import Release
+from kvplan.releases import Release, parse_version
 
 Config = dict[str, Any]
 Deriver = Callable[[Config, str, Release], list[Layer]]
@@ -298,6 +298,10 @@ _register(
 # Mamba and linear-attention families, whose module loads only when one is planned.
 MAMBA_FAMILIES = {
     "Qwen3NextForCausalLM": "linear-attention hybrid",
+    "Qwen3_5ForCausalLM": "linear-attention hybrid",
+    "Qwen3_5MoeForCausalLM": "linear-attention hybrid",
+    "Qwen3_5ForConditionalGeneration": "linear-attention hybrid",
+    "Qwen3_5MoeForConditionalGeneration": "linear-attention hybrid",
     "NemotronHForCausalLM": "mamba hybrid",
     "GraniteMoeHybridForCausalLM": "mamba hybrid",
     "JambaForCausalLM": "mamba hybrid",
@@ -326,8 +330,18 @@ _DEFAULT_MAX_LEN = {
     "Gemma3ForCausalLM": 131072,
 }
 
+# Architectures vLLM gained after 0.10: older releases do not know them.
+_SINCE = {
+    "Qwen3_5ForCausalLM": "0.17.0",
+    "Qwen3_5MoeForCausalLM": "0.17.0",
+    "Qwen3_5ForConditionalGeneration": "0.17.0",
+    "Qwen3_5MoeForConditionalGeneration": "0.17.0",
+}
+
 # Multimodal wrappers keep the language model under another module prefix.
 _PREFIXES = {
+    "Qwen3_5ForConditionalGeneration": "language_model.model.layers",
+    "Qwen3_5MoeForConditionalGeneration": "language_model.model.layers",
     "Gemma3ForConditionalGeneration": "language_model.model.layers",
     "Llama4ForConditionalGeneration": "language_model.model.layers",
 }
@@ -429,6 +443,14 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             source=source,
             field="architectures",
             hint="describe its layers explicitly with a `layers:` section (see README)",
+        )
+    since = _SINCE.get(arch)
+    if since is not None and release.key < parse_version(since):
+        raise InputError(
+            f"vLLM {release.version} does not serve {arch}; it arrived in {since}",
+            source=source,
+            field="architectures",
+            hint=f"plan with --vllm-version {since} or newer",
         )
     family, deriver = FAMILIES[arch]
     text = _text_config(cfg, arch)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from math import lcm
 from typing import Any
 
+from kvplan.dtypes import canonical_dtype
 from kvplan.errors import InputError
 from kvplan.model import (
     AttentionLayer,
@@ -87,6 +88,7 @@ class GatedDeltaNetLayer(MambaLayer):
     head_v_dim: int = 0
     d_conv: int = 4
     state_dtype: str = "bfloat16"
+    ssm_dtype: str | None = None  # the temporal state's, when the config sets mamba_ssm_dtype
 
     def state(self, tp: int) -> tuple[Shapes, tuple[str, ...]]:
         conv_dim = 2 * self.num_k_heads * self.head_k_dim + self.num_v_heads * self.head_v_dim
@@ -94,7 +96,7 @@ class GatedDeltaNetLayer(MambaLayer):
             (self.d_conv - 1, _div(conv_dim, tp, "gated delta net conv dimension")),
             (_div(self.num_v_heads, tp, "linear value heads"), self.head_v_dim, self.head_k_dim),
         )
-        return shapes, (self.state_dtype, self.state_dtype)
+        return shapes, (self.state_dtype, self.ssm_dtype or self.state_dtype)
 
 
 def _int(cfg: dict[str, Any], key: str, source: str, default: int | None = None) -> int:
@@ -122,26 +124,33 @@ def _dtype(cfg: dict[str, Any]) -> str:
 
 
 def qwen3_next(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
-    """Qwen3-Next: full attention at i % 4 == 3, gated delta net elsewhere."""
+    """Qwen3-Next and Qwen3.5: full attention at i % 4 == 3 (or per ``layer_types``),
+    gated delta net elsewhere.  Qwen3.5's ``mamba_ssm_dtype`` sets the temporal state's dtype."""
     n = _int(cfg, "num_hidden_layers", source)
     types = cfg.get("layer_types") or [
         "linear_attention" if (i + 1) % 4 else "full_attention" for i in range(n)
     ]
+    if not isinstance(types, list) or len(types) != n:
+        raise InputError(f"must list {n} layer types", source=source, field="layer_types")
     dtype = _dtype(cfg)
+    ssm = cfg.get("mamba_ssm_dtype")
+    ssm_dtype = canonical_dtype(ssm, field="mamba_ssm_dtype", source=source) if ssm else None
+    prefix = cfg.get("_kvplan_prefix", "model.layers")
     out: list[Layer] = []
     for i in range(n):
         if types[i] == "full_attention":
-            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i))
+            out.append(_attention(cfg, source, f"{prefix}.{i}.self_attn.attn", i))
         else:
             out.append(
                 GatedDeltaNetLayer(
-                    f"model.layers.{i}.linear_attn", i, mamba_type="gdn_attention",
+                    f"{prefix}.{i}.linear_attn", i, mamba_type="gdn_attention",
                     num_k_heads=_int(cfg, "linear_num_key_heads", source),
                     num_v_heads=_int(cfg, "linear_num_value_heads", source),
                     head_k_dim=_int(cfg, "linear_key_head_dim", source),
                     head_v_dim=_int(cfg, "linear_value_head_dim", source),
                     d_conv=_int(cfg, "linear_conv_kernel_dim", source, 4),
                     state_dtype=dtype,
+                    ssm_dtype=ssm_dtype,
                 )
             )  # fmt: skip
     return out
@@ -275,6 +284,10 @@ def mamba2_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
 # Architecture -> derivation; kvplan.families lists the same names with their family labels.
 DERIVERS: dict[str, Callable[..., list[Layer]]] = {
     "Qwen3NextForCausalLM": qwen3_next,
+    "Qwen3_5ForCausalLM": qwen3_next,
+    "Qwen3_5MoeForCausalLM": qwen3_next,
+    "Qwen3_5ForConditionalGeneration": qwen3_next,
+    "Qwen3_5MoeForConditionalGeneration": qwen3_next,
     "NemotronHForCausalLM": nemotron_h,
     "GraniteMoeHybridForCausalLM": granite_h,
     "Mamba2ForCausalLM": mamba2_only,

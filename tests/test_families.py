@@ -295,3 +295,30 @@ def test_checkpoint_with_a_kv_cache_scheme_gets_an_fp8_cache(tmp_path):
     assert r.plan.num_blocks == 40 * 2**30 // (32 * 16 * 2 * 8 * 128 * 1)  # 40960
     explicit = assemble.run(str(path), {**MEM, "kv_cache_dtype": "bfloat16"})
     assert explicit.layout.stage_specs[0]["model.layers.0.self_attn.attn"].dtype == "bfloat16"
+
+
+@pytest.mark.parametrize(("version", "block"), [("0.19.1", 272), ("0.33.0", 320)])
+def test_qwen35_gated_delta_net_under_text_config(version, block):
+    # Qwen3.5-397B-A17B at TP 8: attention 2 KV heads -> 1 per rank x head 256 -> 1024 B/token;
+    # GDN conv (3, (2 x 16 x 128 + 64 x 128) / 8 = 1536) + temporal (64 / 8, 128, 128), bf16
+    # = 9216 + 262144 = 271360 B.  0.19.1: 16 x cdiv(271360, 16384) = 272;
+    # 0.33 (align mode, 64-token checkpoints): 64 x cdiv(271360, 65536) = 320.
+    r = assemble.run("qwen3.5-397b-a17b", {**MEM, "tp": 8, "vllm_version": version})
+    specs = r.layout.stage_specs[0]
+    gdn = specs["language_model.model.layers.0.linear_attn"]
+    assert gdn.real_page_size_bytes == 271360
+    assert specs["language_model.model.layers.3.self_attn.attn"].block_size == block
+    # 45 GDN layers and 15 full ones: groups of 15.
+    assert sorted(n for _, n in groups(r)) == [15, 15, 15, 15]
+
+
+def test_qwen35_ssm_dtype_and_release_floor(tmp_path, kvplan):
+    cfg = dict(presets.model_info("qwen3.5-397b-a17b")["config"])
+    cfg["text_config"] = {**cfg["text_config"], "mamba_ssm_dtype": "float32"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    # float32 temporal state: 9216 + 8 x 128 x 128 x 4 = 533504 B.
+    r = assemble.run(str(path), {**MEM, "tp": 8})
+    assert r.layout.stage_specs[0]["language_model.model.layers.0.linear_attn"].real_page_size_bytes == 533504
+    out = kvplan("plan", "qwen3.5-397b-a17b", "--vllm-version", "0.16", "--kv-cache-memory", "1GiB")
+    assert out.code == 2 and "arrived in 0.17.0" in out.stderr

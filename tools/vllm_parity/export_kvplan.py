@@ -42,6 +42,7 @@ MODELS: list[tuple[str, dict[str, Any]]] = [
     ("qwen3-next-80b-a3b", {"tp": 8, "kv_cache_memory": "40GiB", "vllm_version": "0.19.1"}),
     ("nemotron-h-8b", {"kv_cache_memory": "40GiB", "vllm_version": "0.19.1"}),
     ("gemma-3-27b", {"tp": 4, "pp": 2, "kv_cache_memory": "40GiB,30GiB"}),
+    ("qwen3.5-397b-a17b", {"tp": 8, "kv_cache_memory": "40GiB"}),
 ]
 
 
