@@ -98,9 +98,7 @@ class Release:
                     # FullAttentionSpec(use_mla=True).
                     cls = self._cls("FullAttentionSpec")
                     if layer.get("cache_dtype_str") == "fp8_ds_mla":
-                        raise Unsupported(
-                            f"vllm {self.version}: no cache_dtype_str on MLA specs"
-                        )
+                        raise Unsupported(f"vllm {self.version}: no cache_dtype_str on MLA specs")
             else:
                 raise Unsupported(f"unknown layer type {kind!r}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -113,10 +111,7 @@ class Release:
             kwargs["mamba_type"] = self._mamba_type(fields["mamba_type"], kwargs["mamba_type"])
         for key in list(kwargs):
             if key not in fields:
-                raise Unsupported(
-                    f"vllm {self.version}: {cls.__name__} has no field {key!r}"
-                    f" (layer {name})"
-                )
+                raise Unsupported(f"vllm {self.version}: {cls.__name__} has no field {key!r} (layer {name})")
         return cls(**kwargs)
 
     @staticmethod
@@ -143,16 +138,14 @@ class Release:
         if not any(specs):
             # The engine core hands attention-free models zero bytes.
             memory = [0] * len(specs)
-        if self.planning is not None and hasattr(
-            self.planning, "get_global_kv_cache_groups"
-        ):
+        if self.planning is not None and hasattr(self.planning, "get_global_kv_cache_groups"):
             groups = self.planning.get_global_kv_cache_groups(vllm_config, specs)
             return self.planning.get_kv_cache_configs(vllm_config, specs, memory, groups)
         if hasattr(self.utils, "get_kv_cache_configs"):
             return self.utils.get_kv_cache_configs(vllm_config, specs, memory)
         configs = [
             self.utils.get_kv_cache_config(vllm_config, spec, mem)
-            for spec, mem in zip(specs, memory)
+            for spec, mem in zip(specs, memory, strict=True)
         ]
         return self.utils.unify_kv_cache_configs(configs)
 

@@ -42,16 +42,43 @@ TORCH = "torch==2.13.0"
 # What `import vllm.config` and `import vllm.v1.core.kv_cache_utils` need, found by
 # importing them; nothing heavy (no CUDA packages, no serving stack).
 BASE_PACKAGES = [
-    "numpy", "packaging", "pydantic", "regex", "cbor2", "huggingface_hub", "safetensors",
-    "transformers", "gguf", "aiohttp", "psutil", "pyzmq", "pillow", "pybase64",
-    "cachetools", "msgspec", "cloudpickle", "uvloop", "py-cpuinfo", "prometheus_client",
-    "openai-harmony", "openai", "llguidance", "diskcache", "xgrammar", "pyyaml",
+    "numpy",
+    "packaging",
+    "pydantic",
+    "regex",
+    "cbor2",
+    "huggingface_hub",
+    "safetensors",
+    "transformers",
+    "gguf",
+    "aiohttp",
+    "psutil",
+    "pyzmq",
+    "pillow",
+    "pybase64",
+    "cachetools",
+    "msgspec",
+    "cloudpickle",
+    "uvloop",
+    "py-cpuinfo",
+    "prometheus_client",
+    "openai-harmony",
+    "openai",
+    "llguidance",
+    "diskcache",
+    "xgrammar",
+    "pyyaml",
 ]
 # import name -> distribution name, for packages found missing at import time
 IMPORT_TO_DIST = {
-    "yaml": "pyyaml", "cv2": "opencv-python-headless", "zmq": "pyzmq",
-    "google": "protobuf", "cpuinfo": "py-cpuinfo", "PIL": "pillow",
-    "pythonjsonlogger": "python-json-logger", "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "cv2": "opencv-python-headless",
+    "zmq": "pyzmq",
+    "google": "protobuf",
+    "cpuinfo": "py-cpuinfo",
+    "PIL": "pillow",
+    "pythonjsonlogger": "python-json-logger",
+    "sklearn": "scikit-learn",
 }
 PROBE_MODULES = ["vllm.config", "vllm.v1.core.kv_cache_utils", "vllm.v1.kv_cache_interface"]
 
@@ -61,8 +88,19 @@ def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def pip(python: Path, *args: str, cache: Path) -> None:
-    res = sh([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-              "--cache-dir", str(cache), *args])
+    res = sh(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--cache-dir",
+            str(cache),
+            *args,
+        ]
+    )
     if res.returncode != 0:
         raise RuntimeError(f"pip install {' '.join(args)} failed:\n{res.stderr[-2000:]}")
 
@@ -108,8 +146,7 @@ def ensure_release(root: Path, base: Path, version: str, wheel_dir: Path) -> tup
         (venv / ".parity-ready").write_text("ok\n")
     extras: list[str] = json.loads(extras_file.read_text()) if extras_file.exists() else []
     for _ in range(20):
-        probe = sh([str(py), "-c", "import sys\nfor m in sys.argv[1:]: __import__(m)",
-                    *PROBE_MODULES])
+        probe = sh([str(py), "-c", "import sys\nfor m in sys.argv[1:]: __import__(m)", *PROBE_MODULES])
         missing = re.findall(r"No module named '([^'.]+)", probe.stderr)
         if probe.returncode == 0 or not missing:
             break
@@ -150,8 +187,7 @@ def run_release(version: str, args: argparse.Namespace, base: Path) -> dict:
     statuses: dict[str, int] = {}
     for r in fixture["results"].values():
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    return {"version": version, "ok": True, "statuses": statuses,
-            "seconds": round(time.time() - started, 1)}
+    return {"version": version, "ok": True, "statuses": statuses, "seconds": round(time.time() - started, 1)}
 
 
 def main() -> int:

@@ -46,9 +46,7 @@ class AccessLog:
 class Section:
     """One config section (``model_config``, ``cache_config``, ...)."""
 
-    def __init__(
-        self, path: str, real_cls: type | None, log: AccessLog, **values: Any
-    ) -> None:
+    def __init__(self, path: str, real_cls: type | None, log: AccessLog, **values: Any) -> None:
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "_real_cls", real_cls)
         object.__setattr__(self, "_log", log)
@@ -135,20 +133,14 @@ def build_vllm_config(scenario: dict[str, Any], log: AccessLog) -> Section:
     """Build the stand-in for one scenario (see tests/parity/README.md)."""
     classes = _release_config_classes()
     auto_fit = scenario["max_model_len"] == -1
-    max_model_len = (
-        scenario.get("model_max_model_len", 131072) if auto_fit else scenario["max_model_len"]
-    )
+    max_model_len = scenario.get("model_max_model_len", 131072) if auto_fit else scenario["max_model_len"]
     workers = scenario["workers"]
     tp = scenario.get("tp", 1)
     pp = len(workers)
     dcp = scenario.get("dcp", 1)
     layers = [spec for w in workers for spec in w["layers"].values()]
-    attn_block_sizes = [
-        spec.get("block_size", 16) for spec in layers if spec["type"] != "mamba"
-    ]
-    block_size = scenario.get(
-        "cache_block_size", min(attn_block_sizes) if attn_block_sizes else 16
-    )
+    attn_block_sizes = [spec.get("block_size", 16) for spec in layers if spec["type"] != "mamba"]
+    block_size = scenario.get("cache_block_size", min(attn_block_sizes) if attn_block_sizes else 16)
     has_mamba = any(spec["type"] == "mamba" for spec in layers)
     has_mla = any(spec["type"] == "mla" for spec in layers)
 
@@ -170,9 +162,7 @@ def build_vllm_config(scenario: dict[str, Any], log: AccessLog) -> Section:
         hf_config=None,
         hf_text_config=None,
     )
-    model.get_total_num_hidden_layers = lambda: scenario.get(
-        "num_hidden_layers", len(layers)
-    )
+    model.get_total_num_hidden_layers = lambda: scenario.get("num_hidden_layers", len(layers))
     scheduler = Section(
         "scheduler_config",
         classes["scheduler_config"],
@@ -219,9 +209,7 @@ def build_vllm_config(scenario: dict[str, Any], log: AccessLog) -> Section:
         sliding_window=None,
     )
     device = Section("device_config", classes["device_config"], log, device_type="cuda")
-    attention = Section(
-        "attention_config", classes["attention_config"], log, hisparse_config=None
-    )
+    attention = Section("attention_config", classes["attention_config"], log, hisparse_config=None)
     vllm_config = Section(
         "vllm_config",
         classes["vllm_config"],
