@@ -18,11 +18,8 @@ from typing import Any
 
 import yaml
 
-from kvplan import families, memory
-from kvplan import serving as serving_mod
+from kvplan import assemble
 from kvplan.inputs import resolve_model
-from kvplan.layouts import build_layout
-from kvplan.releases import resolve_release
 
 GiB = 1 << 30
 DATA = Path(__file__).parent / "data" / "memory_cases.yaml"
@@ -104,20 +101,7 @@ def predict(case: dict[str, Any]) -> tuple[float, str]:
         "enforce_eager": case.get("enforce_eager") or None,
         "vllm_version": _release_for(case),
     }
-    options = serving_mod.merge({}, None, flags)
-    release = resolve_release(options.vllm_version)
-    description = families.describe(model, release)
-    layout = build_layout(description, options, release)
-    mnbt, mns = memory.batch_defaults(options, release)
-    budget = memory.budget(
-        description,
-        options,
-        release,
-        layout,
-        None,
-        options.max_num_batched_tokens or mnbt or 8192,
-        options.max_num_seqs or mns or 1024,
-    )
+    budget = assemble.run(model, flags).budget
     return min(budget.available) / GiB, note
 
 

@@ -82,11 +82,21 @@ def run_resolved(model: ModelInput, options: Serving, description: ModelDescript
     if disable_hybrid is None:
         # vLLM turns the hybrid manager off by default for chunked local attention (Llama 4).
         disable_hybrid = any(isinstance(layer, ChunkedLocalLayer) for layer in description.layers)
-    gpu_mnbt, gpu_mns = memory.batch_defaults(options, release)
+    # The GPU's total memory matters only when the KV cache memory is not given.
+    gpu = memory.gpu_total(options) if options.kv_cache_memory is None else None
+    gpu_mnbt, gpu_mns = memory.batch_defaults(gpu, release)
     mnbt = options.max_num_batched_tokens or gpu_mnbt or DEFAULT_MAX_NUM_BATCHED_TOKENS
     mns = options.max_num_seqs or gpu_mns or DEFAULT_MAX_NUM_SEQS
     budget = memory.budget(
-        description, options, release, layout, stage_memory(options, options.pp), mnbt, mns, model.directory
+        description,
+        options,
+        release,
+        layout,
+        stage_memory(options, options.pp),
+        mnbt,
+        mns,
+        model.directory,
+        gpu,
     )
     request = PlanRequest(
         stage_specs=layout.stage_specs,

@@ -193,15 +193,13 @@ def plan(
         render_table.print_plan(doc, _console())
     if explanation is not None and format is not Format.json:
         sys.stdout.write(explanation)
-    if result.budget.exact is False and probe:
-        _warn_probe(result)
+    if result.budget.probed is not None:
+        _warn_probe(result.budget.probed, result.budget.gpu_memory_utilization)
 
 
-def _warn_probe(result: Any) -> None:
-    from kvplan import gpu_probe
-
-    device = gpu_probe.first_device()
-    needed = int(device.total_bytes * result.budget.gpu_memory_utilization)
+def _warn_probe(device: Any, utilization: float) -> None:
+    """Warn, as vLLM refuses to start, when the probed device's free memory is below total x utilization."""
+    needed = int(device.total_bytes * utilization)
     if device.free_bytes < needed:
         sys.stderr.write(
             f"kvplan: warning: free memory on {device.name} ({device.free_bytes / (1 << 30):.2f} GiB) "

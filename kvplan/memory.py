@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.layouts import Layout
@@ -49,6 +50,7 @@ class Budget:
     total_bytes: int | None
     total_source: str | None
     gpu_memory_utilization: float
+    probed: Any = None  # the gpu_probe.Device read for --probe
 
     @property
     def available(self) -> tuple[int, ...]:
@@ -56,25 +58,30 @@ class Budget:
         return tuple(s.available for s in self.stages)
 
 
-def total_memory(serving: Serving) -> tuple[int, str, bool]:
-    """(bytes, where from, measured?) for the GPU's total memory."""
+@dataclass(eq=False)
+class GpuTotal:
+    """The GPU's total memory in bytes, where the figure came from, and the probed device."""
+
+    bytes: int
+    source: str
+    probed: Any = None  # gpu_probe.Device for --probe
+
+
+def gpu_total(serving: Serving) -> GpuTotal | None:
+    """The total memory ``--probe``, ``--gpu-memory`` or ``--gpu`` gives (read once per plan)."""
     if serving.probe:
         from kvplan import gpu_probe
 
         device = gpu_probe.first_device()
-        return device.total_bytes, f"probed: {device.name}", True
+        return GpuTotal(device.total_bytes, f"probed: {device.name}", device)
     if serving.gpu_memory is not None:
-        return serving.gpu_memory, "--gpu-memory", False
+        return GpuTotal(serving.gpu_memory, "--gpu-memory")
     if serving.gpu is not None:
         from kvplan.presets import find_gpu
 
         gpu = find_gpu(serving.gpu)
-        return gpu.total_bytes, f"GPU preset {gpu.name}", False
-    raise InputError(
-        "no memory figure: give --kv-cache-memory, --gpu, --gpu-memory or --probe",
-        field="kv_cache_memory",
-        hint="e.g. --kv-cache-memory 20GiB (exact) or --gpu H100-80GB (estimated)",
-    )
+        return GpuTotal(gpu.total_bytes, f"GPU preset {gpu.name}")
+    return None
 
 
 def budget(
@@ -86,11 +93,13 @@ def budget(
     max_num_batched_tokens: int,
     max_num_seqs: int,
     directory: Path | None = None,
+    gpu: GpuTotal | None = None,
 ) -> Budget:
     """The KV cache memory of every stage (bytes), with the terms that make it up.
 
     ``directory``: where the checkpoint's ``*.safetensors`` may be; their
-    headers make the weights term exact.
+    headers make the weights term exact.  ``gpu``: the total memory, from
+    ``gpu_total``; needed unless ``exact`` gives the KV cache memory.
     """
     util = serving.gpu_memory_utilization or release.behaviour.gpu_memory_utilization
     if exact is not None:
@@ -99,9 +108,14 @@ def budget(
             for i, v in enumerate(exact)
         )
         return Budget(stages, True, None, None, util)
-    total, total_source, _ = total_memory(serving)
+    if gpu is None:
+        raise InputError(
+            "no memory figure: give --kv-cache-memory, --gpu, --gpu-memory or --probe",
+            field="kv_cache_memory",
+            hint="e.g. --kv-cache-memory 20GiB (exact) or --gpu H100-80GB (estimated)",
+        )
     try:
-        return _estimated(
+        estimated = _estimated(
             model,
             serving,
             release,
@@ -109,8 +123,8 @@ def budget(
             max_num_batched_tokens,
             max_num_seqs,
             directory,
-            total,
-            total_source,
+            gpu.bytes,
+            gpu.source,
             util,
         )
     except (TypeError, ValueError, OverflowError) as exc:
@@ -119,6 +133,8 @@ def budget(
             source=model.source,
             hint="give --kv-cache-memory instead",
         ) from None
+    estimated.probed = gpu.probed
+    return estimated
 
 
 def _estimated(
@@ -158,15 +174,14 @@ def _estimated(
     return Budget(tuple(stages_out), False, total, total_source, util)
 
 
-def batch_defaults(serving: Serving, release: Release) -> tuple[int | None, int | None]:
+def batch_defaults(gpu: GpuTotal | None, release: Release) -> tuple[int | None, int | None]:
     """``vllm serve``'s max_num_batched_tokens / max_num_seqs for the GPU, where known.
 
-    (None, None) when no GPU memory figure is given (``--kv-cache-memory``
-    alone); see ``weights.serve_batch_defaults`` for the rule.
+    (None, None) without a GPU memory figure (``--kv-cache-memory`` alone);
+    see ``weights.serve_batch_defaults`` for the rule.
     """
-    if serving.kv_cache_memory is not None or not (serving.gpu or serving.gpu_memory or serving.probe):
+    if gpu is None:
         return None, None
     from kvplan import weights
 
-    total, source, _ = total_memory(serving)
-    return weights.serve_batch_defaults(total, source, release)
+    return weights.serve_batch_defaults(gpu.bytes, gpu.source, release)

@@ -103,3 +103,14 @@ def test_plan_probe_quiet_when_free(kvplan: Any, monkeypatch: pytest.MonkeyPatch
 
 def test_plan_probe_without_device_exits_3(kvplan: Any, no_gpu_libs: None) -> None:
     assert kvplan("plan", "llama-3.1-8b", "--probe").code == 3
+
+
+def test_plan_probe_reads_the_device_once(kvplan: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batch defaults, the budget and the free-memory warning share one reading.
+    torch = _fake_torch([TWO[0]])
+    calls: list[int] = []
+    read = torch.cuda.mem_get_info  # type: ignore[attr-defined]
+    torch.cuda.mem_get_info = lambda i: calls.append(i) or read(i)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    assert kvplan("plan", "llama-3.1-8b", "--probe", "--format", "json").code == 0
+    assert calls == [0]
