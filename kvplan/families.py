@@ -372,13 +372,6 @@ def _architecture(cfg: Config, source: str) -> str:
     return archs[0]
 
 
-def explicit_layers(entries: list[Any], source: str, dtype: str) -> list[Layer]:
-    """The ``layers:`` section: one mapping per layer, in model order."""
-    from kvplan.layers_yaml import parse_layers
-
-    return parse_layers(entries, source, dtype)
-
-
 MAX_LAYERS = 10_000  # far above any real model; keeps per-layer work bounded
 MAX_MODEL_LEN = 1 << 30  # the bound --max-model-len has
 
@@ -420,7 +413,9 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         dtype = model_dtype(
             canonical_dtype(top_dtype, field="torch_dtype", source=source) if top_dtype else None
         )
-        layers = explicit_layers(model.layers, source, dtype)
+        from kvplan.layers_yaml import parse_layers
+
+        layers = parse_layers(model.layers, source)
         count = _layer_count(cfg, source)
         n = count if count is not None else max((layer.index for layer in layers), default=-1) + 1
         archs = cfg.get("architectures")

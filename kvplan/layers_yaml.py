@@ -40,7 +40,7 @@ def _pos_int(entry: dict[str, Any], key: str, where: str, source: str, required:
     return value
 
 
-def parse_layers(entries: list[Any], source: str, default_dtype: str) -> list[Layer]:
+def parse_layers(entries: list[Any], source: str) -> list[Layer]:
     """Validate every entry and build the layers; errors name ``layers[i].key``."""
     if not entries:
         raise InputError("must list at least one layer", source=source, field="layers")

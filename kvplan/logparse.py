@@ -74,10 +74,6 @@ class Available:
         hi = -(-high.numerator // high.denominator) - 1  # last byte below the upper end
         return max(lo, 1), max(hi, 1)
 
-    def middle(self) -> int:
-        """The printed figure itself in bytes (floor of x GiB)."""
-        return int(Fraction(self.gib_text) * GiB)
-
 
 @dataclass(frozen=True)
 class LogFacts:

@@ -85,10 +85,6 @@ class Layer:
     def check_tp(self, tp: int) -> None:
         """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
 
-    def summary(self) -> dict[str, Any]:
-        """Whole-model facts for the JSON document."""
-        return {"name": self.name, "index": self.index, "type": self.kind}
-
 
 @dataclass(frozen=True, eq=False)
 class AttentionLayer(Layer):
@@ -126,11 +122,6 @@ class AttentionLayer(Layer):
         head_v = None if self.head_size_v in (None, self.head_size) else self.head_size_v
         return FullAttentionSpec(**self._common(ctx), head_size_v=head_v)
 
-    def summary(self) -> dict[str, Any]:
-        out = super().summary()
-        out.update(num_kv_heads_total=self.num_kv_heads, head_size=self.head_size)
-        return out
-
 
 @dataclass(frozen=True, eq=False)
 class SlidingWindowLayer(AttentionLayer):
@@ -142,9 +133,6 @@ class SlidingWindowLayer(AttentionLayer):
     def spec(self, ctx: ShardContext) -> KVCacheSpec:
         return SlidingWindowSpec(**self._common(ctx), sliding_window=self.sliding_window)
 
-    def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "sliding_window": self.sliding_window}
-
 
 @dataclass(frozen=True, eq=False)
 class ChunkedLocalLayer(AttentionLayer):
@@ -155,9 +143,6 @@ class ChunkedLocalLayer(AttentionLayer):
 
     def spec(self, ctx: ShardContext) -> KVCacheSpec:
         return ChunkedLocalAttentionSpec(**self._common(ctx), attention_chunk_size=self.attention_chunk_size)
-
-    def summary(self) -> dict[str, Any]:
-        return {**super().summary(), "attention_chunk_size": self.attention_chunk_size}
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,11 +166,6 @@ class MLALayer(Layer):
             page_size_padded=self.page_size_padded,
             cache_dtype_str=ctx.kv_cache_dtype,
         )
-
-    def summary(self) -> dict[str, Any]:
-        out = super().summary()
-        out.update(kv_lora_rank=self.kv_lora_rank, qk_rope_head_dim=self.qk_rope_head_dim)
-        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -65,11 +65,6 @@ def parse_size(text: object, *, field: str = "size", source: str | None = None) 
     return value
 
 
-def gib(num_bytes: int | float) -> str:
-    """Bytes as GiB with two decimals, the way vLLM's logs print them."""
-    return f"{num_bytes / GiB:.2f}"
-
-
 def human(num_bytes: int | float) -> str:
     """A short human size: ``20.00 GiB``, ``64.00 MiB``, ``512 B``."""
     if abs(num_bytes) >= GiB:

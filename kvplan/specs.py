@@ -91,10 +91,6 @@ class KVCacheSpec:
             raise SpecMergeError("all layers in one KV cache group must have one spec")
         return self
 
-    def describe(self) -> str:
-        """A short human description for tables."""
-        return self.kind
-
 
 @dataclass(frozen=True, kw_only=True)
 class AttentionSpec(KVCacheSpec):
@@ -120,9 +116,6 @@ class AttentionSpec(KVCacheSpec):
 
     def _attention_fields(self) -> tuple[object, ...]:
         return (self.block_size, self.num_kv_heads, self.head_size, self.dtype, self.page_size_padded)
-
-    def describe(self) -> str:
-        return f"{self.kind} {self.num_kv_heads}x{self.head_size} {self.dtype}"
 
     def as_full_attention(self, **window: int) -> FullAttentionSpec:
         """The same cache kept for every token (hybrid manager off), remembering
@@ -228,9 +221,6 @@ class SlidingWindowSpec(AttentionSpec):
     def as_full_attention(self, **window: int) -> FullAttentionSpec:
         return super().as_full_attention(sliding_window=self.sliding_window)
 
-    def describe(self) -> str:
-        return f"{super().describe()} window {self.sliding_window}"
-
 
 @dataclass(frozen=True, kw_only=True)
 class ChunkedLocalAttentionSpec(AttentionSpec):
@@ -248,9 +238,6 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
 
     def as_full_attention(self, **window: int) -> FullAttentionSpec:
         return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
-
-    def describe(self) -> str:
-        return f"{super().describe()} chunk {self.attention_chunk_size}"
 
 
 @dataclass(frozen=True)
@@ -293,10 +280,6 @@ class MambaSpec(KVCacheSpec):
     def _type_key(self) -> object:
         return self.num_speculative_blocks
 
-    def describe(self) -> str:
-        shapes = " + ".join("x".join(map(str, s)) for s in self.shapes)
-        return f"{self.mamba_type} state {shapes}"
-
 
 @dataclass(frozen=True)
 class UniformTypeSpecs(KVCacheSpec):
@@ -331,10 +314,6 @@ class UniformTypeSpecs(KVCacheSpec):
         """The same spec holding only the named layers (a PP stage's share)."""
         specs = self.specs
         return UniformTypeSpecs(block_size=self.block_size, layer_specs=tuple((n, specs[n]) for n in names))
-
-    def describe(self) -> str:
-        kinds = sorted({spec.describe() for _, spec in self.layer_specs})
-        return "uniform type: " + "; ".join(kinds)
 
     @staticmethod
     def is_uniform_type(specs: dict[str, KVCacheSpec]) -> bool:
