@@ -21,10 +21,10 @@ REPRODUCED = [
     pytest.param(
         # github.com/vllm-project/vllm/pull/20665. DeepSeek-V2-Lite, 27 MLA layers split [14, 13]
         # over PP=2, 576 x 2 B = 1152 B per token per layer, TP does not shard MLA.
-        # July 2025 build (older than 0.10.0 -> 0.10.0 semantics).  On an L4 there is no
-        # FlashMLA, so the block stays 16 (807,792 is not a multiple of 64).
+        # July 2025 build (older than 0.10.0 -> 0.10.0 semantics).  The log ran on L4s: no
+        # FlashMLA there, so `--gpu L4` keeps MLA blocks at 16 (807,792 is not a multiple of 64).
         "deepseek-v2-lite-tp2-pp2-l4.log",
-        ["--tp", "2", "--pp", "2", "--vllm-version", "0.10.0", "--block-size", "16"],
+        ["--tp", "2", "--pp", "2", "--vllm-version", "0.10.0", "--gpu", "L4"],
         807_792,
         # stage 0: floor(12.125 GiB / (14 x 1152 x 16)) x 16 .. floor(12.135 GiB / ...) x 16
         (807_232, 807_888),
