@@ -453,19 +453,6 @@ def _unified_tensors(groups: Sequence[Group], per_block: int, num_blocks: int) -
     return tuple(tensors)
 
 
-def pool_bytes_per_block(groups: Sequence[Group], behaviour: Behaviour) -> int:
-    """Bytes one block id costs on a stage under the release's sizing."""
-    groups = [g for g in groups if g.layer_names] if behaviour.sizing == "unified" else groups
-    if not groups:
-        return 0
-    if behaviour.sizing == "unified":
-        return unified_bytes_per_block(groups)
-    if len(groups) == 1 and isinstance(groups[0].spec, UniformTypeSpecs):
-        return groups[0].spec.page_size_bytes
-    page = _uniform_page(groups) or 0
-    return page * max(len(g.layer_names) for g in groups)
-
-
 def size_stage(
     groups: Sequence[Group], available: int, behaviour: Behaviour, override: int | None
 ) -> tuple[dict[str, Branch], str]:
@@ -637,8 +624,13 @@ def _checks(
     groups: Sequence[Group],
     projected: Sequence[Sequence[Group]],
     behaviour: Behaviour,
+    per_block: Sequence[int],
 ) -> list[_Need]:
-    """The memory checks the release runs, one per stage (or one global)."""
+    """The memory checks the release runs, one per stage (or one global).
+
+    ``per_block[i]``: bytes one block id costs on stage i under the branch the
+    release takes; the override's memory and the null block are counted in it.
+    """
     if behaviour.check == "global_min":
         if not groups:
             return []
@@ -660,11 +652,10 @@ def _checks(
         if not stage_groups:
             continue
         available = req.available[i]
-        per_block = pool_bytes_per_block(stage_groups, behaviour)
         if req.num_gpu_blocks_override is not None and behaviour.override_memory:
-            available = req.num_gpu_blocks_override * per_block
+            available = req.num_gpu_blocks_override * per_block[i]
         if behaviour.reserve_null_block:
-            available -= per_block
+            available -= per_block[i]
         out.append(_Need(i, available, partial(_need_groups, stage_groups, behaviour)))
     return out
 
@@ -801,6 +792,17 @@ def plan(req: PlanRequest) -> Plan:
         projected = [project_groups(groups, list(s), behaviour) for s in req.stage_specs]
         shown = projected
 
+    # Sizing does not depend on max_model_len, so every stage is sized first.
+    staged: list[tuple[dict[str, Branch], str]] = []
+    for stage_groups, available in zip(projected, req.available, strict=True):
+        if not any(g.layer_names for g in stage_groups):
+            empty = Branch("none", True, 1, 0, (), "attention-free: one null block")
+            staged.append(({"none": empty}, "none"))
+            continue
+        staged.append(size_stage(stage_groups, available, behaviour, req.num_gpu_blocks_override))
+
+    per_block = [branches[taken].bytes_per_block for branches, taken in staged]
+
     requested = req.max_model_len
     max_model_len = requested
     notes: list[str] = []
@@ -810,7 +812,7 @@ def plan(req: PlanRequest) -> Plan:
             raise PlannerRefusal("auto-fit needs the model's maximum length (max_position_embeddings)")
         max_model_len = model_max
         if behaviour.auto_fit:
-            checks = _checks(req, groups, projected, behaviour)
+            checks = _checks(req, groups, projected, behaviour, per_block)
             max_model_len = auto_fit_max_model_len(checks, _usage(req, model_max, behaviour))
             if max_model_len < model_max:
                 notes.append(f"auto-fit reduced max_model_len from {model_max} to {max_model_len}")
@@ -819,15 +821,7 @@ def plan(req: PlanRequest) -> Plan:
                 f"vLLM {req.release.version} has no auto-fit (0.14+): the model's {model_max} is used"
             )
     usage = _usage(req, max_model_len, behaviour)
-    fit = check_fit(_checks(req, groups, projected, behaviour), usage, behaviour)
-
-    staged: list[tuple[dict[str, Branch], str]] = []
-    for stage_groups, available in zip(projected, req.available, strict=True):
-        if not any(g.layer_names for g in stage_groups):
-            empty = Branch("none", True, 1, 0, (), "attention-free: one null block")
-            staged.append(({"none": empty}, "none"))
-            continue
-        staged.append(size_stage(stage_groups, available, behaviour, req.num_gpu_blocks_override))
+    fit = check_fit(_checks(req, groups, projected, behaviour, per_block), usage, behaviour)
 
     num_blocks = min(branches[taken].num_blocks for branches, taken in staged)
     stages = []
