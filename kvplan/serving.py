@@ -106,7 +106,7 @@ def validate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
     """Check and normalise serving values; unknown keys are errors."""
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in FIELD_NAMES or key in _YAML_ONLY_EXCLUDED and source:
+        if key not in FIELD_NAMES or (key in _YAML_ONLY_EXCLUDED and source):  # probe is a flag only
             raise InputError(
                 "unknown serving option",
                 source=source,
