@@ -76,9 +76,9 @@ def hybrid_request(num_layers: int = 128, pp: int = 8) -> Any:
     Shaped like Gemma 3 on one rank: 8 KV heads of 256, bfloat16, window 1024,
     block size 16; 20 GiB of KV cache memory on every stage.
     """
-    from kvplan.planner import PlanRequest
     from kvplan.releases import resolve_release
-    from kvplan.specs import FullAttentionSpec, KVCacheSpec, SlidingWindowSpec
+    from kvplan.vllm.planner import PlanRequest
+    from kvplan.vllm.specs import FullAttentionSpec, KVCacheSpec, SlidingWindowSpec
 
     specs: dict[str, KVCacheSpec] = {}
     for i in range(num_layers):
@@ -113,7 +113,7 @@ def _median_seconds(fn: Callable[[], object], runs: int) -> float:
 
 def planner_core(runs: int) -> dict[str, Any]:
     """(b): the median time of ``planner.plan`` on the 128-layer hybrid at PP=8."""
-    from kvplan.planner import plan
+    from kvplan.vllm.planner import plan
 
     request = hybrid_request()
     result = plan(request)
@@ -141,8 +141,8 @@ SWEEP_AXES: dict[str, list[Any]] = {
 
 def sweep_time(preset: str, runs: int) -> dict[str, Any]:
     """(c): the median time of a 1,000-configuration sweep, model resolved once."""
-    from kvplan.inputs import resolve_model
-    from kvplan.serving import Serving
+    from kvplan.inputs.models import resolve_model
+    from kvplan.inputs.serving import Serving
 
     model = resolve_model(preset)
     base = Serving(max_model_len=8192)
@@ -150,11 +150,11 @@ def sweep_time(preset: str, runs: int) -> dict[str, Any]:
     for values in SWEEP_AXES.values():
         combos *= len(values)
 
-    if importlib.util.find_spec("kvplan.sweep") is not None:
-        from kvplan import sweep
+    if importlib.util.find_spec("kvplan.workflows.sweep") is not None:
+        from kvplan.workflows import sweep
 
         axes = {axis: SWEEP_AXES.get(axis, [getattr(base, axis)]) for axis in sweep.AXES}
-        via = "kvplan.sweep.sweep"
+        via = "kvplan.workflows.sweep.sweep"
 
         def run() -> int:
             result = sweep.sweep(model, base, axes, sweep.Target())
@@ -163,19 +163,20 @@ def sweep_time(preset: str, runs: int) -> dict[str, Any]:
     else:  # the planner loop a sweep runs: one description, one Serving per combination
         import itertools
 
-        from kvplan import assemble, families
+        from kvplan import api
         from kvplan.errors import KvplanError
+        from kvplan.model.describe import describe
         from kvplan.releases import resolve_release
 
-        via = "kvplan.assemble.run_resolved"
+        via = "kvplan.api.plan_with"
 
         def run() -> int:
-            description = families.describe(model, resolve_release(None))
+            description = describe(model, resolve_release(None))
             count = 0
             for values in itertools.product(*SWEEP_AXES.values()):
                 options = dataclasses.replace(base, **dict(zip(SWEEP_AXES, values, strict=True)))
                 try:
-                    assemble.run_resolved(model, options, description)
+                    api.plan_with(model, options, description)
                 except KvplanError:
                     pass
                 count += 1

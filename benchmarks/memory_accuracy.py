@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from kvplan import assemble
-from kvplan.inputs import resolve_model
+from kvplan import api
+from kvplan.inputs.models import resolve_model
 
 GiB = 1 << 30
 DATA = Path(__file__).parent / "data" / "memory_cases.yaml"
@@ -101,7 +101,7 @@ def predict(case: dict[str, Any]) -> tuple[float, str]:
         "enforce_eager": case.get("enforce_eager") or None,
         "vllm_version": _release_for(case),
     }
-    budget = assemble.run(model, flags).budget
+    budget = api.plan(model, **flags).memory
     return min(budget.available) / GiB, note
 
 

@@ -62,8 +62,24 @@ class Behaviour:
     hybrid_prefix_caching: prefix caching on for hybrid models, so Mamba runs
         in ``align`` mode (0.26+).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
+    mla_block_size_blackwell: the default MLA backend's block size on
+        Blackwell (CUTLASS MLA 128 up to 0.17, FlashInfer MLA 32 from 0.18);
+        ``..._nope128`` for a model with a 128-wide nope head (FlashInfer MLA
+        takes it from 0.15, with 64-token blocks, until 0.18).
     error_style: which wording of the max_model_len error.
     gpu_memory_utilization: the default fraction.
+    global_window_all_sliding: the model-wide ``sliding_window`` is kept only
+        when every ``layer_types`` entry slides (0.33+); before, whenever the
+        types do not mix.
+    cohere2_window_plus_one: Cohere2's sliding layers see ``window + 1``
+        tokens, and its head size comes from ``head_dim`` (0.29+).
+    nemotron_h_ssm_dtype: the SSM state dtype Nemotron-H's config defaults to
+        when it names none (None: the model dtype; float16 from 0.13, float32
+        from 0.20).
+    cuda_graphs_in_budget: the CUDA graph memory estimate is subtracted from
+        the KV cache budget (0.20+).
+    batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
+        defaults (0.28+).
     """
 
     sizing: str = "per_worker"
@@ -89,8 +105,15 @@ class Behaviour:
     mamba_usage: str = "page"
     hybrid_prefix_caching: bool = False
     mla_block_size: int = 64
+    mla_block_size_blackwell: int = 128
+    mla_block_size_blackwell_nope128: int = 128
     error_style: str = "v0_10"
     gpu_memory_utilization: float = 0.9
+    global_window_all_sliding: bool = False
+    cohere2_window_plus_one: bool = False
+    nemotron_h_ssm_dtype: str | None = None
+    cuda_graphs_in_budget: bool = False
+    batch_tier_160gib: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -104,19 +127,30 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ),
     ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
     ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
-    ("0.13.0", {"error_style": "v0_13"}),
+    ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
-    ("0.15.0", {"mamba_usage": "mode"}),
+    ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
     ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
-    ("0.18.0", {"group_size_rule": "1.5", "mla_block_size": 16}),
+    (
+        "0.18.0",
+        {
+            "group_size_rule": "1.5",
+            "mla_block_size": 16,
+            "mla_block_size_blackwell": 32,
+            "mla_block_size_blackwell_nope128": 32,
+        },
+    ),
     ("0.19.0", {"needed_first_group": False}),
-    ("0.20.0", {"gpu_memory_utilization": 0.92}),
+    (
+        "0.20.0",
+        {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
+    ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
     ("0.23.0", {"error_style": "v0_23"}),
     ("0.24.0", {"unify_error": "v0_24"}),
     ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
     ("0.27.0", {"concurrency": "sum_groups"}),
-    ("0.28.0", {"log_style": "one_line"}),
+    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True}),
     (
         "0.29.0",
         {
@@ -124,8 +158,10 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "reserve_null_block": True,
             "page_padding": "mamba_attention",
             "unify_error": "v0_29",
+            "cohere2_window_plus_one": True,
         },
     ),
+    ("0.33.0", {"global_window_all_sliding": True}),
 )
 
 
@@ -159,6 +195,13 @@ class Release:
         """The version as a comparable tuple."""
         return parse_version(self.version)
 
+    def serves(self, since: str | None, until: str | None = None) -> bool:
+        """Whether this release has a thing vLLM added in ``since`` and removed in ``until``
+        (None: always had it / never removed it)."""
+        if since is not None and self.key < parse_version(since):
+            return False
+        return until is None or self.key < parse_version(until)
+
 
 def resolve_release(text: str | None) -> Release:
     """The release a ``--vllm-version`` names; ``X.Y`` means the newest ``X.Y.*``.
@@ -189,3 +232,32 @@ def resolve_release(text: str | None) -> Release:
         if parse_version(first) <= key:
             changes.update(row)
     return Release(version=version, behaviour=Behaviour(**changes))  # type: ignore[arg-type]
+
+
+def release_for_log(version: str | None) -> tuple[str | None, str | None]:
+    """(the release to plan a logged version with, a note when it is not that release).
+
+    Releases before the oldest known are planned with its semantics, newer ones
+    with the newest's; development builds (``0.11.1rc2.dev..``) as their X.Y.Z;
+    an unknown patch as the newest X.Y kvplan knows.
+    """
+    import re
+
+    if version is None:
+        return None, f"the log does not print the vLLM release; planned with {NEWEST} (give --vllm-version)"
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    if not m:
+        return None, f"cannot read the vLLM release '{version}'; planned with {NEWEST}"
+    key = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    oldest = KNOWN_RELEASES[0]
+    if key < parse_version(oldest):
+        return oldest, f"vLLM {version} is older than {oldest}; planned with {oldest} semantics"
+    if key > parse_version(NEWEST):
+        return NEWEST, f"vLLM {version} is newer than {NEWEST}; planned with {NEWEST} semantics"
+    exact = f"{key[0]}.{key[1]}.{key[2]}"
+    if exact in KNOWN_RELEASES:
+        return exact, None if exact == version else f"vLLM {version} planned as {exact}"
+    return (
+        f"{key[0]}.{key[1]}",
+        f"vLLM {version} planned as the newest {key[0]}.{key[1]} release kvplan knows",
+    )

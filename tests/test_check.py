@@ -15,8 +15,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kvplan import check as check_mod
 from kvplan.errors import InputError
+from kvplan.workflows import check as check_mod
 
 GiB = 1 << 30
 LLAMA = ("llama-3.1-8b", "--kv-cache-memory", "20GiB")

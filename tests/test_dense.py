@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from kvplan import assemble
-from kvplan.layouts import pp_partition
+from kvplan import api
+from kvplan.vllm.layout import pp_partition
 
 GiB = 1 << 30
 
@@ -87,7 +87,7 @@ def test_per_stage_memory_list(kvplan):
 
 def test_mqa_replication_when_tp_exceeds_kv_heads():
     # Llama-3.1-70B has 8 KV heads; at TP=16 each head is replicated on 2 ranks: 1 per rank.
-    result = assemble.run("llama-3.1-70b", {"tp": 16, "kv_cache_memory": "10GiB"})
+    result = api.plan("llama-3.1-70b", **{"tp": 16, "kv_cache_memory": "10GiB"})
     assert result.layout.stage_specs[0]["model.layers.0.self_attn.attn"].num_kv_heads == 1
 
 

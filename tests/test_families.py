@@ -11,19 +11,20 @@ import json
 
 import pytest
 
-from kvplan import assemble, presets
-from kvplan.specs import FullAttentionSpec, MambaSpec, MLAAttentionSpec, SlidingWindowSpec
+from kvplan import api
+from kvplan.inputs import presets
+from kvplan.vllm.specs import FullAttentionSpec, MambaSpec, MLAAttentionSpec, SlidingWindowSpec
 
 MEM = {"kv_cache_memory": "40GiB"}
 
 
 def groups(result):
-    return [(type(g.spec).__name__, len(g.layer_names)) for g in result.plan.groups]
+    return [(type(g.spec).__name__, len(g.layer_names)) for g in result.groups]
 
 
 def test_mistral_7b_v01_slides_on_every_layer():
     # config: sliding_window 4096, no layer_types -> vLLM's model-wide window on all 32 layers.
-    r = assemble.run("mistral-7b-v0.1", MEM)
+    r = api.plan("mistral-7b-v0.1", **MEM)
     specs = list(r.layout.stage_specs[0].values())
     assert all(isinstance(s, SlidingWindowSpec) and s.sliding_window == 4096 for s in specs)
     assert groups(r) == [("SlidingWindowSpec", 32)]
@@ -32,7 +33,7 @@ def test_mistral_7b_v01_slides_on_every_layer():
 
 def test_phi3_mini_global_window_2047():
     # Phi-3-mini-4k: sliding_window 2047, 32 heads = 32 KV heads, head 3072 / 32 = 96.
-    r = assemble.run("phi-3-mini", MEM)
+    r = api.plan("phi-3-mini", **MEM)
     spec = r.layout.stage_specs[0]["model.layers.0.self_attn.attn"]
     assert isinstance(spec, SlidingWindowSpec) and spec.sliding_window == 2047
     assert spec.page_size_bytes == 16 * 2 * 32 * 96 * 2
@@ -40,56 +41,56 @@ def test_phi3_mini_global_window_2047():
 
 def test_qwen25_without_sliding_window_is_full():
     # Qwen2.5-7B: use_sliding_window false (its sliding_window 131072 is ignored); head 3584/28 = 128.
-    r = assemble.run("qwen2.5-7b", MEM)
+    r = api.plan("qwen2.5-7b", **MEM)
     assert groups(r) == [("FullAttentionSpec", 28)]
 
 
 def test_gemma2_alternates_even_sliding_odd_full():
     # gemma-2-9b: 42 layers, (i + 1) % 2 -> even i slide (window 4096); head_dim 256, 8 KV heads.
-    r = assemble.run("gemma-2-9b", MEM)
+    r = api.plan("gemma-2-9b", **MEM)
     specs = r.layout.stage_specs[0]
     assert isinstance(specs["model.layers.0.self_attn.attn"], SlidingWindowSpec)
     assert isinstance(specs["model.layers.1.self_attn.attn"], FullAttentionSpec)
     # 21 + 21 layers: one group of each, group_size 21, bytes per block 21 x page.
     assert sorted(groups(r)) == [("FullAttentionSpec", 21), ("SlidingWindowSpec", 21)]
     page = 16 * 2 * 8 * 256 * 2
-    assert r.plan.stages[0].bytes_per_block == 21 * page
+    assert r.stages[0].bytes_per_block == 21 * page
 
 
 def test_gemma3_27b_five_to_one_at_tp8():
     # gemma-3-27b: 62 layers, full where i % 6 == 5 (10 layers), 52 slide (window 1024);
     # 16 KV heads / TP 8 = 2 per rank, head_dim 128 -> page 16 x 2 x 2 x 128 x 2 = 16384.
-    r = assemble.run("gemma-3-27b", {**MEM, "tp": 8})
+    r = api.plan("gemma-3-27b", **{**MEM, "tp": 8})
     specs = r.layout.stage_specs[0]
     full = [n for n, s in specs.items() if isinstance(s, FullAttentionSpec)]
     assert full == [f"language_model.model.layers.{i}.self_attn.attn" for i in range(5, 62, 6)]
     # group size = 10 (52 >= 1.5 x 10): 52 sliding layers -> cdiv(52, 10) = 6 groups of 9,9,9,9,8,8.
     assert sorted(n for _, n in groups(r)) == [8, 8, 9, 9, 9, 9, 10]
-    assert r.plan.stages[0].bytes_per_block == 10 * 16384
-    assert r.plan.num_blocks == 40 * 2**30 // (10 * 16384) == 262144
+    assert r.stages[0].bytes_per_block == 10 * 16384
+    assert r.num_blocks == 40 * 2**30 // (10 * 16384) == 262144
 
 
 def test_gpt_oss_120b_alternating_window_128_at_tp8():
     # 36 layers; even i slide (window 128); 8 KV heads / 8 = 1 per rank; head_dim 64.
-    r = assemble.run("gpt-oss-120b", {**MEM, "tp": 8})
+    r = api.plan("gpt-oss-120b", **{**MEM, "tp": 8})
     specs = r.layout.stage_specs[0]
     assert specs["model.layers.0.attn.attn"] == SlidingWindowSpec(
         block_size=16, num_kv_heads=1, head_size=64, dtype="bfloat16", sliding_window=128
     )
     assert isinstance(specs["model.layers.1.attn.attn"], FullAttentionSpec)
     assert sorted(groups(r)) == [("FullAttentionSpec", 18), ("SlidingWindowSpec", 18)]
-    assert r.plan.stages[0].bytes_per_block == 18 * 16 * 2 * 1 * 64 * 2
+    assert r.stages[0].bytes_per_block == 18 * 16 * 2 * 1 * 64 * 2
 
 
 def test_llama4_scout_chunked_local_and_hybrid_manager_off_by_default():
     # 48 layers: no_rope_layers default -> full at i % 4 == 3 (12), chunked (8192) elsewhere.
-    r = assemble.run("llama-4-scout", {**MEM, "tp": 8})
+    r = api.plan("llama-4-scout", **{**MEM, "tp": 8})
     raw = r.layout.stage_specs[0]
     chunked = [s for s in raw.values() if s.kind == "chunked_local"]
     assert len(chunked) == 36 and chunked[0].attention_chunk_size == 8192
     # vLLM disables the hybrid manager for chunked attention: one full-attention group of 48.
     assert groups(r) == [("FullAttentionSpec", 48)]
-    on = assemble.run("llama-4-scout", {**MEM, "tp": 8, "disable_hybrid_kv_cache_manager": False})
+    on = api.plan("llama-4-scout", **{**MEM, "tp": 8, "disable_hybrid_kv_cache_manager": False})
     assert sorted(groups(on)) == [
         ("ChunkedLocalAttentionSpec", 12), ("ChunkedLocalAttentionSpec", 12),
         ("ChunkedLocalAttentionSpec", 12), ("FullAttentionSpec", 12),
@@ -99,7 +100,7 @@ def test_llama4_scout_chunked_local_and_hybrid_manager_off_by_default():
 @pytest.mark.parametrize(("version", "block"), [("0.17.0", 64), ("0.33.0", 16)])
 def test_deepseek_v3_mla_not_sharded_by_tp(version, block):
     # kv_lora_rank 512 + qk_rope_head_dim 64 = 576, one latent "head", the same at TP 8.
-    r = assemble.run("deepseek-v3", {**MEM, "tp": 8, "vllm_version": version})
+    r = api.plan("deepseek-v3", **{**MEM, "tp": 8, "vllm_version": version})
     spec = r.layout.stage_specs[0]["model.layers.0.self_attn.attn"]
     assert isinstance(spec, MLAAttentionSpec)
     assert (spec.num_kv_heads, spec.head_size, spec.block_size) == (1, 576, block)
@@ -113,7 +114,7 @@ def test_qwen3_next_gated_delta_net_alignment(version, block):
     # GDN state: conv (3, (2*16*128 + 32*128)/8 = 1024) + temporal (32/8, 128, 128), bf16
     # = 6144 + 131072 = 137216 B.  0.19.1: 16 x cdiv(137216, 16 x 1024) = 144;
     # 0.26+ (prefix caching on, align mode, 64-token checkpoints): 64 x cdiv(137216, 65536) = 192.
-    r = assemble.run("qwen3-next-80b-a3b", {**MEM, "tp": 8, "vllm_version": version})
+    r = api.plan("qwen3-next-80b-a3b", **{**MEM, "tp": 8, "vllm_version": version})
     specs = r.layout.stage_specs[0]
     gdn = specs["model.layers.0.linear_attn"]
     assert isinstance(gdn, MambaSpec) and gdn.real_page_size_bytes == 137216
@@ -127,7 +128,7 @@ def test_nemotron_h_mamba2_state(version, block):
     # Nemotron-H-8B TP 1: conv (3, 128 x 64 + 2 x 8 x 128 = 10240) bf16 = 61440 B;
     # ssm (128, 64, 128): fp16 in 0.13 - 0.19 (2 B) = 2097152 B, fp32 from 0.20 = 4194304 B.
     # attention 8 KV heads x 128 x 2 x 2 = 4096 B/token -> 16 x cdiv(state, 65536).
-    r = assemble.run("nemotron-h-8b", {**MEM, "vllm_version": version})
+    r = api.plan("nemotron-h-8b", **{**MEM, "vllm_version": version})
     mamba = r.layout.stage_specs[0]["model.layers.0.mixer"]
     assert mamba.real_page_size_bytes == 61440 + (2097152 if version == "0.19.1" else 4194304)
     assert r.layout.stage_specs[0]["model.layers.7.mixer.attn"].block_size == block
@@ -137,7 +138,7 @@ def test_nemotron_h_mamba2_state(version, block):
 
 def test_jamba_mamba1_state():
     # Jamba-v0.1: d_inner 2 x 4096 = 8192; conv (3, 8192) + ssm (8192, 16), bf16 = 49152 + 262144.
-    r = assemble.run("jamba-v0.1", MEM)
+    r = api.plan("jamba-v0.1", **MEM)
     specs = r.layout.stage_specs[0]
     assert [n for n, s in specs.items() if not isinstance(s, MambaSpec)] == [
         f"model.layers.{i}.attn" for i in (4, 12, 20, 28)
@@ -148,9 +149,9 @@ def test_jamba_mamba1_state():
 
 def test_attention_free_mamba2():
     # Mamba-Codestral: 64 Mamba2 layers, no attention: conv (3, 8192 + 2 x 8 x 128) + ssm (128, 64, 128), bf16.
-    r = assemble.run("mamba-codestral-7b", {**MEM, "max_model_len": 32768})
+    r = api.plan("mamba-codestral-7b", **{**MEM, "max_model_len": 32768})
     assert groups(r) == [("MambaSpec", 64)]
-    assert r.plan.groups[0].spec.page_size_bytes == 3 * 10240 * 2 + 128 * 64 * 128 * 2
+    assert r.groups[0].spec.page_size_bytes == 3 * 10240 * 2 + 128 * 64 * 128 * 2
 
 
 def test_explicit_layers(tmp_path, kvplan):
@@ -177,8 +178,8 @@ def test_cohere2_window_grows_by_one_from_029(tmp_path):
     }  # fmt: skip
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
-    old = assemble.run(str(path), {**MEM, "vllm_version": "0.28"}).layout.stage_specs[0]
-    new = assemble.run(str(path), {**MEM, "vllm_version": "0.29"}).layout.stage_specs[0]
+    old = api.plan(str(path), **{**MEM, "vllm_version": "0.28"}).layout.stage_specs[0]
+    new = api.plan(str(path), **{**MEM, "vllm_version": "0.29"}).layout.stage_specs[0]
     assert [s.kind for s in old.values()] == ["sliding_window"] * 3 + ["full"] + ["sliding_window"] * 3 + [
         "full"
     ]
@@ -207,8 +208,8 @@ def test_contradictions_and_unknown_architectures_are_refused(tmp_path, kvplan, 
 
 def test_dcp_multiplies_logged_tokens_before_020():
     # 0.19.1: tokens = num_blocks // groups x block x DCP; DCP 2 keeps half the tokens per rank.
-    one = assemble.run("llama-3.1-8b", {**MEM, "vllm_version": "0.19.1"}).plan.capacity
-    two = assemble.run("llama-3.1-8b", {**MEM, "vllm_version": "0.19.1", "dcp": 2}).plan.capacity
+    one = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1"}).capacity
+    two = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1", "dcp": 2}).capacity
     assert one is not None and two is not None
     assert two.tokens == 2 * one.tokens
     assert two.log_lines[0].startswith("Multiplying the GPU KV cache size by the cp_world_size 2")
@@ -226,7 +227,7 @@ def test_falcon_h1_has_attention_and_mamba2_in_every_layer(tmp_path):
     }  # fmt: skip
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
-    r = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1"})
+    r = api.plan(str(path), **{**MEM, "vllm_version": "0.19.1"})
     specs = r.layout.stage_specs[0]
     assert len(specs) == 88  # both mixers of all 44 layers
     # state: conv (3, 3072 + 2 x 1 x 256 = 3584) + ssm (24, 128, 256), bf16 = 21504 + 1572864.
@@ -237,7 +238,7 @@ def test_falcon_h1_has_attention_and_mamba2_in_every_layer(tmp_path):
     assert mamba.page_size_bytes == 1568 * 1024
     assert sorted(n for _, n in groups(r)) == [44, 44]
     # A decoder layer's two mixers stay on the same PP stage.
-    pp = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1", "pp": 2})
+    pp = api.plan(str(path), **{**MEM, "vllm_version": "0.19.1", "pp": 2})
     assert "model.44.mixer" in pp.layout.stage_specs[0] and "model.66.mixer" in pp.layout.stage_specs[1]
 
 
@@ -253,7 +254,7 @@ def test_granite_h_layer_types_and_head_size_rule(tmp_path):
     }  # fmt: skip
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
-    r = assemble.run(str(path), {**MEM, "vllm_version": "0.19.1"})
+    r = api.plan(str(path), **{**MEM, "vllm_version": "0.19.1"})
     specs = r.layout.stage_specs[0]
     attn = specs["model.layers.3.self_attn.attn"]
     assert attn.head_size == 512 // 8
@@ -276,7 +277,7 @@ def test_granite_h_layer_types_and_head_size_rule(tmp_path):
 )
 def test_mla_block_size_follows_the_gpu_architecture(gpu, version, block):
     # vLLM's CUDA platform picks the MLA backend by compute capability (platforms/cuda.py).
-    r = assemble.run("deepseek-v3", {**MEM, "tp": 8, "gpu": gpu, "vllm_version": version})
+    r = api.plan("deepseek-v3", **{**MEM, "tp": 8, "gpu": gpu, "vllm_version": version})
     assert r.layout.stage_specs[0]["model.layers.0.self_attn.attn"].block_size == block
 
 
@@ -290,10 +291,10 @@ def test_checkpoint_with_a_kv_cache_scheme_gets_an_fp8_cache(tmp_path):
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
-    r = assemble.run(str(path), MEM)
+    r = api.plan(str(path), **MEM)
     assert r.layout.stage_specs[0]["model.layers.0.self_attn.attn"].dtype == "fp8"
-    assert r.plan.num_blocks == 40 * 2**30 // (32 * 16 * 2 * 8 * 128 * 1)  # 40960
-    explicit = assemble.run(str(path), {**MEM, "kv_cache_dtype": "bfloat16"})
+    assert r.num_blocks == 40 * 2**30 // (32 * 16 * 2 * 8 * 128 * 1)  # 40960
+    explicit = api.plan(str(path), **{**MEM, "kv_cache_dtype": "bfloat16"})
     assert explicit.layout.stage_specs[0]["model.layers.0.self_attn.attn"].dtype == "bfloat16"
 
 
@@ -303,7 +304,7 @@ def test_qwen35_gated_delta_net_under_text_config(version, block):
     # GDN conv (3, (2 x 16 x 128 + 64 x 128) / 8 = 1536) + temporal (64 / 8, 128, 128), bf16
     # = 9216 + 262144 = 271360 B.  0.19.1: 16 x cdiv(271360, 16384) = 272;
     # 0.33 (align mode, 64-token checkpoints): 64 x cdiv(271360, 65536) = 320.
-    r = assemble.run("qwen3.5-397b-a17b", {**MEM, "tp": 8, "vllm_version": version})
+    r = api.plan("qwen3.5-397b-a17b", **{**MEM, "tp": 8, "vllm_version": version})
     specs = r.layout.stage_specs[0]
     gdn = specs["language_model.model.layers.0.linear_attn"]
     assert gdn.real_page_size_bytes == 271360
@@ -318,7 +319,7 @@ def test_qwen35_ssm_dtype_and_release_floor(tmp_path, kvplan):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     # float32 temporal state: 9216 + 8 x 128 x 128 x 4 = 533504 B.
-    r = assemble.run(str(path), {**MEM, "tp": 8})
+    r = api.plan(str(path), **{**MEM, "tp": 8})
     assert r.layout.stage_specs[0]["language_model.model.layers.0.linear_attn"].real_page_size_bytes == 533504
     out = kvplan("plan", "qwen3.5-397b-a17b", "--vllm-version", "0.16", "--kv-cache-memory", "1GiB")
     assert out.code == 2 and "arrived in 0.17.0" in out.stderr

@@ -29,7 +29,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kvplan.cli import app
-from kvplan.inputs import MAX_FILE_BYTES
+from kvplan.inputs.files import MAX_FILE_BYTES
 
 SEED = 20_240_611
 NUM_MUTATIONS = 2_000  # random mutations; the fixed special cases come on top

@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from kvplan import presets
+from kvplan.inputs import presets
 
 MEM = ("--kv-cache-memory", "20GiB", "--format", "json")
 

@@ -6,7 +6,14 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "pynvml", "kvplan.gpu_probe", "kvplan.sweep", "kvplan.logparse", "kvplan.mamba")
+HEAVY = (
+    "torch",
+    "pynvml",
+    "kvplan.memory.probe",
+    "kvplan.workflows.sweep",
+    "kvplan.workflows.logs",
+    "kvplan.model.families.mamba",
+)
 
 
 def test_plan_imports_nothing_heavy():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kvplan import logparse
+from kvplan.releases import release_for_log
+from kvplan.workflows import logs as logparse
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
 
@@ -199,12 +200,12 @@ def test_one_line_capacity_report_and_version():
 
 
 def test_version_mapping():
-    assert logparse.map_version("0.24.0") == ("0.24.0", None)
-    version, note = logparse.map_version("0.9.2")
+    assert release_for_log("0.24.0") == ("0.24.0", None)
+    version, note = release_for_log("0.9.2")
     assert version == "0.10.0" and note is not None and "0.10.0 semantics" in note
-    version, note = logparse.map_version("0.11.1rc2.dev5+g1234")
+    version, note = release_for_log("0.11.1rc2.dev5+g1234")
     assert version == "0.11.1" and note is not None
-    version, note = logparse.map_version(None)
+    version, note = release_for_log(None)
     assert version is None and note is not None and "--vllm-version" in note
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from kvplan.errors import PlannerRefusal
-from kvplan.planner import PlanRequest, plan
 from kvplan.releases import resolve_release
-from kvplan.specs import (
+from kvplan.vllm.planner import PlanRequest, plan
+from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
     FullAttentionSpec,
     KVCacheSpec,

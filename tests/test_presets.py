@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from kvplan import assemble, presets
+from kvplan import api
+from kvplan.inputs import presets
 
 HAND = {
     "llama-3.1-8b": 32 * 2 * 8 * 128 * 2,  # head 4096/32 = 128
@@ -41,7 +42,7 @@ HAND = {
 def test_preset_bytes_per_token(name):
     if name not in presets.model_names():
         pytest.skip(f"preset {name} not shipped")
-    result = assemble.run(name, {"kv_cache_memory": "40GiB", "max_model_len": 4096})
+    result = api.plan(name, **{"kv_cache_memory": "40GiB", "max_model_len": 4096})
     total = sum(spec.bytes_per_token or 0 for specs in result.layout.stage_specs for spec in specs.values())
     assert total == HAND[name]
 

@@ -18,20 +18,21 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from kvplan import assemble, report
+from kvplan import api
 from kvplan.errors import KvplanError, PlannerRefusal
-from kvplan.planner import (
+from kvplan.inputs.presets import model_names
+from kvplan.releases import KNOWN_RELEASES, resolve_release
+from kvplan.render.document import document
+from kvplan.vllm.planner import (
     Group,
-    Plan,
+    KVCachePlan,
     PlanRequest,
     branch_shared_pool,
     branch_unified,
     branch_uniform_type,
     plan,
 )
-from kvplan.presets import model_names
-from kvplan.releases import KNOWN_RELEASES, resolve_release
-from kvplan.specs import (
+from kvplan.vllm.specs import (
     FullAttentionSpec,
     KVCacheSpec,
     MambaSpec,
@@ -124,7 +125,7 @@ def build(params: dict[str, Any], **changes: Any) -> PlanRequest:
     return replace(request, **changes)
 
 
-def planned(request: PlanRequest) -> Plan:
+def planned(request: PlanRequest) -> KVCachePlan:
     """The plan, or a skipped example where the release itself refuses the model."""
     try:
         return plan(request)
@@ -277,11 +278,11 @@ def test_json_document_round_trips(
         "vllm_version": version,
     }
     try:
-        result = assemble.run(preset, flags)
+        result = api.plan(preset, **flags)
     except KvplanError:
         assume(False)
         return
-    doc = report.document(result)
+    doc = document(result)
     text = json.dumps(doc, allow_nan=False)
     assert json.loads(text) == doc
 

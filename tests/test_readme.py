@@ -45,3 +45,14 @@ def test_readme_example_is_what_kvplan_prints(kvplan, tmp_path, monkeypatch, com
     for line in shown:
         if line.strip() and line.strip() != "..." and not line.startswith(("<", "  ", "│ ...")):
             assert line.rstrip() in printed, line
+
+
+def test_readme_python_api_example_prints_what_it_shows(tmp_path, monkeypatch, capsys):
+    """The README's Python API example runs and prints the output block that follows it."""
+    text = README.read_text()
+    code, shown = re.search(
+        r"## Python API.*?```python\n(.*?)```.*?```text\n(.*?)```", text, flags=re.S
+    ).groups()
+    monkeypatch.chdir(tmp_path)  # presets resolve from the package, not the working directory
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == shown

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvplan import assemble
+from kvplan import api
 from kvplan.releases import KNOWN_RELEASES, resolve_release
 
 GiB = 1 << 30
@@ -104,8 +104,8 @@ def test_capacity_log_style_per_release(kvplan):
 
 def test_every_known_release_plans_llama():
     for version in KNOWN_RELEASES:
-        r = assemble.run("llama-3.1-8b", {"kv_cache_memory": "20GiB", "vllm_version": version})
-        assert r.plan.num_blocks == 10240, version  # floor(m/(n p)) == floor(floor(m/p)/n)
+        r = api.plan("llama-3.1-8b", **{"kv_cache_memory": "20GiB", "vllm_version": version})
+        assert r.num_blocks == 10240, version  # floor(m/(n p)) == floor(floor(m/p)/n)
 
 
 def test_default_utilization_moves_at_020():

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kvplan import families, safetensors_header, weights
-from kvplan.inputs import resolve_model
+from kvplan.inputs.models import resolve_model
+from kvplan.inputs.serving import Serving
+from kvplan.memory import checkpoint as safetensors_header
+from kvplan.memory import weights
+from kvplan.model import describe as families
 from kvplan.releases import resolve_release
-from kvplan.serving import Serving
 
 # Published total parameter counts (model cards on huggingface.co unless noted).
 PUBLISHED = {

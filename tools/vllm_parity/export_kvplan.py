@@ -18,8 +18,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from kvplan import assemble  # noqa: E402
-from kvplan.specs import (  # noqa: E402
+from kvplan import api  # noqa: E402
+from kvplan.vllm.specs import (  # noqa: E402
     AttentionSpec,
     ChunkedLocalAttentionSpec,
     FullAttentionSpec,
@@ -85,7 +85,7 @@ def layer_json(spec: KVCacheSpec) -> dict[str, Any]:
 
 def build(model: str, flags: dict[str, Any]) -> dict[str, Any]:
     """One scenario: kvplan's per-stage specs and memory for ``model`` under ``flags``."""
-    r = assemble.run(model, flags)
+    r = api.plan(model, **flags)
     req_disable = r.serving.disable_hybrid_kv_cache_manager
     disable = (
         req_disable
@@ -95,7 +95,7 @@ def build(model: str, flags: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": scenario_id(model, flags),
         "description": f"kvplan's own derivation of {model} with {flags} (vLLM {r.release.version} specs)",
-        "max_model_len": r.plan.max_model_len,
+        "max_model_len": r.max_model_len,
         "max_num_batched_tokens": r.max_num_batched_tokens,
         "max_num_seqs": r.max_num_seqs,
         "num_gpu_blocks_override": None,
@@ -107,7 +107,7 @@ def build(model: str, flags: dict[str, Any]) -> dict[str, Any]:
         "kvplan": {"model": model, "flags": flags},
         "workers": [
             {"available_memory": avail, "layers": {n: layer_json(s) for n, s in specs.items()}}
-            for avail, specs in zip(r.budget.available, r.layout.stage_specs, strict=True)
+            for avail, specs in zip(r.memory.available, r.layout.stage_specs, strict=True)
         ],
     }
 

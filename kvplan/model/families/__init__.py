@@ -1,0 +1,1 @@
+"""One module per KV cache family: how vLLM's model code builds each layer."""

@@ -1,0 +1,149 @@
+"""A validated description of a model's decoder layers, independent of serving.
+
+Each layer knows, for the whole model, what vLLM needs to build its KV cache
+spec (heads, head size, window, latent width, state shapes) and how it shards
+over tensor parallelism; ``kvplan.vllm.sharding`` turns it into the
+per-TP-rank ``KVCacheSpec``.  Layers that hold no KV cache (MLP-only blocks)
+are simply absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any, ClassVar
+
+from kvplan.dtypes import dtype_size
+from kvplan.errors import InputError
+
+
+def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
+    """KV heads one TP rank holds, with vLLM's replication when TP > KV heads.
+
+    vLLM's ``QKVParallelLinear`` splits KV heads evenly when there are at least
+    as many as ranks, and otherwise replicates each head on ``tp / heads``
+    ranks; both splits must be exact.
+    """
+    if total_kv_heads >= tp:
+        if total_kv_heads % tp:
+            raise InputError(
+                f"{total_kv_heads} KV heads cannot be split evenly over tensor parallel size {tp}",
+                field="tp",
+                value=tp,
+                hint=f"layer {layer}; choose a TP size that divides {total_kv_heads}",
+            )
+        return total_kv_heads // tp
+    if tp % total_kv_heads:
+        raise InputError(
+            f"tensor parallel size {tp} is not a multiple of the {total_kv_heads} KV heads, "
+            "so vLLM cannot replicate them",
+            field="tp",
+            value=tp,
+            hint=f"layer {layer}",
+        )
+    return 1
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One KV-cache-holding layer of the whole model."""
+
+    kind: ClassVar[str] = "abstract"
+    name: str
+    index: int  # decoder layer index, which decides the PP stage
+
+    def check_tp(self, tp: int) -> None:
+        """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionLayer(Layer):
+    """Multi-head, grouped-query or multi-query attention."""
+
+    kind: ClassVar[str] = "full"
+    num_kv_heads: int = 0
+    head_size: int = 0
+    num_attention_heads: int | None = None
+    head_size_v: int | None = None
+    dtype: str | None = None
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+    def check_tp(self, tp: int) -> None:
+        if self.num_attention_heads is not None and self.num_attention_heads % tp:
+            raise InputError(
+                f"{self.num_attention_heads} attention heads are not divisible by tensor parallel size {tp}",
+                field="tp",
+                value=tp,
+                hint=f"layer {self.name}; vLLM requires num_attention_heads % tp == 0",
+            )
+        kv_heads_per_rank(self.num_kv_heads, tp, layer=self.name)
+
+
+@dataclass(frozen=True, eq=False)
+class SlidingWindowLayer(AttentionLayer):
+    """Attention over the last ``sliding_window`` tokens."""
+
+    kind: ClassVar[str] = "sliding_window"
+    sliding_window: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkedLocalLayer(AttentionLayer):
+    """Attention inside chunks of ``attention_chunk_size`` tokens."""
+
+    kind: ClassVar[str] = "chunked_local"
+    attention_chunk_size: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class MLALayer(Layer):
+    """Multi-head latent attention: one row of ``kv_lora_rank + qk_rope_head_dim``,
+    the same on every TP rank (vLLM does not shard the latent cache)."""
+
+    kind: ClassVar[str] = "mla"
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    dtype: str | None = None
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class MambaLayer(Layer):
+    """Recurrent state whose per-rank shapes are given (or computed by a subclass)."""
+
+    kind: ClassVar[str] = "mamba"
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[str, ...] = ()
+    mamba_type: str = "mamba2"
+    block_size: int | None = None
+    page_size_padded: int | None = None
+
+    def state(self, tp: int) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+        """Per-rank state shapes and their dtypes."""
+        return self.shapes, self.dtypes
+
+    def state_bytes(self, tp: int) -> int:
+        """Unpadded bytes of one request's state on one rank."""
+        shapes, dtypes = self.state(tp)
+        return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
+
+
+@dataclass(frozen=True, eq=False)
+class ModelDescription:
+    """Everything kvplan knows about a model before serving options apply."""
+
+    architecture: str
+    family: str
+    num_hidden_layers: int
+    layers: tuple[Layer, ...]
+    dtype: str
+    max_position_embeddings: int | None
+    source: str
+    config: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def layers_in(self, start: int, end: int) -> list[Layer]:
+        """The KV-cache-holding layers whose decoder index is in ``[start, end)``."""
+        return [layer for layer in self.layers if start <= layer.index < end]

@@ -1,0 +1,2 @@
+"""What operators do with plans: budgets for CI (check), grids (sweep), and
+startup logs re-planned (log)."""
