@@ -252,7 +252,9 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec], behaviour: Behaviour) -> dic
             out[name] = replace(spec, page_size_padded=largest)
         else:
             raise PlannerRefusal(
-                _unify_error(name, behaviour), hint=f"page {page} B vs largest page {largest} B"
+                _unify_error(name, behaviour),
+                hint=f"page {page} B vs largest page {largest} B",
+                vllm_type="NotImplementedError",
             )
     return out
 
@@ -319,6 +321,8 @@ def group_layers(specs: dict[str, KVCacheSpec], behaviour: Behaviour, disable_hy
             "vLLM before 0.12 cannot plan layers whose page sizes differ "
             "(NotImplementedError in its planner)",
             hint="pages: " + ", ".join(sorted({str(s.page_size_bytes) for s in specs.values()})),
+            vllm_type="NotImplementedError",
+            vllm_message="",
         )
     return hybrid_groups(specs, behaviour.group_size_rule, behaviour.contiguous_groups)
 
