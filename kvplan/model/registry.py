@@ -60,7 +60,9 @@ def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dic
     return {name: Entry(family, derive, **kw) for name in names}
 
 
-ARCHITECTURES: dict[str, Entry] = {
+# One table per KV cache family (vLLM 0.33.0's registry names).
+
+_FULL_ATTENTION: dict[str, Entry] = {
     **_entries(
         "dense",
         "dense:dense",
@@ -80,21 +82,29 @@ ARCHITECTURES: dict[str, Entry] = {
         ),
     ),
     **_entries("dense", "dense:qwen2", ("Qwen2ForCausalLM", "Qwen2MoeForCausalLM")),
+}
+
+_SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
     "Gemma3ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 6}, max_len=131072),
     "Cohere2ForCausalLM": Entry("sliding-window hybrid", "sliding:cohere2"),
     "GptOssForCausalLM": Entry("sliding-window hybrid", "sliding:gpt_oss"),
+}
+
+_CHUNKED_LOCAL: dict[str, Entry] = {
     "Llama4ForCausalLM": Entry("chunked local", "chunked:llama4"),
+}
+
+_MLA: dict[str, Entry] = {
     **_entries(
         "mla",
         "mla:mla",
         ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekForCausalLM", "KimiK2ForCausalLM"),
     ),
-    **_entries(
-        "linear-attention hybrid",
-        "mamba:qwen3_next",
-        ("Qwen3NextForCausalLM",),
-    ),
+}
+
+_RECURRENT: dict[str, Entry] = {
+    "Qwen3NextForCausalLM": Entry("linear-attention hybrid", "mamba:qwen3_next"),
     **_entries(
         "linear-attention hybrid",
         "mamba:qwen3_next",
@@ -110,12 +120,25 @@ ARCHITECTURES: dict[str, Entry] = {
     "FalconMambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only"),
 }
 
-WRAPPERS: dict[str, Wrapper] = {
+ARCHITECTURES: dict[str, Entry] = {
+    **_FULL_ATTENTION,
+    **_SLIDING_WINDOW,
+    **_CHUNKED_LOCAL,
+    **_MLA,
+    **_RECURRENT,
+}
+
+_MULTIMODAL: dict[str, Wrapper] = {
     "Gemma3ForConditionalGeneration": Wrapper(backbone="Gemma3ForCausalLM"),
     "Llama4ForConditionalGeneration": Wrapper(backbone="Llama4ForCausalLM"),
+}
+
+_RECURRENT_WRAPPERS: dict[str, Wrapper] = {
     "Qwen3_5ForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.17.0"),
     "Qwen3_5MoeForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.17.0"),
 }
+
+WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS}
 
 # transformers' MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, for the text model types wrappers carry:
 # the backbone vLLM builds when text_config names no architectures.
