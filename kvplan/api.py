@@ -21,6 +21,8 @@ from kvplan.memory.budget import MemoryBudget, StageBudget
 from kvplan.model.describe import describe
 from kvplan.model.layers import ChunkedLocalLayer, ModelDescription
 from kvplan.releases import Release, resolve_release
+from kvplan.vllm.engine import Engine
+from kvplan.vllm.engine import resolve as resolve_engine
 from kvplan.vllm.layout import Layout, build_layout
 from kvplan.vllm.planner import (
     Capacity,
@@ -78,6 +80,7 @@ class Plan:
     max_num_batched_tokens: int
     max_num_seqs: int
     disable_hybrid_kv_cache_manager: bool
+    engine: Engine
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -286,6 +289,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         model.directory,
         gpu,
     )
+    engine = resolve_engine(description, options, release)
     request = PlanRequest(
         stage_specs=layout.stage_specs,
         available=budget.available,
@@ -298,6 +302,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
+        max_concurrent_batches=engine.max_concurrent_batches,
     )
     return Plan(
         model=model,
@@ -310,4 +315,5 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         max_num_batched_tokens=mnbt,
         max_num_seqs=mns,
         disable_hybrid_kv_cache_manager=disable_hybrid,
+        engine=engine,
     )

@@ -80,6 +80,16 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    v2_runner: which models run on the V2 model runner by default:
+        ``never`` (< 0.22), ``listed_dense_unquantized`` (0.22 - 0.23: a
+        listed architecture, no experts, unquantized), ``listed`` (0.24),
+        ``listed_or_dense`` (0.25 - 0.26: listed, or no experts; never a
+        Mamba model), ``listed_or_dense_hybrid_listed`` (0.27 - 0.28: a
+        hybrid only when listed), ``all`` (0.29+).
+    v2_architectures: the release's DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES.
+    async_scheduling_default: async scheduling is on unless disabled (0.14+).
+    v1_async_without_pp: the V1 runner turns async scheduling off under
+        pipeline parallelism (0.33+).
     """
 
     sizing: str = "per_worker"
@@ -114,6 +124,10 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    v2_runner: str = "never"
+    v2_architectures: frozenset[str] = frozenset()
+    async_scheduling_default: bool = False
+    v1_async_without_pp: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -128,7 +142,16 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
     ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
     ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
-    ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
+    (
+        "0.14.0",
+        {
+            "check": "global_min",
+            "needed_first_group": True,
+            "auto_fit": True,
+            "error_style": "v0_14",
+            "async_scheduling_default": True,
+        },
+    ),
     ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
     ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
     (
@@ -146,11 +169,98 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
     ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
-    ("0.23.0", {"error_style": "v0_23"}),
-    ("0.24.0", {"unify_error": "v0_24"}),
-    ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
-    ("0.27.0", {"concurrency": "sum_groups"}),
-    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True}),
+    (
+        "0.22.0",
+        {"v2_runner": "listed_dense_unquantized", "v2_architectures": frozenset({"Qwen3ForCausalLM"})},
+    ),
+    (
+        "0.23.0",
+        {
+            "error_style": "v0_23",
+            "v2_architectures": frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}),
+        },
+    ),
+    (
+        "0.24.0",
+        {
+            "unify_error": "v0_24",
+            "v2_runner": "listed",
+            "v2_architectures": frozenset(
+                {
+                    "Qwen3ForCausalLM",
+                    "DeepseekV2ForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "LlamaForCausalLM",
+                    "MistralForCausalLM",
+                }
+            ),
+        },
+    ),
+    (
+        "0.25.0",
+        {
+            "v2_runner": "listed_or_dense",
+            "v2_architectures": frozenset(
+                {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+            ),
+        },
+    ),
+    (
+        "0.26.0",
+        {
+            "async_in_flight": True,
+            "hybrid_prefix_caching": True,
+            "page_padding": "mamba",
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
+        },
+    ),
+    (
+        "0.27.0",
+        {
+            "concurrency": "sum_groups",
+            "v2_runner": "listed_or_dense_hybrid_listed",
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "KimiK3ForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
+        },
+    ),
+    (
+        "0.28.0",
+        {
+            "log_style": "one_line",
+            "batch_tier_160gib": True,
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "DeepseekV4ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "KimiK3ForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
+        },
+    ),
     (
         "0.29.0",
         {
@@ -159,9 +269,10 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "page_padding": "mamba_attention",
             "unify_error": "v0_29",
             "cohere2_window_plus_one": True,
+            "v2_runner": "all",
         },
     ),
-    ("0.33.0", {"global_window_all_sliding": True}),
+    ("0.33.0", {"global_window_all_sliding": True, "v1_async_without_pp": True}),
 )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from kvplan.errors import PlannerRefusal
 from kvplan.releases import resolve_release
+from kvplan.vllm.engine import concurrent_batches
 from kvplan.vllm.planner import PlanRequest, plan
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
@@ -87,7 +88,10 @@ def request(scenario: dict[str, Any], version: str) -> PlanRequest:
         dcp=scenario.get("dcp", 1),
         fallback_max_model_len=scenario.get("model_max_model_len"),
         mamba_cache_mode=scenario.get("mamba_cache_mode", "none"),
-        async_scheduling=scenario.get("async_scheduling", False),
+        # The stand-in config runs the V1 model runner (tools/vllm_parity/standin.py).
+        max_concurrent_batches=concurrent_batches(
+            len(scenario["workers"]), scenario.get("async_scheduling", False), v2_model_runner=False
+        ),
     )
 
 

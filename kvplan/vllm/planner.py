@@ -154,7 +154,7 @@ class PlanRequest:
     pcp: int = 1
     fallback_max_model_len: int | None = None
     mamba_cache_mode: str = "none"
-    async_scheduling: bool = True
+    max_concurrent_batches: int = 1
 
 
 @dataclass(eq=False)
@@ -761,9 +761,8 @@ def capacity(
 def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
     in_flight = req.max_num_batched_tokens
     if behaviour.async_in_flight:
-        # 0.26+: one batch in flight per PP stage, two with async scheduling and no PP.
-        pp = len(req.stage_specs)
-        in_flight *= 2 if (req.async_scheduling and pp <= 1) else pp
+        # 0.26+: local-attention groups reserve every batch that may be in flight.
+        in_flight *= req.max_concurrent_batches
     return Usage(
         max_model_len=max_model_len,
         max_num_batched_tokens=in_flight,

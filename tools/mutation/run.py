@@ -120,6 +120,13 @@ MUTANTS: tuple[Mutant, ...] = (
         "return max(self.num_blocks, 0)",
     ),
     Mutant(
+        "v1-in-flight-rule-on-v2-runner",
+        "the V2 runner keeps V1's concurrent batches (2 without PP, else pp) instead of pp + 1",
+        "kvplan/vllm/engine.py",
+        "    if asynchronous and v2_model_runner:\n        return pp + 1\n",
+        "",
+    ),
+    Mutant(
         "cross-stage-minimum-dropped",
         "every worker keeps the largest stage count instead of the minimum",
         "kvplan/vllm/planner.py",
