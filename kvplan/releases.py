@@ -90,6 +90,9 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
+    chunked_disables_hybrid: a model with chunked local attention turns the
+        hybrid KV cache manager off by default (up to 0.13, while
+        VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
     """
 
     sizing: str = "per_worker"
@@ -128,6 +131,7 @@ class Behaviour:
     v2_architectures: frozenset[str] = frozenset()
     async_scheduling_default: bool = False
     v1_async_without_pp: bool = False
+    chunked_disables_hybrid: bool = True
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -150,6 +154,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "auto_fit": True,
             "error_style": "v0_14",
             "async_scheduling_default": True,
+            "chunked_disables_hybrid": False,
         },
     ),
     ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
