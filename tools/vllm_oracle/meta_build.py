@@ -162,11 +162,14 @@ class Standins:
 
             def exec_module(self, module):
                 stubs.hit(f"stub:{module.__name__}")
+                module.__getattr__ = _stub_attr(module.__name__, stubs)
                 for ns in EXTENSION_NAMESPACES.get(module.__name__, []):
                     stubs.op_namespace(ns)
 
         sys.meta_path.insert(0, Finder())
-        self.applied.append("compiled extensions replaced by empty modules: " + ", ".join(self.stub_modules))
+        self.applied.append(
+            "compiled extensions replaced by empty modules (any attribute is a function that raises, "
+            "except init/shutdown/set_* setup calls): " + ", ".join(self.stub_modules))
 
     # -- torch.ops namespaces ---------------------------------------------
     def op_namespace(self, ns: str) -> None:
@@ -194,7 +197,22 @@ class Standins:
                         return f
 
                     return keep(fn) if fn is not None else keep
-            return original(op, fn, *args, **kwargs) if fn is not None else original(op, *args, **kwargs)
+            if fn is not None:
+                return original(op, fn, *args, **kwargs)
+            deco = original(op, *args, **kwargs)
+
+            def guarded(f):
+                # torchvision's wheel registers fakes for ops of its CUDA
+                # extension, which cannot load next to a CPU torch.
+                try:
+                    return deco(f)
+                except RuntimeError as exc:
+                    if "does not exist" not in str(exc):
+                        raise
+                    stubs.hit(f"register_fake-skipped:{name}")
+                    return f
+
+            return guarded
 
         torch.library.register_fake = register_fake
         if hasattr(torch.library, "impl_abstract"):
@@ -468,6 +486,30 @@ class Standins:
         self.platform()
 
 
+# Setup calls extension modules receive at import on a GPU box (deep_gemm's
+# init/shutdown and its setters); they do nothing here.  Any other function
+# of a stubbed extension raises when called.
+_SETUP_CALLS = re.compile(r"^(init|shutdown|set_[a-z_0-9]+)$")
+
+
+def _stub_attr(module_name: str, standins: "Standins"):
+    def getattr_(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def call(*args, **kwargs):
+            if _SETUP_CALLS.match(name):
+                standins.hit(f"stub-call:{module_name}.{name}")
+                return None
+            raise NotImplementedError(f"{module_name}.{name} is compiled code; the CPU stand-in cannot run it")
+
+        call.__name__ = name
+        call.__qualname__ = f"{module_name}.{name}"
+        return call
+
+    return getattr_
+
+
 class _OpNamespace(types.ModuleType):
     """A torch.ops namespace where every op exists; calls use vLLM's fakes."""
 
@@ -585,6 +627,9 @@ class _Collect(logging.Handler):
             msg = record.getMessage()
         except Exception:  # noqa: BLE001
             msg = str(record.msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            msg += f" [{type(exc).__name__}: {str(exc)[:400]}]"
         self.records.append((record.levelname, f"{record.name}:{record.lineno}", msg))
 
 
@@ -978,7 +1023,7 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
     out["specs"] = got["specs"]
     out["kv_sharing"] = got["shared"]
     layers = vllm_config.compilation_config.static_forward_context
-    out["backends"] = {name: backend_name(layer) for name, layer in layers.items()}
+    out["backends"] = {name: b for name, layer in layers.items() if (b := backend_name(layer)) is not None}
     out["cache_after_load"] = {
         k: to_json(_get(vllm_config, k))
         for k in ("cache_config.block_size", "cache_config.mamba_block_size",
@@ -1290,6 +1335,10 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         import vllm.v1.worker.gpu_model_runner  # noqa: F401
     with contextlib.suppress(Exception):
         import vllm.v1.worker.gpu.model_runner  # noqa: F401
+    registry = importlib.import_module("vllm.model_executor.models.registry")
+    if hasattr(registry, "_run_in_subprocess"):
+        registry._run_in_subprocess = lambda fn: fn()
+        standins.applied.append("model-class inspection runs in-process (registry._run_in_subprocess)")
     import_seconds = round(time.time() - t0, 2)
     results = {}
     for case in cases:

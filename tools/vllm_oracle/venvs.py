@@ -2,7 +2,7 @@
 
 Layout under the venv root (default /work/oracle-venvs):
 
-* ``_base``: torch==2.13.0 (CPU build) and triton, shared by every release
+* ``_base``: torch==2.13.0 (CPU build), triton and torchvision, shared by every release
   through a ``.pth`` file, so the 1.8 GB of torch exist once;
 * ``<version>``: the release's wheel installed with ``--no-deps``, then the
   release's own ``Requires-Dist`` entries (read from the wheel's METADATA)
@@ -26,6 +26,10 @@ from pathlib import Path
 
 TORCH = "torch==2.13.0"
 TRITON = "triton==3.8.0"
+# torchvision of the same torch release, for the multimodal model modules'
+# imports; --no-deps so that it cannot pull another torch.  Its compiled ops
+# cannot load beside the CPU torch; meta_build.py copes with that.
+TORCHVISION = "torchvision==0.28.0"
 
 # Distributions never installed: CUDA kernels and runtimes, torch companions
 # that would pull another torch, the Ray cluster stack, and GPU-only helpers.
@@ -129,6 +133,7 @@ def ensure_base(root: Path, cache: Path) -> Path:
         sh([sys.executable, "-m", "venv", str(base)]).check_returncode()
     py = base / "bin" / "python"
     pip(py, [TORCH, TRITON, "packaging"], cache)
+    pip(py, ["--no-deps", TORCHVISION], cache)
     check = sh([str(py), "-c", "import torch; print(torch.__version__)"])
     if not check.stdout.startswith("2.13.0"):
         raise RuntimeError(f"base environment has torch {check.stdout!r}, wanted 2.13.0")
