@@ -808,15 +808,20 @@ def config_values(vllm_config: Any) -> dict[str, Any]:
     return out
 
 
-def _parallel_world(tp: int, pp: int, tp_rank: int, pp_rank: int, ep: bool, store_dir: Path) -> None:
+def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path) -> None:
     import torch.distributed as dist
     import vllm.distributed.parallel_state as ps
 
+    from vllm.config import set_current_vllm_config
+
     init = f"file://{store_dir / 'gloo-store'}"
+    # Without the config in scope, so that multi-node and data-parallel
+    # settings cannot redirect the one-process world to a real rendezvous.
     ps.init_distributed_environment(
         world_size=1, rank=0, distributed_init_method=init, local_rank=0, backend="gloo"
     )
-    ps.ensure_model_parallel_initialized(1, 1)
+    with set_current_vllm_config(config):
+        ps.ensure_model_parallel_initialized(1, 1)
     global_rank = pp_rank * tp + tp_rank
 
     def overwrite(group, ranks: list[int]) -> None:
@@ -981,8 +986,7 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
     tp_rank = int(case.get("tp_rank", 0))
     out: dict[str, Any] = {"pp_rank": pp_rank, "tp_rank": tp_rank}
     t0 = time.time()
-    with set_current_vllm_config(vllm_config):
-        _parallel_world(tp, pp, tp_rank, pp_rank, bool(_get(pc, "enable_expert_parallel", False)), store_dir)
+    _parallel_world(vllm_config, tp, pp, tp_rank, pp_rank, store_dir)
     load_config = vllm_config.load_config
     if hasattr(load_config, "device"):
         load_config.device = "meta"
@@ -1339,6 +1343,25 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
     if hasattr(registry, "_run_in_subprocess"):
         registry._run_in_subprocess = lambda fn: fn()
         standins.applied.append("model-class inspection runs in-process (registry._run_in_subprocess)")
+    dummy = importlib.import_module("vllm.model_executor.model_loader.dummy_loader")
+    if hasattr(dummy, "materialize_meta_tensor"):
+        # The dummy loader of these releases materialises every meta tensor
+        # (meant for online quantization); on the meta build it stays meta.
+        dummy.materialize_meta_tensor = lambda t: t
+        standins.applied.append("dummy loader: materialize_meta_tensor keeps meta tensors on meta")
+    wu = importlib.import_module("vllm.model_executor.model_loader.weight_utils")
+    original_init = getattr(wu, "initialize_single_dummy_weight", None)
+    if original_init is not None:
+        def init_unless_meta(param, *a, **k):
+            # Random values mean nothing on meta (and torch has no meta generator).
+            if getattr(param, "is_meta", False):
+                return None
+            return original_init(param, *a, **k)
+
+        for mod in (wu, dummy):
+            if getattr(mod, "initialize_single_dummy_weight", None) is original_init:
+                mod.initialize_single_dummy_weight = init_unless_meta
+        standins.applied.append("dummy weights: random initialisation skipped for meta tensors")
     import_seconds = round(time.time() - t0, 2)
     results = {}
     for case in cases:

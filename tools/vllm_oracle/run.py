@@ -81,6 +81,11 @@ def default_cases() -> list[dict]:
     for tp in (1, 2, 4, 8):
         for pp in (1, 2, 4):
             add(_case("llama-3.1-8b", tp=tp, pp=pp))
+            if tp * pp > 8:
+                # One node has 8 GPUs: vLLM refuses the plain case; this one
+                # says the world spans several nodes.
+                nodes = tp * pp // 8
+                add(_case("llama-3.1-8b", tp=tp, pp=pp, args={"nnodes": nodes}, suffix=f"-nnodes{nodes}"))
     for name in MLA:
         for cap in ("8.0", "10.0"):
             add(_case(name, cap=cap))
