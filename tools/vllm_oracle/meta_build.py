@@ -36,6 +36,7 @@ import enum
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import io
 import json
 import logging
@@ -471,11 +472,38 @@ class Standins:
 
         plat = OracleCudaPlatform()
         platforms._current_platform = plat
+        self.device_count_helpers()
         self.applied.append(
             f"platform: CudaPlatformBase subclass answering capability {self.capability}, "
             f"'{self.name}', {self.total_memory} bytes, {self.sms} SMs, {GPUS_PER_NODE} GPUs"
         )
         return plat
+
+    def device_count_helpers(self) -> None:
+        """vLLM's own CUDA device counters (they read CUDA_VISIBLE_DEVICES/NVML)."""
+        patched = []
+        for modname in ("vllm.utils.torch_utils", "vllm.utils", "vllm.platforms.cuda"):
+            try:
+                mod = importlib.import_module(modname)
+            except Exception:  # noqa: BLE001 - not in this release
+                continue
+            for attr in ("cuda_device_count_stateless", "_cuda_device_count_stateless"):
+                if callable(getattr(mod, attr, None)):
+                    setattr(mod, attr, lambda *a, **k: GPUS_PER_NODE)
+                    patched.append(f"{modname}.{attr}")
+        self.device_count_patched = patched
+        if patched:
+            self.applied.append(f"device count {GPUS_PER_NODE}: " + ", ".join(patched))
+
+    def sweep(self) -> None:
+        """Rebind copies of the patched helpers imported by name elsewhere."""
+        fake = lambda *a, **k: GPUS_PER_NODE  # noqa: E731
+        for name, mod in list(sys.modules.items()):
+            if not name.startswith("vllm") or mod is None:
+                continue
+            for attr in ("cuda_device_count_stateless",):
+                if callable(getattr(mod, attr, None)) and getattr(getattr(mod, attr), "__name__", "") != "<lambda>":
+                    setattr(mod, attr, fake)
 
     def install(self, scratch: Path) -> None:
         self.environment(scratch)
@@ -873,42 +901,43 @@ def count_bytes(model: Any) -> dict[str, Any]:
         name = str(t.dtype).removeprefix("torch.")
         by_dtype[name] = by_dtype.get(name, 0) + int(nbytes)
 
-    def walk(obj: Any, depth: int) -> None:
-        if depth > 6 or id(obj) in seen_obj:
-            return
-        seen_obj.add(id(obj))
-        if isinstance(obj, torch.Tensor):
-            add(obj)
-            return
+    def children(obj: Any) -> list[Any]:
         if isinstance(obj, torch.nn.Module):
-            for v in list(obj._parameters.values()) + list(obj._buffers.values()):
-                if v is not None:
-                    walk(v, depth + 1)
-            for v in obj._modules.values():
-                if v is not None:
-                    walk(v, 0)
-            for k, v in vars(obj).items():
-                if k in ("_parameters", "_buffers", "_modules"):
-                    continue
-                walk(v, depth + 1)
-            return
+            out = [v for v in list(obj._parameters.values()) + list(obj._buffers.values()) if v is not None]
+            out += [v for k, v in vars(obj).items() if k not in ("_parameters", "_buffers", "_modules")]
+            return out
         if isinstance(obj, (list, tuple, set, frozenset)):
-            for v in obj:
-                walk(v, depth + 1)
-            return
+            return list(obj)
         if isinstance(obj, dict):
-            for v in obj.values():
-                walk(v, depth + 1)
-            return
+            return list(obj.values())
         if isinstance(obj, (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType)):
-            return
+            return []
         d = getattr(obj, "__dict__", None)
         if isinstance(d, dict) and not isinstance(obj, type):
-            for v in d.values():
-                walk(v, depth + 1)
-        elif dataclasses.is_dataclass(obj):
-            for fld in dataclasses.fields(obj):
-                walk(getattr(obj, fld.name, None), depth + 1)
+            return list(d.values())
+        if dataclasses.is_dataclass(obj):
+            return [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
+        slots = getattr(type(obj), "__slots__", ())
+        return [getattr(obj, n, None) for n in ([slots] if isinstance(slots, str) else slots)]
+
+    def walk(root: Any) -> None:
+        # Breadth first, so that every object is reached by its shortest path
+        # and the depth limit (against cycles through configs) cuts nothing
+        # that a shorter path reaches.
+        frontier = list(root.modules())  # every module starts at depth 0
+        for _depth in range(12):
+            nxt = []
+            for obj in frontier:
+                if id(obj) in seen_obj:
+                    continue
+                seen_obj.add(id(obj))
+                if isinstance(obj, torch.Tensor):
+                    add(obj)
+                    continue
+                nxt.extend(children(obj))
+            frontier = nxt
+            if not frontier:
+                break
 
     # Parameters and buffers first, so their names decide the split.
     for p in model.parameters():
@@ -917,7 +946,7 @@ def count_bytes(model: Any) -> dict[str, Any]:
     for b in model.buffers():
         add(b)
     buffers = sum(by_dtype.values()) - params
-    walk(model, 0)
+    walk(model)
     total = sum(by_dtype.values())
     return {
         "total": total,
@@ -969,6 +998,15 @@ def collect_specs(vllm_config: Any) -> dict[str, Any]:
         from vllm.v1.worker.gpu_model_runner import GPUModelRunner as Runner
 
         runner = "vllm.v1.worker.gpu_model_runner.GPUModelRunner"
+    # Older V1 runners read two values their __init__ derives from the config.
+    mc, cc = vllm_config.model_config, vllm_config.cache_config
+    ns.dtype = mc.dtype
+    ns.attention_chunk_size = getattr(mc, "attention_chunk_size", None)
+    table = getattr(sys.modules[Runner.__module__], "STR_DTYPE_TO_TORCH_DTYPE", None)
+    if cc.cache_dtype == "auto" or table is None:
+        ns.kv_cache_dtype = mc.dtype
+    else:
+        ns.kv_cache_dtype = table.get(cc.cache_dtype, mc.dtype)
     specs = Runner.get_kv_cache_spec(ns)
     return {"runner": runner, "specs": specs, "shared": dict(ns.shared_kv_cache_layers)}
 
@@ -1104,8 +1142,13 @@ def run_planner(vllm_config: Any, specs: list[dict[str, Any]], memory: list[int]
     out["executor_calls"] = sorted(set(executor.calls))
     out["max_model_len_after"] = vllm_config.model_config.max_model_len
     out["workers"] = [kv_config_json(c) for c in executor.configs or []]
-    out["scheduler"] = {"num_blocks": sched.num_blocks,
-                        "block_size": vllm_config.cache_config.block_size}
+    out["scheduler"] = {
+        "num_blocks": sched.num_blocks,
+        # Releases from 0.28 set the config's block size from the groups here;
+        # older ones leave the value config creation resolved.
+        "cache_config.block_size": vllm_config.cache_config.block_size,
+        "group_block_sizes": [g.kv_cache_spec.block_size for g in sched.kv_cache_groups],
+    }
     for k in ("hash_block_size", "cache_hit_alignment_tokens"):
         if hasattr(sched, k):
             out["scheduler"][k] = to_json(getattr(sched, k))
@@ -1339,6 +1382,7 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         import vllm.v1.worker.gpu_model_runner  # noqa: F401
     with contextlib.suppress(Exception):
         import vllm.v1.worker.gpu.model_runner  # noqa: F401
+    standins.sweep()
     registry = importlib.import_module("vllm.model_executor.models.registry")
     if hasattr(registry, "_run_in_subprocess"):
         registry._run_in_subprocess = lambda fn: fn()

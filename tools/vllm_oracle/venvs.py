@@ -66,6 +66,9 @@ TRANSFORMERS = {
     "0.11.0": "transformers==4.57.1",
     "0.15.1": "transformers==4.57.6",
     "0.19.1": "transformers==4.57.6",
+    "0.23.0": "transformers==5.6.2",
+    "0.28.0": "transformers==5.10.4",
+    "0.32.0": "transformers==5.19.0",
 }
 # Extra packages a release imports while building models but does not declare.
 EXTRA = ["loguru"]
