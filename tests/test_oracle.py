@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
 }
 
 
+@cache
 def fixture(version: str) -> dict[str, Any]:
     return json.loads((ORACLE / "fixtures" / f"vllm-{version}.json").read_text())
 
@@ -187,6 +189,7 @@ def kvplan_spec(spec: KVCacheSpec) -> dict[str, Any]:
     return out
 
 
+@cache
 def _plan(version: str, cid: str) -> tuple[dict[str, Any], dict[str, Any], Any]:
     data = fixture(version)
     result = data["results"][cid]
