@@ -43,9 +43,19 @@ REPRODUCED = [
     ),
     pytest.param(
         # github.com/vllm-project/vllm/issues/25350. fp8 cache, model not named: 49,152 B per
-        # token = 48 layers x 2 x 4 KV heads x 128 x 1 B, the shape of Qwen3-30B-A3B.
+        # token = 48 layers x 2 x 4 KV heads x 128 x 1 B, the shape of Qwen3-30B-A3B.  vLLM took
+        # max_model_len 100,000, so the model's own length is at least that: the stand-in is the
+        # qwen3-30b-a3b preset with max_position_embeddings 262,144 (the 2507 checkpoints' value),
+        # as the preset's 40,960 would make vLLM (and kvplan) refuse 100,000.
         "fp8-kv-cache-100k.log",
-        ["--model", "qwen3-30b-a3b", "--kv-cache-dtype", "fp8", "--vllm-version", "0.11.0"],
+        [
+            "--model",
+            str(LOGS / "qwen3-30b-a3b-262k.config.json"),
+            "--kv-cache-dtype",
+            "fp8",
+            "--vllm-version",
+            "0.11.0",
+        ],
         230_528,
         # floor(10.545 GiB / (49,152 x 16)) x 16 .. floor(10.555 GiB / ...) x 16
         (230_352, 230_576),

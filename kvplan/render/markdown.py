@@ -26,6 +26,8 @@ def plan_markdown(plan: Plan) -> str:
             f"| max concurrency | {plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens |"
         )
     verdict = "fits" if fit.fits else f"**does not fit** (estimated max {fit.estimated_max_model_len})"
+    if plan.memory_exhausted:
+        verdict = "**vLLM refuses to start**: no memory left for the KV cache"
     lines.append(f"| max_model_len {plan.max_model_len:,} | {verdict} |")
     lines += [
         "",

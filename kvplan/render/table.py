@@ -226,7 +226,8 @@ def _memory(plan: Plan) -> Group:
         for term in st.terms:
             mark = "~ " if term.estimated else ""
             t.add_row(str(st.pp_rank), term.name, mark + human(term.bytes), term.source)
-        t.add_row(str(st.pp_rank), Text("KV cache memory", style="bold"), human(st.available), "")
+        left = human(st.available) if st.available > 0 else f"none ({human(-st.available)} short)"
+        t.add_row(str(st.pp_rank), Text("KV cache memory", style="bold"), left, "")
     if mem.exact:
         return Group(t)
     pictures = Text("Memory picture per stage (one GPU):\n")
@@ -243,7 +244,11 @@ def renderable(plan: Plan) -> Group:
     """Every table of a plan, in reading order."""
     parts: list[Any] = [_summary(plan), _stages(plan), _tensors(plan), _layers(plan), _memory(plan)]
     fit = plan.fit
-    if not fit.fits and fit.error:
+    if plan.memory_exhausted and fit.error:
+        parts.append(
+            Text("vLLM refuses to start (no memory left for the KV cache): " + fit.error, style="red")
+        )
+    elif not fit.fits and fit.error:
         parts.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
     if plan.log_lines:
         parts.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
