@@ -118,6 +118,8 @@ class Behaviour:
         factor for the derived max_model_len (< 0.30).
     rope_loop: the derived max_model_len is multiplied by a factor (1.0 when
         none applies) for every RoPE config, so it is a float (0.12+).
+    mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
+        vendors from 0.12 (before, Marlin unless triton_kernels was installed).
     """
 
     sizing: str = "per_worker"
@@ -167,6 +169,7 @@ class Behaviour:
     rocm_graph_estimate: bool = False
     rope_yarn_scaled: bool = True
     rope_loop: bool = False
+    mxfp4_hopper_triton: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -194,7 +197,16 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mamba_usage": "blocks",
         },
     ),
-    ("0.12.0", {"rope_loop": True, "cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
+    (
+        "0.12.0",
+        {
+            "mxfp4_hopper_triton": True,
+            "rope_loop": True,
+            "cp_tokens": "pcp_dcp",
+            "unify_pages": True,
+            "group_size_rule": "1.25",
+        },
+    ),
     ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     (
         "0.14.0",

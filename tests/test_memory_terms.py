@@ -242,3 +242,15 @@ def test_an_override_beyond_the_memory_is_said() -> None:
     plan = api.plan("llama-3.1-8b", kv_cache_memory="20GiB", num_gpu_blocks_override=20000)
     assert any("stage 0 holds 10,240 blocks" in n for n in plan.all_notes)
     assert not any("override" in n for n in api.plan("llama-3.1-8b", kv_cache_memory="20GiB").all_notes)
+
+
+def test_flashinfer_sampler_flag_picks_the_fused_path() -> None:
+    # 0.10.x takes FlashInfer's top-k/top-p only when the package is installed (a pip extra):
+    # --flashinfer-sampler says it is, as a log's "Using FlashInfer for top-p & top-k sampling" does.
+    runner = runtime.Runner("V1", "")
+    release = resolve_release("0.10.1.1")
+    assert runtime.sampler_path(runner, release, 256, "nvidia", True).bytes_per_element == 14
+    assert runtime.sampler_path(runner, release, 256, "nvidia", None).bytes_per_element == 38.2
+    # 0.21+: on by default; --no-flashinfer-sampler (VLLM_USE_FLASHINFER_SAMPLER=0) gives Triton from 8 rows.
+    late = resolve_release("0.21")
+    assert runtime.sampler_path(runner, late, 256, "nvidia", False).name == "Triton top-k/top-p"

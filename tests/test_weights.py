@@ -161,6 +161,15 @@ def test_mxfp4_layout_follows_the_moe_backend() -> None:
     )
 
 
+def test_mxfp4_on_hopper_is_marlin_before_0_12() -> None:
+    # get_mxfp4_backend before 0.12: Marlin unless triton_kernels is installed (vLLM vendors it
+    # from 0.12.0): intermediate rounded to 128 (2944), not 64 (2880).
+    cfg = _describe("gpt-oss-20b").config
+    old = weights.storage(cfg, 2, arch="hopper", hopper_triton=False)
+    assert old.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
+    assert weights.storage(cfg, 2, arch="hopper").experts == pytest.approx(4.25 / 8 * 3072 / 2880)
+
+
 def test_fp8_blocks_go_through_marlin_on_ampere() -> None:
     # Fp8LinearMethod.use_marlin below compute capability 8.9: bf16 scales per group of 128 inputs.
     cfg = _describe("deepseek-v3").config

@@ -95,6 +95,13 @@ SERVING: tuple[ServingOption, ...] = (
         "usage_context", "--usage-context", str, "serve (vllm serve, default), llm (offline LLM), engine"
     ),
     ServingOption("performance_mode", "--performance-mode", str, "balanced, interactivity or throughput"),
+    ServingOption(
+        "flashinfer_sampler",
+        "--flashinfer-sampler/--no-flashinfer-sampler",
+        bool,
+        "vLLM's sampler uses FlashInfer top-k/top-p (VLLM_USE_FLASHINFER_SAMPLER; before 0.11.1 only "
+        "when flashinfer is installed); default: the release's",
+    ),
 )
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or markdown")]

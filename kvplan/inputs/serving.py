@@ -40,6 +40,7 @@ class Serving:
     dtype: str | None = None
     usage_context: str | None = None
     performance_mode: str | None = None
+    flashinfer_sampler: bool | None = None
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Serving))
@@ -196,7 +197,7 @@ def validate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
             out[key] = _int(value, key, source, low=1, high=1 << 40)
         elif key in ("max_num_batched_tokens", "max_num_seqs"):
             out[key] = _int(value, key, source, low=1, high=1 << 30)
-        elif key in ("disable_hybrid_kv_cache_manager", "enforce_eager", "probe"):
+        elif key in ("disable_hybrid_kv_cache_manager", "enforce_eager", "probe", "flashinfer_sampler"):
             out[key] = _bool(value, key, source)
         elif key in _CHOICES:
             out[key] = _choice(value, key, source, _CHOICES[key])

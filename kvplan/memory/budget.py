@@ -245,7 +245,16 @@ def _estimated(
     oom: list[str] = []
     for rank, (start, end) in enumerate(layout.ranges):
         last = rank == serving.pp - 1
-        w = weights.stage_weight_bytes(model, serving, rank, start, end, directory, arch=gpu.arch)
+        w = weights.stage_weight_bytes(
+            model,
+            serving,
+            rank,
+            start,
+            end,
+            directory,
+            arch=gpu.arch,
+            hopper_triton=release.behaviour.mxfp4_hopper_triton,
+        )
         act = runtime.activation_bytes(
             model,
             serving,

@@ -84,8 +84,13 @@ class SamplerPath:
     why: str
 
 
-def sampler_path(runner: Runner, release: Release, requests: int, vendor: str) -> SamplerPath:
-    """The warm-up's top-k/top-p path for ``requests`` dummy requests."""
+def sampler_path(
+    runner: Runner, release: Release, requests: int, vendor: str, flashinfer: bool | None = None
+) -> SamplerPath:
+    """The warm-up's top-k/top-p path for ``requests`` dummy requests.
+
+    ``flashinfer``: ``--flashinfer-sampler`` (True / False), None for the release's default.
+    """
     b = release.behaviour
     if runner.v2:
         if b.v2_sampler_warmup:
@@ -101,6 +106,10 @@ def sampler_path(runner: Runner, release: Release, requests: int, vendor: str) -
         )
     rocm = vendor == "amd"
     path = b.sampler
+    if flashinfer and not rocm:
+        return SamplerPath("FlashInfer top-k/top-p", FUSED_SAMPLER_BYTES, "--flashinfer-sampler")
+    if flashinfer is False and path in ("flashinfer", "flashinfer_if_installed"):
+        path = "triton_from_8" if release.serves("0.17.0") else "sort"
     if path == "flashinfer" and not rocm:
         return SamplerPath(
             "FlashInfer top-k/top-p", FUSED_SAMPLER_BYTES, "VLLM_USE_FLASHINFER_SAMPLER on by default"
@@ -168,7 +177,7 @@ def activation_bytes(
     vocab = _int(cfg, "vocab_size")
     hidden = _int(cfg, "hidden_size")
     reqs = min(max_num_seqs, max_num_batched_tokens)
-    path = sampler_path(runner, release, reqs, vendor)
+    path = sampler_path(runner, release, reqs, vendor, serving.flashinfer_sampler)
     sampler = path.bytes_per_element * reqs * vocab
     extra = ""
     if path.name.startswith("Triton"):

@@ -552,18 +552,19 @@ def quantization_method(cfg: dict[str, Any], flag: str | None) -> tuple[str | No
     raise PlannerRefusal(f"vLLM refuses to start (ValueError from ModelConfig): {text}", vllm_message=text)
 
 
-def _mxfp4_experts(cfg: dict[str, Any], tp: int, arch: str) -> tuple[float, str]:
+def _mxfp4_experts(cfg: dict[str, Any], tp: int, arch: str, hopper_triton: bool = True) -> tuple[float, str]:
     """Bytes per expert parameter of MXFP4 (4 bits + an 8-bit scale per 32) with the backend's padding.
 
     vLLM's MXFP4 MoE backends round the hidden and per-rank intermediate sizes
     up (mxfp4_round_up_hidden_size_and_intermediate_size, fused_moe/oracle/mxfp4.py):
     Marlin (no FP8/FP4 tensor-core path: Ampere, Ada and consumer Blackwell)
     256 / 128, FlashInfer TRT-LLM (datacenter Blackwell) 256 / 256, Triton
-    (Hopper) 256 / 64, the hidden padding as measured on H100 (docs/memory.md).
+    (Hopper from 0.12, which vendors triton_kernels; Marlin before) 256 / 64, the
+    hidden padding as measured on H100 (docs/memory.md).
     """
     hidden = _int(cfg, "hidden_size") or 256
     inter = (_first(cfg, "moe_intermediate_size", "intermediate_size") or 256) // tp
-    if arch == "hopper":
+    if arch == "hopper" and hopper_triton:
         hp, ip, backend = 256, 64, "Triton"
     elif arch == "blackwell":
         hp, ip, backend = 256, 256, "FlashInfer TRT-LLM"
@@ -581,6 +582,7 @@ def storage(
     arch: str = "hopper",
     tp: int = 1,
     num_layers: int = 0,
+    hopper_triton: bool = True,
 ) -> Storage:
     """How vLLM stores each kind of parameter for the checkpoint's quantization (or ``--quantization``)."""
     plain = float(dtype_bytes)
@@ -593,7 +595,7 @@ def storage(
     found: tuple[float, str] | None = None
     experts_only = False
     if method in ("mxfp4", "gpt_oss_mxfp4") and (quant or _first(cfg, "num_local_experts", "num_experts")):
-        per, how = _mxfp4_experts(cfg, tp, arch)
+        per, how = _mxfp4_experts(cfg, tp, arch, hopper_triton)
         if not quant:
             how += " (--quantization; no quantization_config)"
         return Storage(plain, per, plain, plain, how + ", rest unquantized", kept)
@@ -671,12 +673,14 @@ def stage_weight_bytes(
     directory: Path | None = None,
     *,
     arch: str = "hopper",
+    hopper_triton: bool = True,
 ) -> Estimate:
     """Weight bytes on one TP rank of PP stage ``rank`` (decoder layers ``start..end``).
 
     Exact (read from the ``*.safetensors`` headers) when ``directory`` holds
     the checkpoint; otherwise counted from the config.  ``arch``: the GPU's
-    architecture, which picks the quantization kernels' layout.
+    architecture, which picks the quantization kernels' layout;
+    ``hopper_triton``: the release runs MXFP4 MoE on Hopper through Triton.
     """
     index = None
     if directory is not None:
@@ -700,6 +704,7 @@ def stage_weight_bytes(
         arch=arch,
         tp=serving.tp,
         num_layers=model.num_hidden_layers,
+        hopper_triton=hopper_triton,
     )
     rope = rotary_cache_bytes(model)
     parts = [f"{end - start} layers"]

@@ -591,6 +591,7 @@ def compare(facts: LogFacts, overrides: dict[str, Any], model_override: str | No
         "max_num_seqs": facts.max_num_seqs,
         "enforce_eager": facts.enforce_eager or None,
         "quantization": facts.quantization,
+        "flashinfer_sampler": {"flashinfer": True, "pytorch": False}.get(facts.sampler or ""),
     }
     flags.update({k: v for k, v in overrides.items() if v is not None})
     tp = int(flags.get("tp") or model.serving.get("tp") or 1)
@@ -663,11 +664,13 @@ def compare(facts: LogFacts, overrides: dict[str, Any], model_override: str | No
         else:
             rows.append(FieldRow(label, str(logged), str(used), "override"))
 
-    setting("vLLM release", facts.vllm_version or facts.version_from_lines, release)
+    by_lines = f"{facts.version_from_lines} (by line numbers)" if facts.version_from_lines else None
+    setting("vLLM release", facts.vllm_version or by_lines, release)
     setting("model", facts.model, name)
     setting("tensor parallel", facts.tp or facts.tp_from_workers, first.serving.tp)
     setting("pipeline parallel", facts.pp or facts.pp_from_workers, first.serving.pp)
-    setting("GPU", facts.gpu_name, first.serving.gpu or "-")
+    if facts.gpu_name or first.serving.gpu:
+        setting("GPU", facts.gpu_name, first.serving.gpu or "-")
     setting("max_model_len", facts.max_model_len, first.max_model_len)
     setting("block size", facts.block_size, first.block_size)
     setting("KV cache dtype", facts.kv_cache_dtype, first.kv_cache_dtype)
