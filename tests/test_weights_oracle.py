@@ -6,11 +6,11 @@ device with its loader (process_weights_after_loading included) on a stand-in
 GPU of the given compute capability.  kvplan counts the same rank from the
 config alone; the two must agree within 0.5%.
 
-Cases left out, and why: gpt-oss (the fixture's MXFP4 experts hold the raw
-checkpoint shapes without their scales: the Triton swizzle runs through a
-stand-in on the meta device), DeepSeek-V2-Lite (unquantized kv_b_proj: the
-fixture counts the W_UK/W_UV views of it as separate storages), and cases whose
-planner failed (no stage bytes).
+Cases left out, and why: gpt-oss (kvplan pads the Triton MXFP4 layout's
+hidden size to 256, as llm-d measured 13.47 GiB for gpt-oss-20b on an H100; the
+fixture's meta-device layout is unpadded, 12.89 GiB), DeepSeek-V2-Lite
+(unquantized kv_b_proj: the fixture counts the W_UK/W_UV views of it as
+separate storages), and cases whose planner failed (no stage bytes).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ CASES = [
     ("gemma-2-27b-tp2", "four norms per layer, tied embedding"),
     ("gemma-3-27b-tp1", "text_config without vocab_size (262,208), SigLIP tower, linear-scaled RoPE cache"),
     ("gemma-3-27b-tp2", "the vision tower's linears divided by TP"),
-    ("gemma-3-27b-tp1-pp2", "embedding and vision tower on both stages"),
+    ("gemma-3-27b-tp1-pp2", "embedding on both stages, the vision tower on the first"),
     ("nemotron-h-8b-tp2", "squared-ReLU MLP (no gate), Mamba-2 mixers"),
     ("nemotron-h-8b-tp1-pp2", "embedding and LM head on every stage"),
     ("jamba-v0.1-tp2", "Mamba-1 mixers and MoE"),

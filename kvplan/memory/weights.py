@@ -4,7 +4,7 @@ Weights are counted from the config, per TP rank and PP stage, as vLLM shards
 them: column/row-parallel linears divide by TP, KV heads are replicated when TP
 exceeds them, MLA's down-projections and MoE routers are replicated, the
 vocabulary is padded to 64 (``VocabParallelEmbedding``) and split by TP, a
-vision tower is built whole on every stage.  Bytes per parameter follow the
+vision tower sits on the first stage.  Bytes per parameter follow the
 quantization method as vLLM lays it out after ``process_weights_after_loading``
 (Marlin repacking, the MXFP4 MoE backends' padding, ignored layers).  See
 docs/memory.md; the runtime terms are in ``kvplan.memory.runtime``.
@@ -322,8 +322,8 @@ def stage_params(
     head; with tied embeddings the LM head is the embedding itself (one copy at
     PP=1, a second copy on the last stage at PP>1, as vLLM builds it).  Some
     vLLM model files build the embedding and the LM head on every stage
-    (``_EMBED_ON_EVERY_STAGE``).  A multimodal model's vision tower is on
-    every stage: vLLM builds it outside the pipeline-split decoder.
+    (``_EMBED_ON_EVERY_STAGE``).  A multimodal model's vision tower and
+    projector are on the first stage.
     """
     cfg = model.config
     kinds = _layer_kinds(model)
@@ -342,7 +342,9 @@ def stage_params(
         total = total + Params(plain=hidden)
     if (last or everywhere) and not (tied and (first or everywhere)):
         total = total + Params(embed=embed)
-    return total + Params(vision=vision_params(cfg, tp))
+    if first:
+        total = total + Params(vision=vision_params(cfg, tp))
+    return total
 
 
 def parameter_count(model: ModelDescription) -> int:
