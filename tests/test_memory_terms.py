@@ -234,7 +234,8 @@ def test_no_memory_left_is_a_refusal_without_capacity_lines(kvplan) -> None:
     assert any("runs out of memory while loading the model" in n for n in doc["notes"])
     table = kvplan("plan", "llama-3.3-70b", "--gpu", "H100-80GB").stdout
     assert "vLLM refuses to start (no memory left for the KV cache)" in table
-    assert "GPU KV cache size" not in table
+    assert "GPU KV cache size" not in table and "0.00x" not in table and "-61" not in table
+    assert "none (61.01 GiB short)" in table
 
 
 def test_an_override_beyond_the_memory_is_said() -> None:
