@@ -93,6 +93,36 @@ class Behaviour:
     chunked_disables_hybrid: a model with chunked local attention turns the
         hybrid KV cache manager off by default (up to 0.13, while
         VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
+
+    The memory budget (``kvplan.memory``; vllm/v1/worker/gpu_worker.py and
+    vllm/utils/mem_utils.py of each release, see docs/memory.md):
+
+    memory_accounting: ``profiling`` (weights + torch peak + non-torch growth,
+        <= 0.26) or ``consumed`` (drop in free memory + transient peak, 0.27+).
+    requested_ceil: the requested memory is ceil(total x utilization) (0.14+).
+    snapshot_before_distributed: the init snapshot precedes the distributed
+        init, so NCCL's setup counts as non-torch growth (<= 0.10.x).
+    sampler: the top-k/top-p path of the V1 runner's sampler warm-up:
+        ``flashinfer_if_installed`` (<= 0.11.0: FlashInfer when the package is
+        there, a pip extra), ``sort`` (0.11.1 - 0.16: PyTorch sort),
+        ``triton_from_8`` (0.17 - 0.20: Triton from 8 requests, sort below),
+        ``flashinfer`` (0.21+: on by default).
+    v2_graph_estimate: the V2 runner measures CUDA graph memory before sizing
+        the KV cache (0.29+; 0 before).
+    v2_sampler_warmup: the V2 warm-up also runs the fp32 sampling pipeline
+        (0.33).
+    batch_caps: ``v0_10`` (<= 0.11.0: defaults set directly, only
+        max_num_seqs capped) or ``capped`` (0.11.1+: max_num_batched_tokens
+        <= max_num_seqs x max_model_len, then max_num_seqs <= it).
+    throughput_doubles: ``--performance-mode throughput`` doubles the defaulted
+        batch sizes (0.17+).
+    rocm_graph_estimate: the CUDA graph estimate is taken on ROCm too (0.26+).
+    rope_yarn_scaled: YaRN scales ``original_max_position_embeddings`` by its
+        factor for the derived max_model_len (< 0.30).
+    rope_loop: the derived max_model_len is multiplied by a factor (1.0 when
+        none applies) for every RoPE config, so it is a float (0.12+).
+    mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
+        vendors from 0.12 (before, Marlin unless triton_kernels was installed).
     """
 
     sizing: str = "per_worker"
@@ -132,6 +162,18 @@ class Behaviour:
     async_scheduling_default: bool = False
     v1_async_without_pp: bool = False
     chunked_disables_hybrid: bool = True
+    memory_accounting: str = "profiling"
+    requested_ceil: bool = False
+    snapshot_before_distributed: bool = True
+    sampler: str = "flashinfer_if_installed"
+    v2_graph_estimate: bool = False
+    v2_sampler_warmup: bool = False
+    batch_caps: str = "v0_10"
+    throughput_doubles: bool = False
+    rocm_graph_estimate: bool = False
+    rope_yarn_scaled: bool = True
+    rope_loop: bool = False
+    mxfp4_hopper_triton: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -141,14 +183,39 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.0", {}),
     (
         "0.11.0",
-        {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"},
+        {
+            "snapshot_before_distributed": False,
+            "sizing": "two_branch",
+            "uniform_type": True,
+            "contiguous_groups": False,
+            "tokens": "blocks",
+        },
     ),
-    ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
-    ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
+    (
+        "0.11.1",
+        {
+            "sampler": "sort",
+            "batch_caps": "capped",
+            "shrink_tensors": True,
+            "report_before_min": False,
+            "mamba_usage": "blocks",
+        },
+    ),
+    (
+        "0.12.0",
+        {
+            "mxfp4_hopper_triton": True,
+            "rope_loop": True,
+            "cp_tokens": "pcp_dcp",
+            "unify_pages": True,
+            "group_size_rule": "1.25",
+        },
+    ),
     ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     (
         "0.14.0",
         {
+            "requested_ceil": True,
             "check": "global_min",
             "needed_first_group": True,
             "auto_fit": True,
@@ -158,7 +225,15 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         },
     ),
     ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
-    ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
+    (
+        "0.17.0",
+        {
+            "sampler": "triton_from_8",
+            "throughput_doubles": True,
+            "check": "worker_groups",
+            "project_uniform_type": True,
+        },
+    ),
     (
         "0.18.0",
         {
@@ -174,6 +249,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
     ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
+    ("0.21.0", {"sampler": "flashinfer"}),
     (
         "0.22.0",
         {"v2_runner": "listed_dense_unquantized", "v2_architectures": frozenset({"Qwen3ForCausalLM"})},
@@ -214,6 +290,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.26.0",
         {
+            "rocm_graph_estimate": True,
             "async_in_flight": True,
             "hybrid_prefix_caching": True,
             "page_padding": "mamba",
@@ -232,6 +309,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.27.0",
         {
+            "memory_accounting": "consumed",
             "concurrency": "sum_groups",
             "v2_runner": "listed_or_dense_hybrid_listed",
             "v2_architectures": frozenset(
@@ -269,6 +347,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.29.0",
         {
+            "v2_graph_estimate": True,
             "sizing": "unified",
             "reserve_null_block": True,
             "page_padding": "mamba_attention",
@@ -277,7 +356,8 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_runner": "all",
         },
     ),
-    ("0.33.0", {"global_window_all_sliding": True, "v1_async_without_pp": True}),
+    ("0.30.0", {"rope_yarn_scaled": False}),
+    ("0.33.0", {"v2_sampler_warmup": True, "global_window_all_sliding": True, "v1_async_without_pp": True}),
 )
 
 

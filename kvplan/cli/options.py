@@ -87,6 +87,21 @@ SERVING: tuple[ServingOption, ...] = (
         str,
         "vLLM release whose planner to reproduce (default: newest known)",
     ),
+    ServingOption(
+        "quantization", "--quantization", str, "vLLM's --quantization (fp8, awq, gptq, mxfp4, ...)"
+    ),
+    ServingOption("dtype", "--dtype", str, "vLLM's --dtype: auto, half, float16, bfloat16, float32"),
+    ServingOption(
+        "usage_context", "--usage-context", str, "serve (vllm serve, default), llm (offline LLM), engine"
+    ),
+    ServingOption("performance_mode", "--performance-mode", str, "balanced, interactivity or throughput"),
+    ServingOption(
+        "flashinfer_sampler",
+        "--flashinfer-sampler/--no-flashinfer-sampler",
+        bool,
+        "vLLM's sampler uses FlashInfer top-k/top-p (VLLM_USE_FLASHINFER_SAMPLER; before 0.11.1 only "
+        "when flashinfer is installed); default: the release's",
+    ),
 )
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or markdown")]

@@ -36,9 +36,33 @@ class Serving:
     vllm_version: str | None = None
     enforce_eager: bool = False
     probe: bool = False
+    quantization: str | None = None
+    dtype: str | None = None
+    usage_context: str | None = None
+    performance_mode: str | None = None
+    flashinfer_sampler: bool | None = None
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Serving))
+
+# vLLM's ``--quantization`` names: the union of QuantizationMethods
+# (vllm/model_executor/layers/quantization/__init__.py) over the releases 0.10.0 - 0.33.0.
+QUANTIZATION_METHODS = (
+    "aqlm", "auto-round", "auto_awq", "auto_gptq", "awq", "awq_marlin", "bitblas", "bitsandbytes",
+    "compressed-tensors", "cpu_awq", "cpu_gptq", "deepseek_v4_fp8", "deepspeedfp", "experts_int8",
+    "fbgemm_fp8", "fp8", "fp8_per_block", "fp8_per_channel", "fp8_per_tensor", "fp_quant", "gguf",
+    "gpt_oss_mxfp4", "gptq", "gptq_bitblas", "gptq_marlin", "gptq_marlin_24", "hqq", "humming", "inc",
+    "int8_per_channel_weight_only", "ipex", "marlin", "modelopt", "modelopt_fp4", "modelopt_mixed",
+    "modelopt_mxfp8", "moe_wna16", "mxfp4", "mxfp8", "neuron_quant", "nvfp4_per_token", "online",
+    "petit_nvfp4", "ptpc_fp8", "qqq", "quark", "rtn", "torchao", "tpu_int8",
+)  # fmt: skip
+# vLLM's ``--dtype`` choices (ModelConfig.dtype).
+MODEL_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+# ``serve``: the OpenAI server (``vllm serve``); ``llm``: the offline ``LLM`` class (also
+# ``vllm bench``); ``engine``: ``AsyncEngineArgs`` used directly.  They pick different
+# batch defaults (EngineArgs.get_batch_defaults).
+USAGE_CONTEXTS = ("serve", "llm", "engine")
+PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
 _YAML_ONLY_EXCLUDED = ("probe",)
 
 
@@ -102,6 +126,26 @@ def _partition(value: Any, source: str | None) -> tuple[int, ...]:
     )
 
 
+_CHOICES = {
+    "quantization": QUANTIZATION_METHODS,
+    "dtype": MODEL_DTYPES,
+    "usage_context": USAGE_CONTEXTS,
+    "performance_mode": PERFORMANCE_MODES,
+}
+
+
+def _choice(value: Any, name: str, source: str | None, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(
+            f"is not one of vLLM's {name} values",
+            source=source,
+            field=name,
+            value=value,
+            hint="one of " + ", ".join(choices),
+        )
+    return value
+
+
 def validate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
     """Check and normalise serving values; unknown keys are errors."""
     out: dict[str, Any] = {}
@@ -153,8 +197,10 @@ def validate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
             out[key] = _int(value, key, source, low=1, high=1 << 40)
         elif key in ("max_num_batched_tokens", "max_num_seqs"):
             out[key] = _int(value, key, source, low=1, high=1 << 30)
-        elif key in ("disable_hybrid_kv_cache_manager", "enforce_eager", "probe"):
+        elif key in ("disable_hybrid_kv_cache_manager", "enforce_eager", "probe", "flashinfer_sampler"):
             out[key] = _bool(value, key, source)
+        elif key in _CHOICES:
+            out[key] = _choice(value, key, source, _CHOICES[key])
     return out
 
 

@@ -20,16 +20,23 @@ from kvplan.model.layers import ModelDescription
 from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
 from kvplan.releases import Release
 
+# transformers' text-config defaults that published multimodal configs leave out
+# (Gemma3TextConfig: vocab_size=262_208).
+_TEXT_DEFAULTS = {"gemma3_text": {"vocab_size": 262208}}
+
 
 def _text_config(cfg: Config, key: str | None) -> Config:
     """The backbone's keys: ``cfg[key]`` (the top level when None or absent), with the
-    top level's dtype when the text config names none."""
+    top level's dtype, quantization, vocabulary and vision tower when the text config
+    names none (the weights need them), and transformers' defaults for keys it omits."""
     text = cfg.get(key) if key else None
     if isinstance(text, dict):
         merged = {**text}
-        for name in ("torch_dtype", "dtype"):
+        for name in ("torch_dtype", "dtype", "quantization_config", "vocab_size", "vision_config"):
             if name not in merged and name in cfg:
                 merged[name] = cfg[name]
+        for name, default in _TEXT_DEFAULTS.get(str(merged.get("model_type", "")), {}).items():
+            merged.setdefault(name, default)
         return merged
     return cfg
 

@@ -108,6 +108,7 @@ def document(plan: Plan) -> dict[str, Any]:
         "gpu_memory_utilization": plan.memory.gpu_memory_utilization,
         "total_bytes": plan.memory.total_bytes,
         "total_source": plan.memory.total_source,
+        "model_runner": plan.memory.runner,
         "stages": [
             {
                 "pp_rank": s.pp_rank,
@@ -163,6 +164,8 @@ def document(plan: Plan) -> dict[str, Any]:
             "estimated_max": fit.estimated_max_model_len,
             "error": fit.error,
         },
+        "vllm_starts": plan.refusal is None,
+        "refusal": plan.refusal,
         "log_lines": list(plan.log_lines),
         "stages": stages,
         "kv_cache_groups": [_group(g) for g in plan.groups],

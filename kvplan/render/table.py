@@ -66,13 +66,21 @@ def _summary(plan: Plan) -> Table:
         "num_blocks (every worker)",
         f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
     )
-    t.add_row("KV cache tokens", f"{plan.kv_cache_tokens:,}")
-    if plan.max_concurrency is not None:
+    if plan.memory_exhausted:
+        t.add_row(
+            "KV cache tokens",
+            Text("none: vLLM refuses to start (no memory left for the KV cache)", style="bold red"),
+        )
+    else:
+        t.add_row("KV cache tokens", f"{plan.kv_cache_tokens:,}")
+    if plan.max_concurrency is not None and not plan.memory_exhausted:
         t.add_row(
             "max concurrency",
             f"{plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens per request",
         )
     verdict = Text("fits", style="green") if fit.fits else Text("does NOT fit", style="bold red")
+    if plan.memory_exhausted:
+        verdict = Text("vLLM refuses to start: no memory left for the KV cache", style="bold red")
     line = Text(f"max_model_len {plan.max_model_len:,}: ")
     line.append_text(verdict)
     if fit.estimated_max_model_len:
@@ -113,13 +121,18 @@ def _stages(plan: Plan) -> Table:
         t.add_row(
             str(st.pp_rank),
             f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
-            human(st.available_bytes),
+            _kv_memory(st.available_bytes),
             *(_branch_cell(st.branches.get(key), st.branch_taken == key) for key, _ in _BRANCH_TITLES),
             st.branch_taken.replace("_", "-"),
             f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
-            human(st.unused_bytes),
+            _kv_memory(st.unused_bytes),
         )
     return t
+
+
+def _kv_memory(num_bytes: int) -> str:
+    """A stage's KV cache memory; none (and how much is missing) when the budget is gone."""
+    return human(num_bytes) if num_bytes >= 0 else f"none ({human(-num_bytes)} short)"
 
 
 def _tensors(plan: Plan, limit: int = 12) -> Table:
@@ -226,7 +239,8 @@ def _memory(plan: Plan) -> Group:
         for term in st.terms:
             mark = "~ " if term.estimated else ""
             t.add_row(str(st.pp_rank), term.name, mark + human(term.bytes), term.source)
-        t.add_row(str(st.pp_rank), Text("KV cache memory", style="bold"), human(st.available), "")
+        left = human(st.available) if st.available > 0 else _kv_memory(st.available)
+        t.add_row(str(st.pp_rank), Text("KV cache memory", style="bold"), left, "")
     if mem.exact:
         return Group(t)
     pictures = Text("Memory picture per stage (one GPU):\n")
@@ -243,7 +257,11 @@ def renderable(plan: Plan) -> Group:
     """Every table of a plan, in reading order."""
     parts: list[Any] = [_summary(plan), _stages(plan), _tensors(plan), _layers(plan), _memory(plan)]
     fit = plan.fit
-    if not fit.fits and fit.error:
+    if plan.memory_exhausted and fit.error:
+        parts.append(
+            Text("vLLM refuses to start (no memory left for the KV cache): " + fit.error, style="red")
+        )
+    elif not fit.fits and fit.error:
         parts.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
     if plan.log_lines:
         parts.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
