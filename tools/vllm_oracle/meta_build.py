@@ -96,6 +96,29 @@ CAPABILITY_OPS = {
     "_C::is_onednn_acl_supported": lambda: False,
 }
 
+def _marlin_repack_shape(*args, **kwargs):
+    """Shape-only Marlin repack (GPTQ and AWQ): the packed weight becomes
+    (size_k / 16, size_n * 16 / pack_factor) with pack_factor = 32 / num_bits,
+    same dtype and device.  Used where a release registers no fake; the
+    signature changed (0.11 passes a permutation tensor), so the integers are
+    taken in order: size_k, size_n, num_bits."""
+    import torch
+
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    size_k = kwargs.get("size_k", ints[0])
+    size_n = kwargs.get("size_n", ints[1])
+    num_bits = kwargs.get("num_bits", ints[2])
+    w = tensors[0]
+    return torch.empty((size_k // 16, size_n * 16 // (32 // num_bits)), dtype=w.dtype, device=w.device)
+
+
+# Shape functions used only when the release registers no fake of its own.
+FALLBACK_FAKES = {
+    "_C::gptq_marlin_repack": _marlin_repack_shape,
+    "_C::awq_marlin_repack": _marlin_repack_shape,
+}
+
 TOKENS_RE = re.compile(r"GPU KV cache size: ([\d,]+) tokens")
 CONCURRENCY_RE = re.compile(r"Maximum concurrency for ([\d,]+) tokens per request: ([\d.]+)x")
 CAPACITY_LINE_RE = re.compile(r"GPU KV cache size|Maximum concurrency")
@@ -585,6 +608,9 @@ class _FakeOp:
 
     def __call__(self, *args, **kwargs):
         fake = self._standins.fakes.get(self._qualname)
+        if fake is None and self._qualname in FALLBACK_FAKES:
+            fake = FALLBACK_FAKES[self._qualname]
+            self._standins.hit(f"fallback-fake:{self._qualname}")
         if fake is None:
             raise NotImplementedError(f"compiled op {self._qualname} called on the CPU stand-in (no fake)")
         self._standins.hit(f"op:{self._qualname}")
