@@ -13,6 +13,9 @@ HEAVY = (
     "kvplan.workflows.sweep",
     "kvplan.workflows.logs",
     "kvplan.model.families.mamba",
+    "kvplan.workflows.verify",
+    "kvplan.workflows.vllm_meta",
+    "vllm",
 )
 
 
