@@ -298,6 +298,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
+        kv_sharing=layout.kv_sharing,
     )
     return Plan(
         model=model,

@@ -76,6 +76,26 @@ class Behaviour:
     nemotron_h_ssm_dtype: the SSM state dtype Nemotron-H's config defaults to
         when it names none (None: the model dtype; float16 from 0.13, float32
         from 0.20).
+    mamba2_spec_rows: a Mamba2 conv state has a row per speculative token (0.17+;
+        gated delta nets always have, Mamba (v1) never).
+    kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
+    kda_spec_rows: a KDA conv state has a row per speculative token (0.27+).
+    short_conv_spec_rows: a short-conv state has a row per speculative token (0.29+).
+    lfm2_conv_name: the module LFM2's short-conv state registers under
+        (``conv``, ``short_conv`` from 0.28).
+    kimi_mla_name: the suffix of Kimi-Linear's MLA cache layer after the
+        decoder layer (``self_attn.attn``; ``self_attn`` from 0.27, whose MLA
+        module is its own attention layer).
+    mla_hybrid_block: the multiple an MLA + Mamba model's attention block size
+        is raised in (64 up to 0.19; None from 0.20: the MLA backend's own block).
+    mla_hybrid_min_block: the least such multiple (128 from 0.27, for the
+        TRTLLM / FlashInfer MLA decode kernels).
+    hybrid_block_reset: a hybrid (attention + Mamba) model's attention layers
+        build their specs with the default block size, 16, unless --block-size
+        is given: the workers' ``update_block_size_for_backend`` resets the
+        aligned block size after the model is built, while the Mamba page stays
+        padded to the aligned attention page (0.18 - 0.19; the planner's page
+        unification then grows the attention blocks again).
     cuda_graphs_in_budget: the CUDA graph memory estimate is subtracted from
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
@@ -112,6 +132,15 @@ class Behaviour:
     global_window_all_sliding: bool = False
     cohere2_window_plus_one: bool = False
     nemotron_h_ssm_dtype: str | None = None
+    mamba2_spec_rows: bool = False
+    kda_split_conv: bool = True
+    kda_spec_rows: bool = False
+    short_conv_spec_rows: bool = False
+    lfm2_conv_name: str = "conv"
+    kimi_mla_name: str = "self_attn.attn"
+    mla_hybrid_block: int | None = 64
+    mla_hybrid_min_block: int = 0
+    hybrid_block_reset: bool = False
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
 
@@ -130,7 +159,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
     ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
-    ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
+    ("0.17.0", {"check": "worker_groups", "project_uniform_type": True, "mamba2_spec_rows": True}),
     (
         "0.18.0",
         {
@@ -138,19 +167,34 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mla_block_size": 16,
             "mla_block_size_blackwell": 32,
             "mla_block_size_blackwell_nope128": 32,
+            "hybrid_block_reset": True,
         },
     ),
     ("0.19.0", {"needed_first_group": False}),
     (
         "0.20.0",
-        {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
+        {
+            "gpu_memory_utilization": 0.92,
+            "nemotron_h_ssm_dtype": "float32",
+            "cuda_graphs_in_budget": True,
+            "hybrid_block_reset": False,
+            "mla_hybrid_block": None,
+        },
     ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
-    ("0.23.0", {"error_style": "v0_23"}),
+    ("0.23.0", {"error_style": "v0_23", "kda_split_conv": False}),
     ("0.24.0", {"unify_error": "v0_24"}),
     ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
-    ("0.27.0", {"concurrency": "sum_groups"}),
-    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True}),
+    (
+        "0.27.0",
+        {
+            "concurrency": "sum_groups",
+            "kda_spec_rows": True,
+            "kimi_mla_name": "self_attn",
+            "mla_hybrid_min_block": 128,
+        },
+    ),
+    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True, "lfm2_conv_name": "short_conv"}),
     (
         "0.29.0",
         {
@@ -159,6 +203,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "page_padding": "mamba_attention",
             "unify_error": "v0_29",
             "cohere2_window_plus_one": True,
+            "short_conv_spec_rows": True,
         },
     ),
     ("0.33.0", {"global_window_all_sliding": True}),
