@@ -15,8 +15,7 @@ token):
   ``(H / tp, d, d)``, float32 unless the cache's SSM dtype says otherwise
   (0.23+; ``s`` from 0.27); before 0.23 three conv states ``(K - 1, H d / tp)``
   (q, k, v) and the recurrent state;
-* short conv: conv ``(L - 1 + s, dim / tp)`` (``s`` from 0.29);
-* lightning (linear) attention: one state ``(H / tp, d, d)``.
+* short conv: conv ``(L - 1 + s, dim / tp)`` (``s`` from 0.29).
 """
 
 from __future__ import annotations
@@ -143,20 +142,6 @@ class ShortConvLayer(MambaLayer):
     def state(self, tp: int, num_spec: int = 0) -> tuple[Shapes, tuple[str, ...]]:
         rows = self.l_cache - 1 + (num_spec if self.spec_rows else 0)
         return ((rows, _div(self.dim, tp, "short conv dimension")),), (self.conv_dtype,)
-
-
-@dataclass(frozen=True)
-class LinearAttentionLayer(MambaLayer):
-    """Lightning (linear) attention: one ``head_dim x head_dim`` state per head."""
-
-    mamba_type: str = "linear_attention"
-    num_heads: int = 0
-    head_dim: int = 0
-    state_dtype: str = "bfloat16"
-
-    def state(self, tp: int, num_spec: int = 0) -> tuple[Shapes, tuple[str, ...]]:
-        heads = _div(self.num_heads, tp, "linear attention heads")
-        return ((heads, self.head_dim, self.head_dim),), (self.state_dtype,)
 
 
 def _int(cfg: dict[str, Any], key: str, source: str, default: int | None = None) -> int:
