@@ -318,6 +318,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
         max_concurrent_batches=engine.max_concurrent_batches,
+        kv_sharing=layout.kv_sharing,
     )
     kv = plan_kv_cache(request)
     notes = budget.notes + _override_notes(kv, options.num_gpu_blocks_override)

@@ -123,6 +123,26 @@ class Behaviour:
         none applies) for every RoPE config, so it is a float (0.12+).
     mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
         vendors from 0.12 (before, Marlin unless triton_kernels was installed).
+    mamba2_spec_rows: a Mamba2 conv state has a row per speculative token (0.17+;
+        gated delta nets always have, Mamba (v1) never).
+    kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
+    kda_spec_rows: a KDA conv state has a row per speculative token (0.27+).
+    short_conv_spec_rows: a short-conv state has a row per speculative token (0.29+).
+    lfm2_conv_name: the module LFM2's short-conv state registers under
+        (``conv``, ``short_conv`` from 0.28).
+    kimi_mla_name: the suffix of Kimi-Linear's MLA cache layer after the
+        decoder layer (``self_attn.attn``; ``self_attn`` from 0.27, whose MLA
+        module is its own attention layer).
+    mla_hybrid_block: the multiple an MLA + Mamba model's attention block size
+        is raised in (64 up to 0.19; None from 0.20: the MLA backend's own block).
+    mla_hybrid_min_block: the least such multiple (128 from 0.27, for the
+        TRTLLM / FlashInfer MLA decode kernels).
+    hybrid_block_reset: a hybrid (attention + Mamba) model's attention layers
+        build their specs with the default block size, 16, unless --block-size
+        is given: the workers' ``update_block_size_for_backend`` resets the
+        aligned block size after the model is built, while the Mamba page stays
+        padded to the aligned attention page (0.18 - 0.19; the planner's page
+        unification then grows the attention blocks again).
     """
 
     sizing: str = "per_worker"
@@ -174,6 +194,15 @@ class Behaviour:
     rope_yarn_scaled: bool = True
     rope_loop: bool = False
     mxfp4_hopper_triton: bool = False
+    mamba2_spec_rows: bool = False
+    kda_split_conv: bool = True
+    kda_spec_rows: bool = False
+    short_conv_spec_rows: bool = False
+    lfm2_conv_name: str = "conv"
+    kimi_mla_name: str = "self_attn.attn"
+    mla_hybrid_block: int | None = 64
+    mla_hybrid_min_block: int = 0
+    hybrid_block_reset: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -211,7 +240,13 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "group_size_rule": "1.25",
         },
     ),
-    ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
+    (
+        "0.13.0",
+        {
+            "error_style": "v0_13",
+            "nemotron_h_ssm_dtype": "float16",
+        },
+    ),
     (
         "0.14.0",
         {
@@ -224,7 +259,13 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "chunked_disables_hybrid": False,
         },
     ),
-    ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
+    (
+        "0.15.0",
+        {
+            "mamba_usage": "mode",
+            "mla_block_size_blackwell_nope128": 64,
+        },
+    ),
     (
         "0.17.0",
         {
@@ -232,6 +273,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "throughput_doubles": True,
             "check": "worker_groups",
             "project_uniform_type": True,
+            "mamba2_spec_rows": True,
         },
     ),
     (
@@ -241,24 +283,51 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mla_block_size": 16,
             "mla_block_size_blackwell": 32,
             "mla_block_size_blackwell_nope128": 32,
+            "hybrid_block_reset": True,
         },
     ),
-    ("0.19.0", {"needed_first_group": False}),
+    (
+        "0.19.0",
+        {
+            "needed_first_group": False,
+        },
+    ),
     (
         "0.20.0",
-        {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
+        {
+            "gpu_memory_utilization": 0.92,
+            "nemotron_h_ssm_dtype": "float32",
+            "cuda_graphs_in_budget": True,
+            "hybrid_block_reset": False,
+            "mla_hybrid_block": None,
+        },
     ),
-    ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
-    ("0.21.0", {"sampler": "flashinfer"}),
+    (
+        "0.20.1",
+        {
+            "override_memory": True,
+            "tokens": "concurrency",
+        },
+    ),
+    (
+        "0.21.0",
+        {
+            "sampler": "flashinfer",
+        },
+    ),
     (
         "0.22.0",
-        {"v2_runner": "listed_dense_unquantized", "v2_architectures": frozenset({"Qwen3ForCausalLM"})},
+        {
+            "v2_runner": "listed_dense_unquantized",
+            "v2_architectures": frozenset({"Qwen3ForCausalLM"}),
+        },
     ),
     (
         "0.23.0",
         {
             "error_style": "v0_23",
             "v2_architectures": frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}),
+            "kda_split_conv": False,
         },
     ),
     (
@@ -268,12 +337,12 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_runner": "listed",
             "v2_architectures": frozenset(
                 {
-                    "Qwen3ForCausalLM",
                     "DeepseekV2ForCausalLM",
-                    "Qwen2MoeForCausalLM",
                     "GraniteMoeForCausalLM",
                     "LlamaForCausalLM",
                     "MistralForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                    "Qwen3ForCausalLM",
                 }
             ),
         },
@@ -283,7 +352,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "v2_runner": "listed_or_dense",
             "v2_architectures": frozenset(
-                {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+                {"DeepseekV2ForCausalLM", "GraniteMoeForCausalLM", "Qwen2MoeForCausalLM"}
             ),
         },
     ),
@@ -323,6 +392,9 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                     "Qwen2MoeForCausalLM",
                 }
             ),
+            "kda_spec_rows": True,
+            "kimi_mla_name": "self_attn",
+            "mla_hybrid_min_block": 128,
         },
     ),
     (
@@ -342,6 +414,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                     "Qwen2MoeForCausalLM",
                 }
             ),
+            "lfm2_conv_name": "short_conv",
         },
     ),
     (
@@ -354,10 +427,23 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "unify_error": "v0_29",
             "cohere2_window_plus_one": True,
             "v2_runner": "all",
+            "short_conv_spec_rows": True,
         },
     ),
-    ("0.30.0", {"rope_yarn_scaled": False}),
-    ("0.33.0", {"v2_sampler_warmup": True, "global_window_all_sliding": True, "v1_async_without_pp": True}),
+    (
+        "0.30.0",
+        {
+            "rope_yarn_scaled": False,
+        },
+    ),
+    (
+        "0.33.0",
+        {
+            "v2_sampler_warmup": True,
+            "global_window_all_sliding": True,
+            "v1_async_without_pp": True,
+        },
+    ),
 )
 
 

@@ -58,17 +58,12 @@ _NO_FLASHINFER = (
     "the oracle's CPU environment cannot import FlashInfer, so vLLM skips the Blackwell MLA "
     "backends a B200 would pick (block 128 instead of FlashInfer MLA's)"
 )
-_NO_MAX_LEN = "Mamba2 configs without max_position_embeddings: vLLM falls back to 2048, kvplan refuses"
 _CHECKPOINT_CASES = (
     "nemotron-h-8b-tp1", "nemotron-h-8b-tp2", "nemotron-h-8b-tp1-pp2", "qwen3-next-80b-a3b-tp1",
     "qwen3-next-80b-a3b-tp4", "qwen3-next-80b-a3b-tp1-pp2", "qwen3.5-397b-a17b-tp1", "qwen3.5-397b-a17b-tp8",
 )  # fmt: skip
 _SM100 = ("deepseek-r1-tp1-sm100", "deepseek-v2-lite-tp1-sm100", "deepseek-v3-tp1-sm100", "kimi-k2-tp1-sm100")
 _CODESTRAL = ("mamba-codestral-7b-tp1", "mamba-codestral-7b-tp2")
-_RUNNER_BLOCK_16 = (
-    "0.19.1's model runner returns hybrid models' attention specs with block 16 and its planner then "
-    "raises them to the Mamba page; kvplan aligns before planning (the plan test agrees)"
-)
 _NO_REMOTE_CODE = (
     "transformers 4.57 has no nemotron_h config and the case carries no remote code, so vLLM 0.19.1 "
     "refuses the config; a checkpoint with its configuration_nemotron_h.py is served"
@@ -91,22 +86,19 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
     "layers": {
         **{f"0.33.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
         **{f"0.33.0-{c}": _NO_FLASHINFER for c in _SM100},
-        **{f"0.33.0-{c}": _NO_MAX_LEN for c in _CODESTRAL},
-        **{f"0.19.1-{c}": _RUNNER_BLOCK_16 for c in _ALIGNED_LATER},
         **{f"0.19.1-nemotron-h-8b-{t}": _NO_REMOTE_CODE for t in ("tp1", "tp2", "tp1-pp2")},
         **{f"0.19.1-{c}": _NO_FLASHINFER for c in _SM100},
-        **{f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in ("0.19.1", "0.28.0", "0.32.0")},
         **{f"0.32.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
+        **{f"{v}-{c}": _MAMBA_CHECKPOINT for c in _CODESTRAL for v in ("0.33.0", "0.32.0")},
         **{f"0.32.0-{c}": _NO_FLASHINFER for c in _SM100},
         "0.28.0-deepseek-v2-lite-tp1-sm100": _NO_FLASHINFER,
         **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
     },
-    "resolved": {f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in RELEASES},
+    "resolved": {},
     "plan": {
         **{f"{v}-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES for v in ("0.33.0", "0.32.0")},
         **{f"{v}-{c}": _NO_FLASHINFER for c in _SM100 for v in ("0.33.0", "0.32.0", "0.19.1")},
         "0.28.0-deepseek-v2-lite-tp1-sm100": _NO_FLASHINFER,
-        **{f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in RELEASES},
         **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
     },
 }

@@ -71,6 +71,7 @@ class Layout:
     mamba_cache_mode: str = "none"
     kv_cache_dtype: str = "auto"
     kv_cache_dtype_note: str = ""
+    kv_sharing: tuple[dict[str, str], ...] = ()
 
 
 def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
@@ -103,7 +104,16 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
     context, note = platform.shard_context(model, serving, release, kv_dtype)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
     stage_specs = tuple(
-        {layer.name: spec_for(layer, context) for layer in model.layers_in(start, end)}
+        {
+            layer.name: spec_for(layer, context)
+            for layer in model.layers_in(start, end)
+            if layer.kv_sharing_target is None
+        }
+        for start, end in ranges
+    )
+    # Layers that read another layer's cache get no spec (vLLM's model runner skips them).
+    kv_sharing = tuple(
+        {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
         for start, end in ranges
     )
     mode = (
@@ -111,4 +121,6 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
         else "none"
     )
-    return Layout(tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note)
+    return Layout(
+        tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note, kv_sharing
+    )

@@ -80,15 +80,17 @@ def align(
 ) -> tuple[ShardContext, str]:
     """Raise the attention block size until one attention page holds a state, and pad states.
 
-    ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (64
-    for MLA), lcm'd with 64 for gated delta nets in 0.26+'s ``align`` mode
-    (prefix caching on, FlashInfer's prefill checkpoints); the state page is
-    then padded to ``block x attention bytes per token``.  Mamba's own block
+    ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (for
+    MLA 64 up to 0.19, then the MLA backend's block size, at least 128 from
+    0.27), lcm'd with the layers' prefill checkpoint alignment in 0.26+'s
+    ``align`` mode (prefix caching on) when every state layer exports
+    checkpoints (Qwen's gated delta nets: 64); the state page is then padded
+    to ``block x attention bytes per token``.  Mamba's own block
     size is the attention block in ``align`` mode, else max_model_len.
     """
     mambas = [layer for layer in model.layers if isinstance(layer, MambaLayer)]
     attn = next((layer for layer in model.layers if isinstance(layer, AttentionLayer | MLALayer)), None)
-    state = max(layer.state_bytes(context.tp) for layer in mambas)
+    state = max(layer.state_bytes(context.tp, context.num_speculative_tokens) for layer in mambas)
     mode = "align" if release.behaviour.hybrid_prefix_caching else "none"
     if attn is None:
         # Attention-free: no alignment; one state per request.
@@ -97,9 +99,14 @@ def align(
         )
     probe = spec_for(attn, replace(context, block_size=1, mla_block_size=1))
     per_token = probe.page_size_bytes
-    k = context.block_size if isinstance(attn, MLALayer) else 16
-    if mode == "align" and all(layer.mamba_type == "gdn_attention" for layer in mambas):
-        k = lcm(k, 64)
+    if isinstance(attn, MLALayer):
+        behaviour = release.behaviour
+        k = max(behaviour.mla_hybrid_block or context.block_size, behaviour.mla_hybrid_min_block)
+    else:
+        k = 16
+    alignments = [layer.prefill_checkpoint_alignment for layer in mambas]
+    if mode == "align" and all(alignments):
+        k = lcm(k, *(a for a in alignments if a))
     block = k * cdiv(state, k * per_token)
     if isinstance(attn, AttentionLayer):
         kv_heads_per_rank(attn.num_kv_heads, context.tp, layer=attn.name)
@@ -119,4 +126,10 @@ def align(
         f"block size {block}: raised so one attention page ({page:,} B) holds a {state:,} B state "
         f"(k={k}, mamba cache mode {mode})"
     )
+    if release.behaviour.hybrid_block_reset and serving.block_size is None:
+        # The workers put the attention block size back to 16 after building the model;
+        # the Mamba page stays padded, so the planner grows the attention blocks again.
+        reset = DEFAULT_BLOCK_SIZE
+        ctx = replace(ctx, block_size=reset, mla_block_size=reset if isinstance(attn, MLALayer) else None)
+        note += f"; the layers' specs keep {reset}-token blocks until the planner unifies the pages"
     return ctx, note

@@ -12,6 +12,7 @@ from functools import singledispatch
 from kvplan.model.layers import (
     AttentionLayer,
     ChunkedLocalLayer,
+    CrossAttentionLayer,
     Layer,
     MambaLayer,
     MLALayer,
@@ -20,6 +21,7 @@ from kvplan.model.layers import (
 )
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
+    CrossAttentionSpec,
     FullAttentionSpec,
     KVCacheSpec,
     MambaSpec,
@@ -34,7 +36,9 @@ class ShardContext:
 
     ``kv_dtype`` is the resolved attention cache dtype (``auto`` already
     replaced by the model dtype); ``kv_cache_dtype`` is the flag as given,
-    which MLA records as its ``cache_dtype_str``.
+    which MLA records as its ``cache_dtype_str``.  ``num_speculative_tokens``
+    (0: no speculative decoding) adds conv rows to recurrent states and
+    speculative blocks to their specs.
     """
 
     tp: int
@@ -42,6 +46,7 @@ class ShardContext:
     kv_dtype: str
     kv_cache_dtype: str = "auto"
     mla_block_size: int | None = None
+    num_speculative_tokens: int = 0
     mamba_block_size: int | None = None
     mamba_page_size_padded: int | None = None
     attention_page_size_padded: int | None = None
@@ -75,6 +80,11 @@ def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
 
 
 @spec_for.register
+def _cross(layer: CrossAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
+    return CrossAttentionSpec(**_attention_fields(layer, ctx))  # type: ignore[arg-type]
+
+
+@spec_for.register
 def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     return ChunkedLocalAttentionSpec(
         **_attention_fields(layer, ctx),  # type: ignore[arg-type]
@@ -97,11 +107,12 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
 
 @spec_for.register
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
-    shapes, dtypes = layer.state(ctx.tp)
+    shapes, dtypes = layer.state(ctx.tp, ctx.num_speculative_tokens)
     return MambaSpec(
         block_size=layer.block_size or ctx.mamba_block_size or ctx.block_size,
         shapes=shapes,
         dtypes=dtypes,
         page_size_padded=layer.page_size_padded or ctx.mamba_page_size_padded,
         mamba_type=layer.mamba_type,
+        num_speculative_blocks=ctx.num_speculative_tokens,
     )

@@ -32,7 +32,8 @@ class Usage:
     tokens each rank keeps; ``max_num_batched_tokens`` is the tokens in flight
     (doubled by async scheduling from 0.26); ``mamba_usage`` (``page``,
     ``blocks`` or ``mode``) and ``mamba_cache_mode`` select how Mamba state is
-    counted in the release.
+    counted in the release.  ``max_num_encoder_input_tokens`` is the scheduler's
+    encoder budget a cross-attention layer keeps for one request.
     """
 
     max_model_len: int
@@ -40,6 +41,7 @@ class Usage:
     cp_size: int = 1
     mamba_cache_mode: str = "none"
     mamba_usage: str = "mode"
+    max_num_encoder_input_tokens: int = 0
 
 
 class SpecMergeError(Exception):
@@ -238,6 +240,18 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
 
     def as_full_attention(self, **window: int) -> FullAttentionSpec:
         return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossAttentionSpec(AttentionSpec):
+    """An encoder-decoder model's cross attention: K and V of the encoder's output,
+    kept for the scheduler's encoder budget rather than for ``max_model_len``
+    (vLLM's ``max_num_encoder_input_tokens``, which is ``max_num_batched_tokens``)."""
+
+    kind: ClassVar[str] = "cross_attention"
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        return cdiv(usage.max_num_encoder_input_tokens, self.block_size) * self.page_size_bytes
 
 
 @dataclass(frozen=True)
