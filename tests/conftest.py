@@ -22,6 +22,16 @@ class Outcome:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(autouse=True)
+def _no_ci_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test (and the subprocesses it starts) off the CI's real step summary.
+
+    GitHub Actions sets ``GITHUB_STEP_SUMMARY`` for the whole job; ``kvplan
+    check`` appends to it.  A test that wants a summary sets its own path.
+    """
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def kvplan():
     runner = CliRunner()
