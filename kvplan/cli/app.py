@@ -122,13 +122,21 @@ class _PlainCoercion:
 
 
 def _use_plain_coercion(command: Any) -> None:
-    """Give every simple parameter of ``command`` (and its subcommands) ``_PlainCoercion``."""
+    """Give every simple parameter of ``command`` (and its subcommands) ``_PlainCoercion``.
+
+    Only typer 0.26+ coerces through pydantic (``typer._coercion``, a private
+    module); with any other typer this does nothing and typer's own coercion
+    runs, so no typer version depends on these internals.
+    """
+    try:
+        from typer._click import Context
+        from typer._coercion import build_runtime_param  # noqa: F401  (present: the pydantic path)
+    except ImportError:
+        return
     for sub in getattr(command, "commands", {}).values():
         _use_plain_coercion(sub)
     params = list(command.params)
     if hasattr(command, "get_help_option"):
-        from typer._click import Context
-
         params.append(command.get_help_option(Context(command)))
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
