@@ -80,6 +80,27 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+
+    Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
+
+    dcp_flag: ``--decode-context-parallel-size`` exists (0.10.2+).
+    dcp_tp_check: how ParallelConfig refuses ``tp % dcp != 0``: ``none``
+        (before 0.16: no check; the DCP groups are cut from the TP group and
+        startup fails), ``v0_16`` (its text lacks a space: "divisible
+        bydcp_size"), ``v0_26``.
+    dcp_gqa_check: ModelConfig's DCP checks for GQA/MQA models (0.27+).
+    mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
+        take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
+    mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    mamba_cache_modes: the values ``--mamba-cache-mode`` takes (0.15+; empty before).
+    mamba_cache_mode_ignored: the flag is deprecated and has no effect: the
+        mode follows prefix caching (0.33).
+    mamba_prefix_caching: what prefix caching does to a Mamba model: ``off``
+        (<= 0.11.0: vLLM turns it off), ``supported`` (0.11.1 - 0.14: on, with
+        states every block, only for ``mamba_all_archs``; off otherwise),
+        ``modes`` (0.15 - 0.27: mode ``all`` for ``mamba_all_archs``, else
+        ``align``), ``align`` (0.28+: mode ``align``).
+    mamba_all_archs: the architectures that implement SupportsMambaPrefixCaching.
     """
 
     sizing: str = "per_worker"
@@ -114,6 +135,31 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    dcp_flag: bool = False
+    dcp_tp_check: str = "none"
+    dcp_gqa_check: bool = False
+    mamba_dtypes: tuple[str, ...] = ()
+    mamba_block_size_flag: bool = False
+    mamba_cache_modes: tuple[str, ...] = ()
+    mamba_cache_mode_ignored: bool = False
+    mamba_prefix_caching: str = "off"
+    mamba_all_archs: frozenset[str] = frozenset()
+
+
+# The model classes that implement SupportsMambaPrefixCaching (vllm/model_executor/models/*.py),
+# by their registry names; FalconMamba is served by MambaForCausalLM.  Bamba left in 0.24.
+_MAMBA_ALL = frozenset(
+    {
+        "FalconH1ForCausalLM",
+        "GraniteMoeHybridForCausalLM",
+        "JambaForCausalLM",
+        "Mamba2ForCausalLM",
+        "MambaForCausalLM",
+        "FalconMambaForCausalLM",
+        "NemotronHForCausalLM",
+        "Zamba2ForCausalLM",
+    }
+)
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -121,15 +167,43 @@ class Behaviour:
 # applies from that release on, on top of the rows before it.
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.0", {}),
+    ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
+    ("0.10.2", {"dcp_flag": True}),
     (
         "0.11.0",
         {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"},
     ),
-    ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
+    (
+        "0.11.1",
+        {
+            "shrink_tensors": True,
+            "report_before_min": False,
+            "mamba_usage": "blocks",
+            "mamba_block_size_flag": True,
+            "mamba_prefix_caching": "supported",
+            "mamba_all_archs": _MAMBA_ALL | {"BambaForCausalLM"},
+        },
+    ),
     ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
-    ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
+    (
+        "0.13.0",
+        {
+            "error_style": "v0_13",
+            "nemotron_h_ssm_dtype": "float16",
+            "mamba_dtypes": ("auto", "float32", "float16"),
+        },
+    ),
     ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
-    ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
+    (
+        "0.15.0",
+        {
+            "mamba_usage": "mode",
+            "mla_block_size_blackwell_nope128": 64,
+            "mamba_cache_modes": ("all", "align", "none"),
+            "mamba_prefix_caching": "modes",
+        },
+    ),
+    ("0.16.0", {"dcp_tp_check": "v0_16"}),
     ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
     (
         "0.18.0",
@@ -146,11 +220,20 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
     ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
+    ("0.22.0", {"mamba_dtypes": ("auto", "float32", "float16", "bfloat16")}),
     ("0.23.0", {"error_style": "v0_23"}),
-    ("0.24.0", {"unify_error": "v0_24"}),
-    ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
-    ("0.27.0", {"concurrency": "sum_groups"}),
-    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True}),
+    ("0.24.0", {"unify_error": "v0_24", "mamba_all_archs": _MAMBA_ALL}),
+    (
+        "0.26.0",
+        {
+            "async_in_flight": True,
+            "hybrid_prefix_caching": True,
+            "page_padding": "mamba",
+            "dcp_tp_check": "v0_26",
+        },
+    ),
+    ("0.27.0", {"concurrency": "sum_groups", "dcp_gqa_check": True}),
+    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True, "mamba_prefix_caching": "align"}),
     (
         "0.29.0",
         {
@@ -161,7 +244,8 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "cohere2_window_plus_one": True,
         },
     ),
-    ("0.33.0", {"global_window_all_sliding": True}),
+    ("0.32.0", {"mamba_cache_modes": ("align", "none")}),
+    ("0.33.0", {"global_window_all_sliding": True, "mamba_cache_mode_ignored": True}),
 )
 
 

@@ -161,15 +161,26 @@ def _estimated(
         act = weights.activation_bytes(
             model, serving, release, max_num_batched_tokens, max_num_seqs, last=last
         )
+        # --cpu-offload-gb: vLLM keeps up to that many GiB of this GPU's weights in CPU memory.
+        offload = min(int(serving.cpu_offload_gb * GiB), w.bytes)
         terms = (
             Term("total", total, False, total_source),
             Term("usable (x gpu_memory_utilization)", usable, False, f"total x {util}"),
             Term("weights", -w.bytes, w.estimated, w.source),
+            *(
+                (
+                    Term(
+                        "weights in CPU memory", offload, True, f"--cpu-offload-gb {serving.cpu_offload_gb:g}"
+                    ),
+                )
+                if offload
+                else ()
+            ),
             Term("activation peak", -act.bytes, True, act.source),
             Term("non-torch memory", -non_torch.bytes, True, non_torch.source),
             Term("CUDA graphs", -graphs.bytes, graphs.estimated, graphs.source),
         )
-        available = usable - w.bytes - act.bytes - non_torch.bytes - graphs.bytes
+        available = usable - w.bytes + offload - act.bytes - non_torch.bytes - graphs.bytes
         stages_out.append(StageBudget(rank, terms, available))
     return MemoryBudget(tuple(stages_out), False, total, total_source, util)
 
