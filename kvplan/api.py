@@ -21,6 +21,7 @@ from kvplan.memory.budget import MemoryBudget, StageBudget
 from kvplan.model.describe import describe
 from kvplan.model.layers import ChunkedLocalLayer, ModelDescription
 from kvplan.releases import Release, resolve_release
+from kvplan.vllm import engine_args
 from kvplan.vllm.layout import Layout, build_layout
 from kvplan.vllm.planner import (
     Capacity,
@@ -78,6 +79,7 @@ class Plan:
     max_num_batched_tokens: int
     max_num_seqs: int
     disable_hybrid_kv_cache_manager: bool
+    prefix_caching: bool = True
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -137,8 +139,19 @@ class Plan:
 
     @property
     def log_lines(self) -> tuple[str, ...]:
-        """The release's capacity log lines, verbatim."""
+        """The release's capacity log lines, verbatim; none when vLLM refuses to start
+        (its fit check raises before it logs the capacity)."""
+        if not self.fit.fits:
+            return ()
         return self.capacity.log_lines if self.capacity else ()
+
+    @property
+    def override_excess_bytes(self) -> int:
+        """Bytes per worker that ``num_gpu_blocks_override`` allocates beyond the available
+        KV cache memory, on the stage where it is most (0 when it fits)."""
+        if self.kv.num_gpu_blocks_override is None:
+            return 0
+        return max((-st.unused_bytes for st in self.stages), default=0) if self.stages else 0
 
     @property
     def kv_cache_dtype(self) -> str:
@@ -194,6 +207,9 @@ class Plan:
         for term in stage.terms:
             if term.name in _PICTURE_TERMS:
                 picture[_PICTURE_TERMS[term.name]] = -term.bytes
+        for term in stage.terms:
+            if term.name == "weights in CPU memory":  # --cpu-offload-gb: not on the GPU
+                picture["weights"] -= term.bytes
         st = self.stages[stage.pp_rank]
         picture["kv_cache"] = st.num_blocks * st.bytes_per_block
         picture["unused_kv"] = st.unused_bytes
@@ -235,20 +251,57 @@ def _model_input(model: ModelInput | str | dict[str, Any]) -> ModelInput:
     return resolve_model(model)
 
 
-def plan(model: ModelInput | str | dict[str, Any], **serving: Any) -> Plan:
+def resolve(
+    model: ModelInput | str | dict[str, Any] | None, serving: dict[str, Any]
+) -> tuple[ModelInput, Serving, tuple[str, ...]]:
+    """The model and the options in force, and notes on how they were read.
+
+    ``serving`` may hold ``vllm_args``: a pasted ``vllm serve ...`` line or
+    ``LLM(...)`` keywords, whose modelled flags become options (a flag giving
+    one a different value is an error) and whose model is used when
+    ``model`` is None.
+    """
+    serving = dict(serving)
+    text = serving.pop("vllm_args", None)
+    notes: list[str] = []
+    pasted = None
+    if text is not None:
+        from kvplan.inputs import vllm_args
+
+        pasted = vllm_args.parse(text)
+        notes += vllm_args.describe(pasted)
+        if model is None:
+            model = pasted.model
+        elif pasted.model is not None and pasted.model != model:
+            notes.append(f"planned the MODEL given ({model}), not the pasted one ({pasted.model})")
+    if model is None:
+        raise InputError(
+            "no MODEL given",
+            hint="name one (a preset, a YAML, a config.json, a directory or a hub id), "
+            'or paste a "vllm serve MODEL ..." line with --vllm-args',
+        )
+    source = _model_input(model)
+    options = serving_mod.merge(source.serving, source.source, serving, pasted.serving if pasted else None)
+    return source, options, tuple(notes) + source.notes
+
+
+def plan(model: ModelInput | str | dict[str, Any] | None, **serving: Any) -> Plan:
     """Plan one model's KV cache as vLLM would.
 
     ``model``: a preset name, a model YAML, a config.json, a model directory or
     a cached hub id (as on the command line), a config dict, or a
     ``ModelInput``.  ``serving``: the options of ``kvplan plan`` spelled with
     underscores (``tp=2``, ``kv_cache_memory="20GiB"``, ``gpu="H100-80GB"``,
-    ``vllm_version="0.19"``, ...); None means "not given", and a given option
-    beats the model YAML's ``serving:`` section.  Raises ``InputError`` on bad
-    input and ``PlannerRefusal`` where the release's planner would refuse.
+    ``vllm_version="0.19"``, ...) or as vLLM's engine arguments
+    (``tensor_parallel_size=2``), and ``vllm_args`` (a pasted ``vllm serve``
+    line); None means "not given", and a given option beats the model YAML's
+    ``serving:`` section.  Raises ``InputError`` on bad input and
+    ``PlannerRefusal`` where the release would refuse.
     """
-    source = _model_input(model)
-    options = serving_mod.merge(source.serving, source.source, serving)
-    return plan_with(source, options)
+    source, options, notes = resolve(model, serving)
+    result = plan_with(source, options)
+    result.notes = notes + result.notes
+    return result
 
 
 def plan_with(model: ModelInput, options: Serving, description: ModelDescription | None = None) -> Plan:
@@ -256,7 +309,9 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
     release = resolve_release(options.vllm_version)
     if description is None:
         description = describe(model, release)
-    layout = build_layout(description, options, release)
+    mamba = engine_args.mamba_cache(description, options, release)
+    engine_args.check(description, options, release, mamba)
+    layout = build_layout(description, options, release, mamba)
     max_len = options.max_model_len
     if max_len is None:
         max_len = description.max_position_embeddings
@@ -298,6 +353,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
+        async_scheduling=engine_args.async_scheduling(options),
     )
     return Plan(
         model=model,
@@ -310,4 +366,6 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         max_num_batched_tokens=mnbt,
         max_num_seqs=mns,
         disable_hybrid_kv_cache_manager=disable_hybrid,
+        prefix_caching=mamba.prefix_caching,
+        notes=(mamba.note,) if mamba.note else (),
     )
