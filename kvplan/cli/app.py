@@ -14,23 +14,113 @@ from typing import Annotated, Any
 
 import typer
 import typer.main
+from typer.core import TyperCommand
 
 from kvplan.errors import KvplanError
 
+# Help is plain text (no rich panels): click wraps it to the terminal and
+# never cuts an option name, at 80 columns as at 200.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Plan vLLM's KV cache from a model config, without a GPU.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+class Command(TyperCommand):
+    """A command that refuses an option given twice with different values.
+
+    click keeps the last value silently (``--tp 2 --tp 4``, or a switch and its
+    opposite); kvplan reports the conflict and exits 2 instead.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Check ``args`` for conflicting options, then parse them as click does."""
+        conflict = find_conflict(self.params, args)
+        if conflict:
+            sys.stderr.write(f"kvplan: error: {conflict}\n  hint: give each option once\n")
+            raise typer.Exit(2)
+        return list(super().parse_args(ctx, args))
+
+
+def find_conflict(params: list[Any], args: list[str]) -> str | None:
+    """The first option of ``params`` that ``args`` give two different values, in words, or None."""
+    spelled: dict[str, tuple[Any, bool]] = {}
+    for param in params:
+        for opt in getattr(param, "opts", ()) if getattr(param, "param_type_name", "") == "option" else ():
+            spelled[opt] = (param, True)
+        for opt in getattr(param, "secondary_opts", ()):
+            spelled[opt] = (param, False)
+    seen: dict[str, tuple[str, object]] = {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word == "--":
+            break
+        name, eq, inline = word.partition("=")
+        if name not in spelled:
+            continue
+        param, on = spelled[name]
+        if getattr(param, "is_flag", False):
+            value: object = on
+        elif eq:
+            value = inline
+        elif i < len(args):
+            value, i = args[i], i + 1
+        else:
+            continue  # click reports the missing value
+        if getattr(param, "multiple", False):
+            continue
+        if param.name in seen and seen[param.name][1] != value:
+            first, before = seen[param.name]
+            if isinstance(value, bool):
+                return f"{first} and {name} conflict"
+            return f"{first} is given twice, with different values ({before} and {value})"
+        seen[param.name] = (name, value)
+    return None
+
 
 _DEBUG = {"on": False}
 
 
 ModelArg = Annotated[
-    str,
-    typer.Argument(help="preset name, model YAML, config.json, model directory or cached hub id (org/name)"),
+    str | None,
+    typer.Argument(
+        help="preset, model YAML, config.json, model directory or cached hub id (org/name); "
+        "or, after --, a whole `vllm serve MODEL ...` command",
+        show_default=False,
+        metavar="MODEL",
+    ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from kvplan.releases import KNOWN_RELEASES
+
+        try:
+            mine = version("kvplan")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            mine = "(not installed)"
+        sys.stdout.write(f"kvplan {mine} (reproduces vLLM {KNOWN_RELEASES[0]} to {KNOWN_RELEASES[-1]})\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print kvplan's version and exit", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Plan vLLM's KV cache from a model config, without a GPU."""
 
 
 def debug_mode(on: bool) -> None:
@@ -46,6 +136,31 @@ def fail(err: KvplanError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def pasted_command(
+    model: str | None, extra: list[str], serving: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """``kvplan plan -- vllm serve MODEL ...``: the words after ``--`` as ``--vllm-args``.
+
+    Without extra words, ``model`` and ``serving`` are returned unchanged.
+    """
+    if not extra:
+        return model, serving
+    import shlex
+
+    from kvplan.errors import InputError
+
+    words = ([model] if model is not None else []) + extra
+    program = words[0].rsplit("/", 1)[-1]
+    if program != "vllm" and not program.startswith("python") and not re.match(r"^[A-Za-z_]\w*=", words[0]):
+        raise InputError(
+            "unexpected extra arguments: " + " ".join(extra),
+            hint="to plan a vLLM command, write: kvplan plan -- vllm serve MODEL --flag value ...",
+        )
+    if "vllm_args" in serving:
+        raise InputError("--vllm-args and a command after -- both give a vLLM command", hint="give one")
+    return None, {**serving, "vllm_args": shlex.join(words)}
+
+
 def print_json(document: Any) -> None:
     """Write one JSON document to stdout (json loads only for JSON output)."""
     import json
@@ -53,15 +168,24 @@ def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
+def output_width() -> int | None:
+    """Columns to lay tables out in: the terminal's (None: rich asks it); when stdout is not a
+    terminal, ``COLUMNS`` if set, else 80."""
+    import os
+
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and 20 <= int(columns) <= 1000 else 80
+
+
 def console() -> Any:
     """The rich console every table is printed on."""
     from rich.console import Console
 
-    # Piped output gets a fixed, wide layout instead of rich's 80-column fallback.
     # Cells are plain text: no markup, highlighting or emoji codes to parse (and
     # a model name in brackets is never taken for markup).
-    width = None if sys.stdout.isatty() else 140
-    return Console(width=width, markup=False, highlight=False, emoji=False)
+    return Console(width=output_width(), markup=False, highlight=False, emoji=False)
 
 
 _INT = re.compile(r"-?[0-9]{1,18}")
@@ -173,7 +297,7 @@ def main() -> None:
         if chosen is not None:
             # Build only the command being run: typer otherwise inspects every
             # command's signature on each start. Usage lines keep "kvplan NAME".
-            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            single = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
             single.registered_commands = [chosen]
             command = typer.main.get_command(single)
             _use_plain_coercion(command)
