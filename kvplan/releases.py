@@ -27,7 +27,6 @@ KNOWN_RELEASES: tuple[str, ...] = (
 NEWEST = KNOWN_RELEASES[-1]
 
 
-@dataclass(frozen=True, eq=False)
 class Behaviour:
     """The planner semantics of one vLLM release (see ``_CHANGES`` for the sources).
 
@@ -145,6 +144,23 @@ class Behaviour:
     mamba_prefix_caching: str = "off"
     mamba_all_archs: frozenset[str] = frozenset()
 
+    # A plain read-only class rather than a dataclass: its defaults live on the
+    # class, and kvplan builds one per plan, so nothing is generated at import.
+    def __init__(self, **changes: object) -> None:
+        for name, value in changes.items():
+            if name not in _BEHAVIOUR_FIELDS:
+                raise TypeError(f"Behaviour has no field {name!r}")
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Behaviour is read-only (setting {name!r})")
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"Behaviour({changed})"
+
+
+_BEHAVIOUR_FIELDS = frozenset(Behaviour.__annotations__)
 
 # The model classes that implement SupportsMambaPrefixCaching (vllm/model_executor/models/*.py),
 # by their registry names; FalconMamba is served by MambaForCausalLM.  Bamba left in 0.24.
@@ -315,7 +331,7 @@ def resolve_release(text: str | None) -> Release:
     for first, row in _CHANGES:
         if parse_version(first) <= key:
             changes.update(row)
-    return Release(version=version, behaviour=Behaviour(**changes))  # type: ignore[arg-type]
+    return Release(version=version, behaviour=Behaviour(**changes))
 
 
 def release_for_log(version: str | None) -> tuple[str | None, str | None]:

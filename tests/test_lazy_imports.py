@@ -1,4 +1,5 @@
-"""The plan path stays light: no torch, NVML or other heavy module is imported by it."""
+"""The plan path stays light: no torch, NVML or other heavy module is imported by it, nor the
+modules of the commands not being run, nor rich's table layout (kvplan draws its tables)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ HEAVY = (
     "kvplan.workflows.sweep",
     "kvplan.workflows.logs",
     "kvplan.model.families.mamba",
+    "kvplan.cli.check",
+    "kvplan.cli.sweep",
+    "kvplan.cli.log",
+    "kvplan.inputs.vllm_args",
+    "rich.table",
 )
 
 

@@ -18,9 +18,31 @@ from typer.core import TyperCommand
 
 from kvplan.errors import KvplanError
 
+
+class _App(typer.Typer):
+    """The typer application, whose command modules are imported when its commands are first read.
+
+    ``main`` reads one command without importing the others (``own_commands``);
+    anything that reads ``registered_commands`` (typer, ``CliRunner``) gets all.
+    """
+
+    _loaded = False
+
+    @property  # type: ignore[override]
+    def registered_commands(self) -> list[Any]:
+        if not self._loaded:
+            self._loaded = True
+            load_commands()
+        return self.own_commands
+
+    @registered_commands.setter
+    def registered_commands(self, value: list[Any]) -> None:
+        self.own_commands = value
+
+
 # Help is plain text (no rich panels): click wraps it to the terminal and
 # never cuts an option name, at 80 columns as at 200.
-app = typer.Typer(
+app = _App(
     add_completion=False,
     no_args_is_help=True,
     help="Plan vLLM's KV cache from a model config, without a GPU.",
@@ -282,17 +304,39 @@ def _use_plain_coercion(command: Any) -> None:
 
 def _registered(name: str) -> Any:
     """The registered command called ``name`` (as typed on the command line), or None."""
-    for info in app.registered_commands:
+    for info in app.own_commands:
         callback_name = info.callback.__name__ if info.callback else ""
         if (info.name or callback_name.replace("_", "-")) == name:
             return info
     return None
 
 
+# Each command and the module that registers it; only the command being run is imported.
+COMMANDS: dict[str, str] = {
+    "plan": "kvplan.cli.plan",
+    "check": "kvplan.cli.check",
+    "sweep": "kvplan.cli.sweep",
+    "log": "kvplan.cli.log",
+    "probe": "kvplan.cli.probe",
+    "presets": "kvplan.cli.lists",
+    "gpus": "kvplan.cli.lists",
+}
+
+
+def load_commands(name: str | None = None) -> None:
+    """Import the module registering command ``name`` (every command's when None)."""
+    import importlib
+
+    for module in [COMMANDS[name]] if name in COMMANDS else dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(module)
+
+
 def main() -> None:
     """Entry point of the ``kvplan`` console script."""
     try:
         argv = sys.argv[1:]
+        if argv and argv[0] in COMMANDS:
+            load_commands(argv[0])
         chosen = _registered(argv[0]) if argv else None
         if chosen is not None:
             # Build only the command being run: typer otherwise inspects every

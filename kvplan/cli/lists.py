@@ -17,10 +17,11 @@ def _markdown(title: str, headers: list[str], rows: list[list[str]], right: set[
 
 
 def _print(title: str, headers: list[str], rows: list[list[str]], right: set[int], wrap: set[int]) -> None:
-    from kvplan.render.fit import Col, make
+    from kvplan.render.fit import Col, show, table
 
+    out = console()
     cols = [Col(h, "right" if i in right else "left", wrap=i in wrap) for i, h in enumerate(headers)]
-    console().print(make(title, cols, rows))
+    show(out, table(title, cols, rows, out.width))
 
 
 @app.command(cls=Command)

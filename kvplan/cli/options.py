@@ -13,9 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import typer
 
@@ -30,8 +29,7 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
-@dataclass(frozen=True)
-class ServingOption:
+class ServingOption(NamedTuple):
     """One serving option: its ``Serving`` field, flag spellings, type, metavar and help.
 
     ``flags`` is a tuple of names; a switch is one ``"--on/--off"`` entry.

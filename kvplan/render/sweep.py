@@ -196,46 +196,46 @@ def markdown(result: SweepResult) -> str:
 
 
 def print_table(result: SweepResult, console: Any) -> None:
-    """The sweep as a rich table laid out for the console's width; the best row highlighted.
+    """The sweep as a table laid out for the console's width; the best row highlighted.
 
     Settings every row shares go above the table; when the rest still does not
     fit, each row becomes one line of text.
     """
     from rich.text import Text
 
-    from kvplan.render.fit import Col, fits, make
+    from kvplan.render.fit import Col, fits, show, table, wrap
 
+    width = console.width
     shown = _shown_columns(result)
     cols = [Col(_COLUMNS[i][0], _COLUMNS[i][2]) for i in shown]
     rows = [[row_cells(r)[i] for i in shown] for r in result.rows]
     title = f"kvplan sweep: {result.model} on vLLM {result.vllm_version} (sorted by {result.sort})"
+    out: list[Text] = []
+    drawn: list[Text] = []
     shared = shared_settings(result)
     if shared:
-        console.print(f"every row: {shared}")
-    if fits(cols, rows, console.width, compact=True):
-        table = make(title, cols, rows, compact=True)
-        for n, r in enumerate(result.rows):
-            if r is result.best:
-                table.rows[n].style = "bold green"
-        console.print(table)
+        out.append(Text(f"every row: {shared}"))
+    if fits(cols, rows, width, compact=True):
+        styles = ["bold green" if r is result.best else "" for r in result.rows]
+        drawn = table(title, cols, rows, width, compact=True, row_styles=styles)
     else:
-        console.print(title)
+        out.append(Text(title))
         for r in result.rows:
             c = row_cells(r)
             line = f"{_label(r)}: {c[3]} GPUs, {c[8]} blocks, {c[9]} tokens, {c[10]}"
             line += "" if r.fits else ", does not fit"
-            console.print(
-                Text(
-                    ("★ " if r is result.best else "  ") + line,
-                    style="bold green" if r is result.best else "",
-                )
-            )
-    console.print(("★ " if result.best else "") + best_text(result))
+            best = r is result.best
+            out.append(Text(("★ " if best else "  ") + line, style="bold green" if best else ""))
+    after: list[Text] = []
+    after.append(Text(("★ " if result.best else "") + best_text(result)))
     if any(r.estimated for r in result.rows):
-        console.print(
-            "KV memory per worker is estimated from the GPU preset; give --kv-cache-memory for exact figures"
+        after.append(
+            Text(
+                "KV memory per worker is estimated from the GPU preset; give --kv-cache-memory for exact figures"
+            )
         )
     if result.invalid:
-        console.print(f"{len(result.invalid)} invalid combinations:")
-        for i in result.invalid:
-            console.print(f"  {i.combo.label()}: {i.reason}", markup=False, highlight=False)
+        after.append(Text(f"{len(result.invalid)} invalid combinations:"))
+        after += [Text(f"  {i.combo.label()}: {i.reason}") for i in result.invalid]
+    lines = [line for part in out for line in wrap(part, width)] + drawn
+    show(console, lines + [line for part in after for line in wrap(part, width)])

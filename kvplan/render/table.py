@@ -1,16 +1,15 @@
-"""Rich tables for ``kvplan plan``, built from a finished ``Plan``."""
+"""The tables of ``kvplan plan``, built from a finished ``Plan`` and laid out for a width."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
 from kvplan.api import Plan
-from kvplan.render.fit import Col, fits, make
+from kvplan.render.fit import Cell, Col, fits, show, table, wrap
 from kvplan.sizes import human
 from kvplan.vllm.planner import Branch
 
@@ -61,35 +60,39 @@ def _ranges(idx: list[int], sep: str = ",") -> str:
     return sep.join(parts)
 
 
-def _summary(plan: Plan) -> Table:
+def _summary(plan: Plan, width: int) -> list[Text]:
     d = plan.description
-    t = Table(title=f"kvplan: {plan.model.label} on vLLM {plan.release.version}", show_header=False)
-    t.add_column("what", style="bold")
-    t.add_column("value", overflow="fold")
+    rows: list[list[Any]] = []
     s = plan.serving
     fit = plan.fit
-    t.add_row("model", f"{d.architecture} ({d.family}), {d.num_hidden_layers} layers, {d.dtype}")
+    rows.append(["model", f"{d.architecture} ({d.family}), {d.num_hidden_layers} layers, {d.dtype}"])
     parallel = f"TP={s.tp} PP={s.pp} DCP={s.dcp}"
     if s.dp > 1:
         parallel += f" DP={s.dp} ({s.dp} engines, each as below; {s.gpus} GPUs)"
     if s.enable_expert_parallel:
         parallel += f", experts over {s.expert_parallel_size} ranks (EP)"
-    t.add_row("parallelism", parallel)
-    t.add_row(
-        "KV cache dtype / block",
-        f"{plan.kv_cache_dtype} / {plan.block_size} tokens ({plan.layout.block_size_note})",
+    rows.append(["parallelism", parallel])
+    rows.append(
+        [
+            "KV cache dtype / block",
+            f"{plan.kv_cache_dtype} / {plan.block_size} tokens ({plan.layout.block_size_note})",
+        ]
     )
-    t.add_row("KV cache groups", str(len(plan.groups)))
-    t.add_row(
-        "num_blocks (every worker)",
-        f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
+    rows.append(["KV cache groups", str(len(plan.groups))])
+    rows.append(
+        [
+            "num_blocks (every worker)",
+            f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
+        ]
     )
     refused = "" if fit.fits else " (vLLM logs none: it refuses to start)"
-    t.add_row("KV cache tokens", f"{plan.kv_cache_tokens:,}{refused}")
+    rows.append(["KV cache tokens", f"{plan.kv_cache_tokens:,}{refused}"])
     if plan.max_concurrency is not None:
-        t.add_row(
-            "max concurrency",
-            f"{plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens per request",
+        rows.append(
+            [
+                "max concurrency",
+                f"{plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens per request",
+            ]
         )
     verdict = Text("fits", style="green") if fit.fits else Text("does NOT fit", style="bold red")
     line = Text(f"max_model_len {plan.max_model_len:,}: ")
@@ -99,10 +102,13 @@ def _summary(plan: Plan) -> Table:
     over = plan.override_excess_bytes
     if over and fit.fits:
         line.append(f" in the overridden memory, {human(over)} more than available", style="yellow")
-    t.add_row("fit check", line)
+    rows.append(["fit check", line])
     mem = plan.memory
-    t.add_row("memory", "exact (--kv-cache-memory)" if mem.exact else f"estimated from {mem.total_source}")
-    return t
+    rows.append(
+        ["memory", "exact (--kv-cache-memory)" if mem.exact else f"estimated from {mem.total_source}"]
+    )
+    title = f"kvplan: {plan.model.label} on vLLM {plan.release.version}"
+    return table(title, [Col("what", style="bold"), Col("value", wrap=True)], rows, width, show_header=False)
 
 
 _BRANCH_TITLES = (
@@ -126,7 +132,7 @@ def _unused(st: Any) -> str:
     return human(st.unused_bytes) if st.unused_bytes >= 0 else f"over {human(-st.unused_bytes)}"
 
 
-def _stages(plan: Plan, width: int) -> list[Any]:
+def _stages(plan: Plan, width: int) -> list[list[Text]]:
     several = len(plan.stages) > 1
     title = "Pipeline stages, both branches side by side (per worker; blocks are per layer)"
     wide_cols = [
@@ -138,7 +144,7 @@ def _stages(plan: Plan, width: int) -> list[Any]:
         Col("num_blocks", "right"),
         Col("unused", "right"),
     ]
-    wide_rows = []
+    wide_rows: list[list[Cell]] = []
     for st, (a, b) in zip(plan.stages, plan.layout.ranges, strict=True):
         wide_rows.append(
             [
@@ -152,7 +158,7 @@ def _stages(plan: Plan, width: int) -> list[Any]:
             ]
         )
     if fits(wide_cols, wide_rows, width):
-        return [make(title, wide_cols, wide_rows)]
+        return [table(title, wide_cols, wide_rows, width)]
     # Narrow: one table of stages, one of the branches (a row each), both whole figures.
     stage_cols = [
         Col("stage", "right"),
@@ -192,12 +198,12 @@ def _stages(plan: Plan, width: int) -> list[Any]:
                 figures = ["n/a", ""]
             branch_rows.append([str(st.pp_rank), name + mark, *figures])
     return [
-        make("Pipeline stages (per worker; blocks are per layer)", stage_cols, stage_rows),
-        make("Both sizing branches, side by side", branch_cols, branch_rows),
+        table("Pipeline stages (per worker; blocks are per layer)", stage_cols, stage_rows, width),
+        table("Both sizing branches, side by side", branch_cols, branch_rows, width),
     ]
 
 
-def _tensors(plan: Plan, limit: int = 12) -> Table:
+def _tensors(plan: Plan, width: int, limit: int = 12) -> list[Text]:
     cols = [Col("stage"), Col("tensor"), Col("size", "right"), Col("shared_by", wrap=True)]
     rows: list[list[str]] = []
     for st in plan.stages:
@@ -229,10 +235,10 @@ def _tensors(plan: Plan, limit: int = 12) -> Table:
             rows.append(
                 [str(st.pp_rank), "...", "", f"{len(tensors) - limit} more tensors (see --format json)"]
             )
-    return make("KV cache tensors and the layers sharing them", cols, rows)
+    return table("KV cache tensors and the layers sharing them", cols, rows, width)
 
 
-def _layers(plan: Plan, width: int) -> Table:
+def _layers(plan: Plan, width: int) -> list[Text]:
     # Layers alike (same stage and spec) share a row, wherever they sit in the model.
     groups: dict[tuple[Any, ...], list[str]] = {}
     for layer in plan.layers:
@@ -279,7 +285,7 @@ def _layers(plan: Plan, width: int) -> Table:
             ]
         )
     if fits(cols, rows, width):
-        return make(title, cols, rows)
+        return table(title, cols, rows, width)
     # Narrow: the names in one column, the spec as lines beside them.
     narrow = []
     for (stage, kind, heads, head, dtype, block, bpt, page), names in groups.items():
@@ -292,7 +298,7 @@ def _layers(plan: Plan, width: int) -> Table:
                 f"{human(page * blocks)} per layer",
             ]
         )
-    return make(title, [Col("layers", wrap=True), Col("spec")], narrow)
+    return table(title, [Col("layers", wrap=True), Col("spec")], narrow, width)
 
 
 _BAR_PARTS = (
@@ -316,7 +322,7 @@ def _bar(picture: dict[str, int]) -> Text:
     return bar
 
 
-def _memory(plan: Plan, width: int) -> Group:
+def _memory(plan: Plan, width: int) -> list[list[Text]]:
     mem = plan.memory
     title = "Memory budget per stage (estimated terms marked ~)"
     cols = [Col("stage"), Col("term", wrap=True), Col("bytes", "right"), Col("source", wrap=True)]
@@ -336,9 +342,9 @@ def _memory(plan: Plan, width: int) -> Group:
                 cell.append("\n" + source, style="dim")
             narrow.append([stage, cell, size])
         rows = narrow
-    t = make(title, cols, rows)
+    t = table(title, cols, rows, width)
     if mem.exact:
-        return Group(t)
+        return [t]
     pictures = Text("Memory picture per stage (one GPU):\n")
     for st in mem.stages:
         pictures.append(f"  stage {st.pp_rank} ")
@@ -346,26 +352,27 @@ def _memory(plan: Plan, width: int) -> Group:
         pictures.append("\n")
     legend = ", ".join(f"{c} {k.replace('_', ' ')}" for k, c, _ in _BAR_PARTS)
     pictures.append(f"  {legend}", style="dim")
-    return Group(t, pictures)
+    return [t, wrap(pictures, width)]
 
 
-def renderable(plan: Plan, width: int = 80) -> Group:
-    """Every table of a plan, in reading order, laid out for ``width`` columns."""
-    parts: list[Any] = [
-        _summary(plan),
+def renderable(plan: Plan, width: int = 80) -> list[Text]:
+    """Every table of a plan, in reading order, laid out for ``width`` columns, as lines."""
+    tables: list[list[Text]] = [
+        _summary(plan, width),
         *_stages(plan, width),
-        _tensors(plan),
+        _tensors(plan, width),
         _layers(plan, width),
-        _memory(plan, width),
+        *_memory(plan, width),
     ]
+    prose: list[Text] = []
     fit = plan.fit
     if not fit.fits and fit.error:
-        parts.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
+        prose.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
     if plan.log_lines:
-        parts.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
+        prose.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
     over = plan.override_excess_bytes
     if over:
-        parts.append(
+        prose.append(
             Text(
                 f"warning: num_gpu_blocks_override {plan.kv.num_gpu_blocks_override:,} needs {human(over)} "
                 "more KV cache memory per worker than is available; vLLM allocates it anyway, so it fails "
@@ -374,10 +381,11 @@ def renderable(plan: Plan, width: int = 80) -> Group:
             )
         )
     for note in plan.all_notes:
-        parts.append(Text("note: " + note, style="yellow"))
-    return Group(*parts)
+        prose.append(Text("note: " + note, style="yellow"))
+    lines = [line for lines_of in tables for line in lines_of]
+    return lines + [line for text in prose for line in wrap(text, width)]
 
 
 def print_plan(plan: Plan, console: Console) -> None:
     """Print the plan's tables, laid out for the console's width."""
-    console.print(renderable(plan, console.width))
+    show(console, renderable(plan, console.width))

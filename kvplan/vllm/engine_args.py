@@ -15,8 +15,7 @@ release does it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kvplan.errors import PlannerRefusal
 from kvplan.inputs.serving import Serving
@@ -24,8 +23,7 @@ from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescr
 from kvplan.releases import Release
 
 
-@dataclass(frozen=True)
-class MambaCache:
+class MambaCache(NamedTuple):
     """Prefix caching as vLLM runs it, and the Mamba cache mode it implies.
 
     ``mode``: ``none`` (one state per request, Mamba block = max_model_len),
