@@ -19,25 +19,47 @@ from typer.core import TyperCommand
 from kvplan.errors import KvplanError
 
 
-class _App(typer.Typer):
-    """The typer application, whose command modules are imported when its commands are first read.
+class _Commands(list):  # type: ignore[type-arg]
+    """The registered commands: reading them imports every command module first.
 
-    ``main`` reads one command without importing the others (``own_commands``);
-    anything that reads ``registered_commands`` (typer, ``CliRunner``) gets all.
+    Registering (``append``, as ``@app.command()`` does) imports nothing, so
+    ``main`` can import the one command being run and find it with ``own``.
     """
 
-    _loaded = False
+    loaded = False
+
+    def _load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            load_commands()
+
+    def __iter__(self) -> Any:
+        self._load()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load()
+        return super().__len__()
+
+    def __getitem__(self, index: Any) -> Any:
+        self._load()
+        return super().__getitem__(index)
+
+    def own(self) -> list[Any]:
+        """The commands registered so far, importing nothing."""
+        return list(super().__iter__())
+
+
+class _App(typer.Typer):
+    """The typer application; its commands are a ``_Commands`` list."""
 
     @property  # type: ignore[override]
-    def registered_commands(self) -> list[Any]:
-        if not self._loaded:
-            self._loaded = True
-            load_commands()
-        return self.own_commands
+    def registered_commands(self) -> _Commands:
+        return self._commands
 
     @registered_commands.setter
     def registered_commands(self, value: list[Any]) -> None:
-        self.own_commands = value
+        self._commands = _Commands(value)
 
 
 # Help is plain text (no rich panels): click wraps it to the terminal and
@@ -304,7 +326,7 @@ def _use_plain_coercion(command: Any) -> None:
 
 def _registered(name: str) -> Any:
     """The registered command called ``name`` (as typed on the command line), or None."""
-    for info in app.own_commands:
+    for info in app.registered_commands.own():
         callback_name = info.callback.__name__ if info.callback else ""
         if (info.name or callback_name.replace("_", "-")) == name:
             return info
