@@ -9,6 +9,7 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from kvplan.errors import InputError
 
@@ -265,6 +266,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
 )
 
 
+@cache
 def parse_version(text: str) -> Version:
     """``0.19`` / ``0.19.1`` / ``v0.19.1`` to a (major, minor, patch) tuple."""
     parts = text.strip().lstrip("v").split(".")
@@ -303,10 +305,12 @@ class Release:
         return until is None or self.key < parse_version(until)
 
 
+@cache
 def resolve_release(text: str | None) -> Release:
     """The release a ``--vllm-version`` names; ``X.Y`` means the newest ``X.Y.*``.
 
     Raises ``InputError`` for versions outside 0.10.0 - the newest known.
+    Cached: a sweep resolves one release for every combination.
     """
     if text is None:
         text = NEWEST

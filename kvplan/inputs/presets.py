@@ -139,8 +139,12 @@ def _candidate_entries(key: str) -> list[GPU]:
     return found
 
 
+@cache
 def find_gpu(name: str) -> GPU:
-    """The GPU preset matching ``name`` or one of its aliases (case-insensitive)."""
+    """The GPU preset matching ``name`` or one of its aliases (case-insensitive).
+
+    Cached: a sweep names a few GPUs in thousands of combinations.
+    """
     key = name.strip().lower()
     for gpu in _candidate_entries(key) if key else ():
         if key == gpu.name.lower() or key in (a.lower() for a in gpu.aliases):

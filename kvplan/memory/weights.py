@@ -11,6 +11,7 @@ measurements they were fitted to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,7 @@ def _layer_kinds(model: ModelDescription) -> dict[int, str]:
     return {layer.index: layer.kind for layer in model.layers}
 
 
+@lru_cache(maxsize=1024)  # a sweep asks for the same stages under many GPUs, dtypes and block sizes
 def stage_params(
     model: ModelDescription, tp: int, start: int, end: int, *, first: bool, last: bool, padded: bool = True
 ) -> Params:

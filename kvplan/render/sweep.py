@@ -185,7 +185,8 @@ def markdown(result: SweepResult) -> str:
         "|" + "|".join("---:" if _COLUMNS[i][2] == "right" else "---" for i in shown) + "|",
     ]
     for r in result.rows:
-        cells = [row_cells(r)[i] for i in shown]
+        every = row_cells(r)
+        cells = [every[i] for i in shown]
         if r is result.best:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
@@ -208,7 +209,8 @@ def print_table(result: SweepResult, console: Any) -> None:
     width = console.width
     shown = _shown_columns(result)
     cols = [Col(_COLUMNS[i][0], _COLUMNS[i][2]) for i in shown]
-    rows = [[row_cells(r)[i] for i in shown] for r in result.rows]
+    every = [row_cells(r) for r in result.rows]
+    rows = [[cells[i] for i in shown] for cells in every]
     title = f"kvplan sweep: {result.model} on vLLM {result.vllm_version} (sorted by {result.sort})"
     out: list[Text] = []
     drawn: list[Text] = []
@@ -220,8 +222,7 @@ def print_table(result: SweepResult, console: Any) -> None:
         drawn = table(title, cols, rows, width, compact=True, row_styles=styles)
     else:
         out.append(Text(title))
-        for r in result.rows:
-            c = row_cells(r)
+        for r, c in zip(result.rows, every, strict=True):
             line = f"{_label(r)}: {c[3]} GPUs, {c[8]} blocks, {c[9]} tokens, {c[10]}"
             line += "" if r.fits else ", does not fit"
             best = r is result.best
