@@ -21,7 +21,7 @@ def _print(title: str, headers: list[str], rows: list[list[str]], right: set[int
 
     out = console()
     cols = [Col(h, "right" if i in right else "left", wrap=i in wrap) for i, h in enumerate(headers)]
-    show(out, table(title, cols, rows, out.width))
+    show(out, table(title, cols, rows, out.width, styled=out.is_terminal))
 
 
 @app.command(cls=Command)

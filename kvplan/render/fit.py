@@ -21,6 +21,7 @@ from rich.text import Text
 # A wrapping column is never squeezed below this many characters.
 MIN_WRAP = 14
 Cell = str | Text
+Line = str | Text  # a finished line: plain, or styled for a terminal
 
 
 class Col(NamedTuple):
@@ -98,35 +99,46 @@ def _widths(
     return widths
 
 
-def wrap(cell: Cell, width: int) -> list[Text]:
-    """A cell's lines wrapped to ``width``: between words, and a word longer than the line folded."""
+def _spans(plain: str, width: int) -> list[tuple[int, int]]:
+    """Where a line breaks to fit ``width``: between words, a word longer than the line folded."""
+    if len(plain) <= width:
+        return [(0, len(plain))]
+    spans = []
+    start = 0
+    while len(plain) - start > width:
+        space = plain.rfind(" ", start, start + width + 1) - start
+        cut = start + space if space > 0 else start + width
+        spans.append((start, cut))
+        start = cut + 1 if space > 0 else cut
+        while start < len(plain) and plain[start] == " ":
+            start += 1
+    spans.append((start, len(plain)))
+    return spans
+
+
+def wrap(cell: Cell, width: int, styled: bool = True) -> list[Line]:
+    """A cell's lines wrapped to ``width``; styled ``Text`` pieces, or plain strings when not ``styled``."""
+    if not styled:
+        plain = _plain(cell)
+        return [line[a:b] for line in plain.split("\n") for a, b in _spans(line, width)]
     text = cell if isinstance(cell, Text) else Text(str(cell))
-    out: list[Text] = []
+    out: list[Line] = []
     for line in text.split("\n", allow_blank=True):
-        plain = line.plain
-        if len(plain) <= width:
+        spans = _spans(line.plain, width)
+        if len(spans) == 1:
             out.append(line)
             continue
-        cuts: list[int] = []
-        start = 0
-        while len(plain) - start > width:
-            window = plain[start : start + width + 1]
-            space = window.rfind(" ")
-            cut = start + space if space > 0 else start + width
-            cuts.append(cut)
-            start = cut + 1 if space > 0 else cut
-            while start < len(plain) and plain[start] == " ":
-                start += 1
-            cuts.append(start)
-        pieces = line.divide(cuts)
-        out.extend(piece for n, piece in enumerate(pieces) if n % 2 == 0)
+        cuts = [edge for span in spans for edge in span][1:-1]
+        out.extend(piece for n, piece in enumerate(line.divide(cuts)) if n % 2 == 0)
     return out or [Text("")]
 
 
-def _pad(line: Text, width: int, justify: str) -> Text:
-    gap = width - len(line.plain)
+def _pad(line: Line, width: int, justify: str) -> Line:
+    gap = width - len(line.plain if isinstance(line, Text) else line)
     if gap <= 0:
         return line
+    if isinstance(line, str):
+        return " " * gap + line if justify == "right" else line + " " * gap
     if justify == "right":
         return Text(" " * gap) + line
     return line + Text(" " * gap)
@@ -141,43 +153,54 @@ def table(
     compact: bool = False,
     show_header: bool = True,
     row_styles: Sequence[str] | None = None,
-) -> list[Text]:
-    """The table drawn for ``width`` columns, as styled lines.
+    styled: bool = True,
+) -> list[Line]:
+    """The table drawn for ``width`` columns, as lines: styled ``Text``, or plain strings
+    (faster, for a pipe) when not ``styled``.
 
     Boxed with light lines, or ``compact``: no box, columns two spaces apart,
     the header underlined.  ``row_styles[i]`` styles row i (the best sweep row).
     """
     widths = _widths(cols, rows, width, compact, show_header)
-    sep = Text("  ") if compact else Text(" │ ")
-    left, right = (Text(""), Text("")) if compact else (Text("│ "), Text(" │"))
-    lines: list[Text] = []
+    sep, left, right = ("  ", "", "") if compact else (" │ ", "│ ", " │")
+    lines: list[Line] = []
 
-    def rule(a: str, b: str, c: str) -> Text:
-        return Text(a + b.join("─" * (w + 2) for w in widths) + c)
+    def rule(a: str, b: str, c: str) -> str:
+        return a + b.join("─" * (w + 2) for w in widths) + c
 
     def emit(cells: Sequence[Cell], style: str = "") -> None:
-        wrapped = [wrap(cell, w) for cell, w in zip(cells, widths, strict=True)]
+        wrapped = [wrap(cell, w, styled) for cell, w in zip(cells, widths, strict=True)]
         for n in range(max(len(w) for w in wrapped)):
-            parts = []
+            if not styled:
+                parts = [
+                    _pad(lines_of[n] if n < len(lines_of) else "", w, col.justify)
+                    for col, lines_of, w in zip(cols, wrapped, widths, strict=True)
+                ]
+                line = left + sep.join(parts) + right  # type: ignore[arg-type]
+                lines.append(line.rstrip() if compact else line)
+                continue
+            pieces: list[Text] = []
             for col, lines_of, w in zip(cols, wrapped, widths, strict=True):
                 piece = lines_of[n] if n < len(lines_of) else Text("")
+                assert isinstance(piece, Text)
                 if col.style:
                     piece = piece.copy()
                     piece.stylize(col.style)
-                parts.append(_pad(piece, w, col.justify))
-            line = left + sep.join(parts) + right
+                pieces.append(_pad(piece, w, col.justify))  # type: ignore[arg-type]
+            styled_line = Text(left) + Text(sep).join(pieces) + Text(right)
             if style:
-                line.stylize(style)
-            lines.append(line)
+                styled_line.stylize(style)
+            lines.append(styled_line)
 
     total = sum(widths) + _overhead(len(cols), compact)
     if title:
-        for piece in wrap(title, min(total, width)):
-            lines.append(Text(" " * max((total - len(piece.plain)) // 2, 0)) + piece)
+        for piece in wrap(title, min(total, width), styled):
+            indent = " " * max((total - len(_plain(piece))) // 2, 0)
+            lines.append(indent + piece if isinstance(piece, str) else Text(indent) + piece)
     if not compact:
         lines.append(rule("┌", "┬", "┐"))
     if show_header:
-        emit([Text(c.header) for c in cols], "bold underline" if compact else "bold")
+        emit([c.header for c in cols], "bold underline" if compact else "bold")
         if not compact:
             lines.append(rule("├", "┼", "┤"))
     for i, row in enumerate(rows):
@@ -187,11 +210,11 @@ def table(
     return lines
 
 
-def show(console: Any, lines: Sequence[Text]) -> None:
-    """Print finished lines: plain text when the console is not a terminal (nothing to
+def show(console: Any, lines: Sequence[Line]) -> None:
+    """Print finished lines: as plain text when the console is not a terminal (nothing to
     style), else each styled line as it is (they are laid out for the width already)."""
     if not console.is_terminal:
-        console.file.write("".join(line.plain + "\n" for line in lines))
+        console.file.write("".join(_plain(line) + "\n" for line in lines))
         return
     for line in lines:
         console.print(line, soft_wrap=True)

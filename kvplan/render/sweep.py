@@ -204,22 +204,23 @@ def print_table(result: SweepResult, console: Any) -> None:
     """
     from rich.text import Text
 
-    from kvplan.render.fit import Col, fits, show, table, wrap
+    from kvplan.render.fit import Col, Line, fits, show, table, wrap
 
     width = console.width
+    styled = console.is_terminal
     shown = _shown_columns(result)
     cols = [Col(_COLUMNS[i][0], _COLUMNS[i][2]) for i in shown]
     every = [row_cells(r) for r in result.rows]
     rows = [[cells[i] for i in shown] for cells in every]
     title = f"kvplan sweep: {result.model} on vLLM {result.vllm_version} (sorted by {result.sort})"
     out: list[Text] = []
-    drawn: list[Text] = []
+    drawn: list[Line] = []
     shared = shared_settings(result)
     if shared:
         out.append(Text(f"every row: {shared}"))
     if fits(cols, rows, width, compact=True):
         styles = ["bold green" if r is result.best else "" for r in result.rows]
-        drawn = table(title, cols, rows, width, compact=True, row_styles=styles)
+        drawn = table(title, cols, rows, width, compact=True, row_styles=styles, styled=styled)
     else:
         out.append(Text(title))
         for r, c in zip(result.rows, every, strict=True):
@@ -238,5 +239,5 @@ def print_table(result: SweepResult, console: Any) -> None:
     if result.invalid:
         after.append(Text(f"{len(result.invalid)} invalid combinations:"))
         after += [Text(f"  {i.combo.label()}: {i.reason}") for i in result.invalid]
-    lines = [line for part in out for line in wrap(part, width)] + drawn
-    show(console, lines + [line for part in after for line in wrap(part, width)])
+    lines = [line for part in out for line in wrap(part, width, styled)] + drawn
+    show(console, lines + [line for part in after for line in wrap(part, width, styled)])

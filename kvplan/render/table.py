@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kvplan.api import Plan
-from kvplan.render.fit import Cell, Col, fits, show, table, wrap
+from kvplan.render.fit import Cell, Col, Line, fits, show, table, wrap
 from kvplan.sizes import human
 from kvplan.vllm.planner import Branch
 
@@ -60,7 +60,7 @@ def _ranges(idx: list[int], sep: str = ",") -> str:
     return sep.join(parts)
 
 
-def _summary(plan: Plan, width: int) -> list[Text]:
+def _summary(plan: Plan, width: int, styled: bool = False) -> list[Line]:
     d = plan.description
     rows: list[list[Any]] = []
     s = plan.serving
@@ -108,7 +108,14 @@ def _summary(plan: Plan, width: int) -> list[Text]:
         ["memory", "exact (--kv-cache-memory)" if mem.exact else f"estimated from {mem.total_source}"]
     )
     title = f"kvplan: {plan.model.label} on vLLM {plan.release.version}"
-    return table(title, [Col("what", style="bold"), Col("value", wrap=True)], rows, width, show_header=False)
+    return table(
+        title,
+        [Col("what", style="bold"), Col("value", wrap=True)],
+        rows,
+        width,
+        show_header=False,
+        styled=styled,
+    )
 
 
 _BRANCH_TITLES = (
@@ -132,7 +139,7 @@ def _unused(st: Any) -> str:
     return human(st.unused_bytes) if st.unused_bytes >= 0 else f"over {human(-st.unused_bytes)}"
 
 
-def _stages(plan: Plan, width: int) -> list[list[Text]]:
+def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
     several = len(plan.stages) > 1
     title = "Pipeline stages, both branches side by side (per worker; blocks are per layer)"
     wide_cols = [
@@ -158,7 +165,7 @@ def _stages(plan: Plan, width: int) -> list[list[Text]]:
             ]
         )
     if fits(wide_cols, wide_rows, width):
-        return [table(title, wide_cols, wide_rows, width)]
+        return [table(title, wide_cols, wide_rows, width, styled=styled)]
     # Narrow: one table of stages, one of the branches (a row each), both whole figures.
     stage_cols = [
         Col("stage", "right"),
@@ -198,12 +205,14 @@ def _stages(plan: Plan, width: int) -> list[list[Text]]:
                 figures = ["n/a", ""]
             branch_rows.append([str(st.pp_rank), name + mark, *figures])
     return [
-        table("Pipeline stages (per worker; blocks are per layer)", stage_cols, stage_rows, width),
-        table("Both sizing branches, side by side", branch_cols, branch_rows, width),
+        table(
+            "Pipeline stages (per worker; blocks are per layer)", stage_cols, stage_rows, width, styled=styled
+        ),
+        table("Both sizing branches, side by side", branch_cols, branch_rows, width, styled=styled),
     ]
 
 
-def _tensors(plan: Plan, width: int, limit: int = 12) -> list[Text]:
+def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> list[Line]:
     cols = [Col("stage"), Col("tensor"), Col("size", "right"), Col("shared_by", wrap=True)]
     rows: list[list[str]] = []
     for st in plan.stages:
@@ -235,10 +244,10 @@ def _tensors(plan: Plan, width: int, limit: int = 12) -> list[Text]:
             rows.append(
                 [str(st.pp_rank), "...", "", f"{len(tensors) - limit} more tensors (see --format json)"]
             )
-    return table("KV cache tensors and the layers sharing them", cols, rows, width)
+    return table("KV cache tensors and the layers sharing them", cols, rows, width, styled=styled)
 
 
-def _layers(plan: Plan, width: int) -> list[Text]:
+def _layers(plan: Plan, width: int, styled: bool = False) -> list[Line]:
     # Layers alike (same stage and spec) share a row, wherever they sit in the model.
     groups: dict[tuple[Any, ...], list[str]] = {}
     for layer in plan.layers:
@@ -285,7 +294,7 @@ def _layers(plan: Plan, width: int) -> list[Text]:
             ]
         )
     if fits(cols, rows, width):
-        return table(title, cols, rows, width)
+        return table(title, cols, rows, width, styled=styled)
     # Narrow: the names in one column, the spec as lines beside them.
     narrow = []
     for (stage, kind, heads, head, dtype, block, bpt, page), names in groups.items():
@@ -298,7 +307,7 @@ def _layers(plan: Plan, width: int) -> list[Text]:
                 f"{human(page * blocks)} per layer",
             ]
         )
-    return table(title, [Col("layers", wrap=True), Col("spec")], narrow, width)
+    return table(title, [Col("layers", wrap=True), Col("spec")], narrow, width, styled=styled)
 
 
 _BAR_PARTS = (
@@ -322,7 +331,7 @@ def _bar(picture: dict[str, int]) -> Text:
     return bar
 
 
-def _memory(plan: Plan, width: int) -> list[list[Text]]:
+def _memory(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
     mem = plan.memory
     title = "Memory budget per stage (estimated terms marked ~)"
     cols = [Col("stage"), Col("term", wrap=True), Col("bytes", "right"), Col("source", wrap=True)]
@@ -342,7 +351,7 @@ def _memory(plan: Plan, width: int) -> list[list[Text]]:
                 cell.append("\n" + source, style="dim")
             narrow.append([stage, cell, size])
         rows = narrow
-    t = table(title, cols, rows, width)
+    t = table(title, cols, rows, width, styled=styled)
     if mem.exact:
         return [t]
     pictures = Text("Memory picture per stage (one GPU):\n")
@@ -352,17 +361,18 @@ def _memory(plan: Plan, width: int) -> list[list[Text]]:
         pictures.append("\n")
     legend = ", ".join(f"{c} {k.replace('_', ' ')}" for k, c, _ in _BAR_PARTS)
     pictures.append(f"  {legend}", style="dim")
-    return [t, wrap(pictures, width)]
+    return [t, wrap(pictures, width, styled)]
 
 
-def renderable(plan: Plan, width: int = 80) -> list[Text]:
-    """Every table of a plan, in reading order, laid out for ``width`` columns, as lines."""
-    tables: list[list[Text]] = [
-        _summary(plan, width),
-        *_stages(plan, width),
-        _tensors(plan, width),
-        _layers(plan, width),
-        *_memory(plan, width),
+def renderable(plan: Plan, width: int = 80, styled: bool = False) -> list[Line]:
+    """Every table of a plan, in reading order, laid out for ``width`` columns, as lines
+    (styled ``Text`` for a terminal, plain strings otherwise)."""
+    tables: list[list[Line]] = [
+        _summary(plan, width, styled),
+        *_stages(plan, width, styled),
+        _tensors(plan, width, styled),
+        _layers(plan, width, styled),
+        *_memory(plan, width, styled),
     ]
     prose: list[Text] = []
     fit = plan.fit
@@ -383,9 +393,9 @@ def renderable(plan: Plan, width: int = 80) -> list[Text]:
     for note in plan.all_notes:
         prose.append(Text("note: " + note, style="yellow"))
     lines = [line for lines_of in tables for line in lines_of]
-    return lines + [line for text in prose for line in wrap(text, width)]
+    return lines + [line for text in prose for line in wrap(text, width, styled)]
 
 
 def print_plan(plan: Plan, console: Console) -> None:
     """Print the plan's tables, laid out for the console's width."""
-    show(console, renderable(plan, console.width))
+    show(console, renderable(plan, console.width, console.is_terminal))
