@@ -316,3 +316,12 @@ def test_explicit_mla_layers_take_vllms_spelling(kvplan, tmp_path):
     bad = _mla_yaml(tmp_path / "e.yaml", "type: mla, num_kv_heads: 2, head_size: 576")
     out = kvplan("plan", bad, "--kv-cache-memory", "1GiB")
     assert out.code == 2 and "must be 1: an MLA layer caches one latent row per token" in out.stderr
+
+
+def test_top_level_help_cuts_no_command_summary(kvplan, monkeypatch):
+    # click cuts a command's summary at 45 characters with "..."; each command names its own.
+    monkeypatch.setenv("COLUMNS", "80")
+    out = kvplan("--help").stdout
+    commands = out.split("Commands:")[1].splitlines()
+    assert len([c for c in commands if c.strip()]) == 7
+    assert not any(c.rstrip().endswith("...") for c in commands)

@@ -47,7 +47,7 @@ def _write_summary(text: str) -> None:
         raise InputError(f"cannot append to the step summary ({exc.strerror})", source=path) from None
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="CI gate: exit 1 when a budget fails.")
 @serving_options()
 def check(
     models: Annotated[

@@ -24,7 +24,7 @@ def _print(title: str, headers: list[str], rows: list[list[str]], right: set[int
     show(out, table(title, cols, rows, out.width, styled=out.is_terminal))
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The built-in model presets.")
 def presets(format: FormatOpt = Format.table) -> None:
     """List the built-in model presets."""
     from kvplan.inputs import presets as presets_mod
@@ -48,7 +48,7 @@ def presets(format: FormatOpt = Format.table) -> None:
     _print("Model presets", headers, cells, set(), {1, 2})
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The built-in GPU memory presets.")
 def gpus(format: FormatOpt = Format.table) -> None:
     """List the built-in GPU memory presets (total memory as torch reports it)."""
     from kvplan.inputs import presets as presets_mod

@@ -16,7 +16,9 @@ ExplainOpt = Annotated[
 ]
 
 
-@app.command(cls=Command, context_settings={"allow_extra_args": True})
+@app.command(
+    cls=Command, context_settings={"allow_extra_args": True}, short_help="Plan the KV cache of one model."
+)
 @serving_options()
 def plan(
     ctx: typer.Context,

@@ -9,7 +9,7 @@ from kvplan.cli.options import DebugOpt, Format, FormatOpt
 from kvplan.errors import KvplanError
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The local CUDA devices' memory.")
 def probe(format: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
     """Every visible CUDA device: name, total, free and used memory."""
     debug_mode(debug)

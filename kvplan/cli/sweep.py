@@ -70,7 +70,11 @@ class _Progress:
             self.bar = None
 
 
-@app.command(cls=Command, context_settings={"allow_extra_args": True})
+@app.command(
+    cls=Command,
+    context_settings={"allow_extra_args": True},
+    short_help="One plan per combination of a grid.",
+)
 @serving_options(lists=AXES)
 def sweep(
     ctx: typer.Context,
