@@ -156,3 +156,27 @@ def test_yaml_serving_takes_vllms_names(tmp_path):
     assert plan.serving.tp == 2 and plan.num_blocks == 20480
     with pytest.raises(InputError, match="conflicts with 'tp'"):
         validate({"tp": 2, "tensor_parallel_size": 4}, "m.yaml")
+
+
+SAMPLE = {
+    "tp": "2", "pp": "2", "dcp": "2", "dp": "2", "gpu_memory_utilization": "0.85",
+    "kv_cache_memory_bytes": "8G", "cpu_offload_gb": "4", "max_model_len": "8k", "block_size": "32",
+    "kv_cache_dtype": "fp8", "num_gpu_blocks_override": "1000", "mamba_cache_mode": "align",
+    "mamba_block_size": "256", "mamba_cache_dtype": "float32", "mamba_ssm_cache_dtype": "float32",
+    "max_num_batched_tokens": "8K", "max_num_seqs": "64",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("flag", sorted(vllm_args.VLLM_FLAGS))
+def test_every_mapped_flag_reaches_its_option(flag):
+    # Each flag is one of vLLM 0.33.0's (vllm/engine/arg_utils.py) and lands on a serving
+    # option that validates: a switch as itself and as --no-..., a value with a sample.
+    field, kind = vllm_args.VLLM_FLAGS[flag]
+    if kind == "bool":
+        assert validate(vllm_args.parse(f"vllm serve m {flag}").serving, "x")
+        if flag.startswith("--"):
+            off = vllm_args.parse(f"vllm serve m --no-{flag[2:]}").serving
+            assert list(off.values()) == [False]
+        return
+    parsed = vllm_args.parse(f"vllm serve m {flag} {SAMPLE[field]}")
+    assert parsed.ignored == () and validate(parsed.serving, "x")
