@@ -8,20 +8,24 @@ calls; ``Plan`` is the finished, typed result that every renderer, ``check``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from kvplan.errors import InputError
+from kvplan.dtypes import canonical_dtype
+from kvplan.errors import InputError, PlannerRefusal
 from kvplan.inputs import serving as serving_mod
 from kvplan.inputs.models import ModelInput, resolve_model
 from kvplan.inputs.serving import Serving
 from kvplan.memory import budget as memory_budget
 from kvplan.memory.budget import MemoryBudget, StageBudget
+from kvplan.model import config as model_config
 from kvplan.model.describe import describe
 from kvplan.model.layers import ChunkedLocalLayer, ModelDescription
 from kvplan.releases import Release, resolve_release
 from kvplan.vllm import engine_args
+from kvplan.vllm.engine import Engine
+from kvplan.vllm.engine import resolve as resolve_engine
 from kvplan.vllm.layout import Layout, build_layout
 from kvplan.vllm.planner import (
     Capacity,
@@ -79,6 +83,7 @@ class Plan:
     max_num_batched_tokens: int
     max_num_seqs: int
     disable_hybrid_kv_cache_manager: bool
+    engine: Engine
     prefix_caching: bool = True
     notes: tuple[str, ...] = field(default=())
 
@@ -138,10 +143,23 @@ class Plan:
         return self.capacity.tokens_per_request if self.capacity else self.max_model_len
 
     @property
+    def memory_exhausted(self) -> bool:
+        """True when some stage has no memory left for the KV cache: vLLM refuses to start
+        ("No available memory for the cache blocks") and logs no capacity."""
+        return any(stage.available <= 0 for stage in self.memory.stages)
+
+    @property
+    def refusal(self) -> str | None:
+        """vLLM's error when it would not start with this setup, else None."""
+        if self.memory_exhausted or not self.fit.fits:
+            return self.fit.error
+        return None
+
+    @property
     def log_lines(self) -> tuple[str, ...]:
-        """The release's capacity log lines, verbatim; none when vLLM refuses to start
-        (its fit check raises before it logs the capacity)."""
-        if not self.fit.fits:
+        """The release's capacity log lines, verbatim; none when vLLM refuses to start (no
+        memory left, or its fit check raises before it logs the capacity)."""
+        if self.memory_exhausted or not self.fit.fits:
             return ()
         return self.capacity.log_lines if self.capacity else ()
 
@@ -207,9 +225,6 @@ class Plan:
         for term in stage.terms:
             if term.name in _PICTURE_TERMS:
                 picture[_PICTURE_TERMS[term.name]] = -term.bytes
-        for term in stage.terms:
-            if term.name == "weights in CPU memory":  # --cpu-offload-gb: not on the GPU
-                picture["weights"] -= term.bytes
         st = self.stages[stage.pp_rank]
         picture["kv_cache"] = st.num_blocks * st.bytes_per_block
         picture["unused_kv"] = st.unused_bytes
@@ -309,25 +324,22 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
     release = resolve_release(options.vllm_version)
     if description is None:
         description = describe(model, release)
+    if options.dtype not in (None, "auto"):
+        description = replace(description, dtype=canonical_dtype(options.dtype, field="dtype"))
     mamba = engine_args.mamba_cache(description, options, release)
     engine_args.check(description, options, release, mamba)
     layout = build_layout(description, options, release, mamba)
-    max_len = options.max_model_len
-    if max_len is None:
-        max_len = description.max_position_embeddings
-        if max_len is None:
-            raise InputError(
-                "the config has no max_position_embeddings",
-                source=model.source,
-                hint="give --max-model-len",
-            )
+    max_len = _max_model_len(description, options, release)
     disable_hybrid = options.disable_hybrid_kv_cache_manager
     if disable_hybrid is None:
-        # vLLM turns the hybrid manager off by default for chunked local attention (Llama 4).
-        disable_hybrid = any(isinstance(layer, ChunkedLocalLayer) for layer in description.layers)
-    # The GPU's total memory matters only when the KV cache memory is not given.
-    gpu = memory_budget.gpu_total(options) if options.kv_cache_memory is None else None
-    gpu_mnbt, gpu_mns = memory_budget.batch_defaults(gpu, release)
+        # Up to 0.13 vLLM turned the hybrid manager off by default for chunked local attention.
+        disable_hybrid = release.behaviour.chunked_disables_hybrid and any(
+            isinstance(layer, ChunkedLocalLayer) for layer in description.layers
+        )
+    # A named GPU sets vLLM's batch defaults even when the KV cache memory is given.
+    named = options.gpu is not None or options.gpu_memory is not None
+    gpu = memory_budget.gpu_total(options) if options.kv_cache_memory is None or named else None
+    gpu_mnbt, gpu_mns, _ = memory_budget.batch_defaults(gpu, release, options, max_len)
     mnbt = options.max_num_batched_tokens or gpu_mnbt or DEFAULT_MAX_NUM_BATCHED_TOKENS
     mns = options.max_num_seqs or gpu_mns or DEFAULT_MAX_NUM_SEQS
     budget = memory_budget.budget(
@@ -340,7 +352,9 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         mns,
         model.directory,
         gpu,
+        label=" ".join(str(x) for x in (model.label, model.source, model.config.get("_name_or_path")) if x),
     )
+    engine = resolve_engine(description, options, release)
     request = PlanRequest(
         stage_specs=layout.stage_specs,
         available=budget.available,
@@ -353,8 +367,16 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         dcp=options.dcp,
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
-        async_scheduling=engine_args.async_scheduling(options),
+        max_concurrent_batches=engine.max_concurrent_batches,
     )
+    kv = plan_kv_cache(request)
+    notes = budget.notes + _override_notes(kv, options.num_gpu_blocks_override)
+    if options.vllm_version is None:
+        notes = (
+            f"vLLM release not given: planned as {release.version}, the newest kvplan knows "
+            "(--vllm-version picks another)",
+            *notes,
+        )
     return Plan(
         model=model,
         description=description,
@@ -362,10 +384,66 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         release=release,
         layout=layout,
         memory=budget,
-        kv=plan_kv_cache(request),
+        kv=kv,
         max_num_batched_tokens=mnbt,
         max_num_seqs=mns,
         disable_hybrid_kv_cache_manager=disable_hybrid,
+        engine=engine,
         prefix_caching=mamba.prefix_caching,
-        notes=(mamba.note,) if mamba.note else (),
+        notes=((mamba.note,) if mamba.note else ()) + notes,
     )
+
+
+def _override_notes(kv: KVCachePlan, override: int | None) -> tuple[str, ...]:
+    """Say so when num_gpu_blocks_override asks for more blocks than a stage's memory holds."""
+    if override is None:
+        return ()
+    short = [
+        f"stage {st.pp_rank} holds {st.available_bytes // st.bytes_per_block:,}"
+        for st in kv.stages
+        if st.bytes_per_block and override * st.bytes_per_block > st.available_bytes
+    ]
+    if not short:
+        return ()
+    return (
+        f"num_gpu_blocks_override {override:,} is beyond the KV cache memory ({'; '.join(short)} blocks): "
+        "vLLM allocates the blocks anyway and may run out of memory at start-up",
+    )
+
+
+def _max_model_len(description: ModelDescription, options: Serving, release: Release) -> int:
+    """The max_model_len vLLM settles on: the user's (checked against the model's), else derived.
+
+    Raises ``PlannerRefusal`` with vLLM's text when the user's exceeds the
+    length vLLM derives from the config (``_get_and_verify_max_len``).
+    """
+    cfg = description.config
+    if not any(k in cfg for k in model_config.LENGTH_KEYS) and description.max_position_embeddings:
+        cfg = {**cfg, "max_position_embeddings": description.max_position_embeddings}
+    derived, key = model_config.derived_max_model_len(
+        cfg,
+        yarn_scaled=release.behaviour.rope_yarn_scaled,
+        rope_loop=release.behaviour.rope_loop,
+        source=description.source,
+    )
+    requested = options.max_model_len
+    if requested is None or requested == -1:
+        if derived is None:
+            if requested == -1:
+                return -1
+            raise InputError(
+                "the config has no max_position_embeddings",
+                source=description.source,
+                hint="give --max-model-len",
+            )
+        return int(derived) if requested is None else -1
+    if derived is not None:
+        refusal = model_config.max_model_len_refusal(cfg, requested, derived, key)
+        if refusal is not None:
+            raise PlannerRefusal(
+                f"vLLM {release.version} refuses to start (ValueError from _get_and_verify_max_len): {refusal}",
+                hint="lower --max-model-len to the model's length, or plan as vLLM would run it with "
+                "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 by raising max_position_embeddings in a model YAML",
+                vllm_message=refusal,
+            )
+    return requested

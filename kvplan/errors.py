@@ -54,7 +54,25 @@ class InputError(KvplanError):
 
 
 class PlannerRefusal(KvplanError):
-    """The selected vLLM release's planner itself would refuse this model."""
+    """The selected vLLM release's planner itself would refuse this model.
+
+    ``vllm_type`` and ``vllm_message`` are the exception vLLM raises, word for
+    word (``vllm_message`` defaults to the message itself, which is then
+    vLLM's own text); ``message`` may add kvplan's explanation where vLLM's
+    text says nothing (0.10 raises a bare ``NotImplementedError``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        vllm_type: str = "ValueError",
+        vllm_message: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.vllm_type = vllm_type
+        self.vllm_message = message if vllm_message is None else vllm_message
 
 
 class NoDeviceError(KvplanError):

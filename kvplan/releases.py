@@ -80,6 +80,49 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    v2_runner: which models run on the V2 model runner by default:
+        ``never`` (< 0.22), ``listed_dense_unquantized`` (0.22 - 0.23: a
+        listed architecture, no experts, unquantized), ``listed`` (0.24),
+        ``listed_or_dense`` (0.25 - 0.26: listed, or no experts; never a
+        Mamba model), ``listed_or_dense_hybrid_listed`` (0.27 - 0.28: a
+        hybrid only when listed), ``all`` (0.29+).
+    v2_architectures: the release's DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES.
+    async_scheduling_default: async scheduling is on unless disabled (0.14+).
+    v1_async_without_pp: the V1 runner turns async scheduling off under
+        pipeline parallelism (0.33+).
+    chunked_disables_hybrid: a model with chunked local attention turns the
+        hybrid KV cache manager off by default (up to 0.13, while
+        VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
+
+    The memory budget (``kvplan.memory``; vllm/v1/worker/gpu_worker.py and
+    vllm/utils/mem_utils.py of each release, see docs/memory.md):
+
+    memory_accounting: ``profiling`` (weights + torch peak + non-torch growth,
+        <= 0.26) or ``consumed`` (drop in free memory + transient peak, 0.27+).
+    requested_ceil: the requested memory is ceil(total x utilization) (0.14+).
+    snapshot_before_distributed: the init snapshot precedes the distributed
+        init, so NCCL's setup counts as non-torch growth (<= 0.10.x).
+    sampler: the top-k/top-p path of the V1 runner's sampler warm-up:
+        ``flashinfer_if_installed`` (<= 0.11.0: FlashInfer when the package is
+        there, a pip extra), ``sort`` (0.11.1 - 0.16: PyTorch sort),
+        ``triton_from_8`` (0.17 - 0.20: Triton from 8 requests, sort below),
+        ``flashinfer`` (0.21+: on by default).
+    v2_graph_estimate: the V2 runner measures CUDA graph memory before sizing
+        the KV cache (0.29+; 0 before).
+    v2_sampler_warmup: the V2 warm-up also runs the fp32 sampling pipeline
+        (0.33).
+    batch_caps: ``v0_10`` (<= 0.11.0: defaults set directly, only
+        max_num_seqs capped) or ``capped`` (0.11.1+: max_num_batched_tokens
+        <= max_num_seqs x max_model_len, then max_num_seqs <= it).
+    throughput_doubles: ``--performance-mode throughput`` doubles the defaulted
+        batch sizes (0.17+).
+    rocm_graph_estimate: the CUDA graph estimate is taken on ROCm too (0.26+).
+    rope_yarn_scaled: YaRN scales ``original_max_position_embeddings`` by its
+        factor for the derived max_model_len (< 0.30).
+    rope_loop: the derived max_model_len is multiplied by a factor (1.0 when
+        none applies) for every RoPE config, so it is a float (0.12+).
+    mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
+        vendors from 0.12 (before, Marlin unless triton_kernels was installed).
 
     Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
 
@@ -135,6 +178,23 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    v2_runner: str = "never"
+    v2_architectures: frozenset[str] = frozenset()
+    async_scheduling_default: bool = False
+    v1_async_without_pp: bool = False
+    chunked_disables_hybrid: bool = True
+    memory_accounting: str = "profiling"
+    requested_ceil: bool = False
+    snapshot_before_distributed: bool = True
+    sampler: str = "flashinfer_if_installed"
+    v2_graph_estimate: bool = False
+    v2_sampler_warmup: bool = False
+    batch_caps: str = "v0_10"
+    throughput_doubles: bool = False
+    rocm_graph_estimate: bool = False
+    rope_yarn_scaled: bool = True
+    rope_loop: bool = False
+    mxfp4_hopper_triton: bool = False
     dcp_flag: bool = False
     dcp_tp_check: str = "none"
     dcp_gqa_check: bool = False
@@ -184,44 +244,59 @@ _MAMBA_ALL = frozenset(
 # applies from that release on, on top of the rows before it.
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.0", {}),
-    ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
-    ("0.10.2", {"dcp_flag": True}),
     (
         "0.11.0",
-        {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"},
+        {
+            "snapshot_before_distributed": False,
+            "sizing": "two_branch",
+            "uniform_type": True,
+            "contiguous_groups": False,
+            "tokens": "blocks",
+        },
     ),
     (
         "0.11.1",
         {
+            "sampler": "sort",
+            "batch_caps": "capped",
             "shrink_tensors": True,
             "report_before_min": False,
             "mamba_usage": "blocks",
-            "mamba_block_size_flag": True,
-            "mamba_prefix_caching": "supported",
-            "mamba_all_archs": _MAMBA_ALL | {"BambaForCausalLM"},
         },
     ),
-    ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
     (
-        "0.13.0",
+        "0.12.0",
         {
-            "error_style": "v0_13",
-            "nemotron_h_ssm_dtype": "float16",
-            "mamba_dtypes": ("auto", "float32", "float16"),
+            "mxfp4_hopper_triton": True,
+            "rope_loop": True,
+            "cp_tokens": "pcp_dcp",
+            "unify_pages": True,
+            "group_size_rule": "1.25",
         },
     ),
-    ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
+    ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     (
-        "0.15.0",
+        "0.14.0",
         {
-            "mamba_usage": "mode",
-            "mla_block_size_blackwell_nope128": 64,
-            "mamba_cache_modes": ("all", "align", "none"),
-            "mamba_prefix_caching": "modes",
+            "requested_ceil": True,
+            "check": "global_min",
+            "needed_first_group": True,
+            "auto_fit": True,
+            "error_style": "v0_14",
+            "async_scheduling_default": True,
+            "chunked_disables_hybrid": False,
         },
     ),
-    ("0.16.0", {"dcp_tp_check": "v0_16"}),
-    ("0.17.0", {"check": "worker_groups", "project_uniform_type": True}),
+    ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
+    (
+        "0.17.0",
+        {
+            "sampler": "triton_from_8",
+            "throughput_doubles": True,
+            "check": "worker_groups",
+            "project_uniform_type": True,
+        },
+    ),
     (
         "0.18.0",
         {
@@ -237,32 +312,142 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
     ),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
-    ("0.22.0", {"mamba_dtypes": ("auto", "float32", "float16", "bfloat16")}),
-    ("0.23.0", {"error_style": "v0_23"}),
-    ("0.24.0", {"unify_error": "v0_24", "mamba_all_archs": _MAMBA_ALL}),
+    ("0.21.0", {"sampler": "flashinfer"}),
+    (
+        "0.22.0",
+        {"v2_runner": "listed_dense_unquantized", "v2_architectures": frozenset({"Qwen3ForCausalLM"})},
+    ),
+    (
+        "0.23.0",
+        {
+            "error_style": "v0_23",
+            "v2_architectures": frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}),
+        },
+    ),
+    (
+        "0.24.0",
+        {
+            "unify_error": "v0_24",
+            "v2_runner": "listed",
+            "v2_architectures": frozenset(
+                {
+                    "Qwen3ForCausalLM",
+                    "DeepseekV2ForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "LlamaForCausalLM",
+                    "MistralForCausalLM",
+                }
+            ),
+        },
+    ),
+    (
+        "0.25.0",
+        {
+            "v2_runner": "listed_or_dense",
+            "v2_architectures": frozenset(
+                {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+            ),
+        },
+    ),
     (
         "0.26.0",
         {
+            "rocm_graph_estimate": True,
             "async_in_flight": True,
             "hybrid_prefix_caching": True,
             "page_padding": "mamba",
-            "dcp_tp_check": "v0_26",
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
         },
     ),
-    ("0.27.0", {"concurrency": "sum_groups", "dcp_gqa_check": True}),
-    ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True, "mamba_prefix_caching": "align"}),
+    (
+        "0.27.0",
+        {
+            "memory_accounting": "consumed",
+            "concurrency": "sum_groups",
+            "v2_runner": "listed_or_dense_hybrid_listed",
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "KimiK3ForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
+        },
+    ),
+    (
+        "0.28.0",
+        {
+            "log_style": "one_line",
+            "batch_tier_160gib": True,
+            "v2_architectures": frozenset(
+                {
+                    "DeepseekV2ForCausalLM",
+                    "DeepseekV4ForCausalLM",
+                    "GraniteMoeForCausalLM",
+                    "InklingForCausalLM",
+                    "InklingForConditionalGeneration",
+                    "KimiK3ForConditionalGeneration",
+                    "LongcatFlashNgramForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                }
+            ),
+        },
+    ),
     (
         "0.29.0",
         {
+            "v2_graph_estimate": True,
             "sizing": "unified",
             "reserve_null_block": True,
             "page_padding": "mamba_attention",
             "unify_error": "v0_29",
             "cohere2_window_plus_one": True,
+            "v2_runner": "all",
         },
     ),
+    ("0.30.0", {"rope_yarn_scaled": False}),
+    ("0.33.0", {"v2_sampler_warmup": True, "global_window_all_sliding": True, "v1_async_without_pp": True}),
+)
+
+
+# Which engine arguments each release has and what they do (vllm/engine/arg_utils.py,
+# vllm/config/{parallel,model,cache,vllm}.py, vllm/model_executor/models/config.py);
+# applied like _CHANGES, on fields of their own.
+_ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
+    ("0.10.2", {"dcp_flag": True}),
+    (
+        "0.11.1",
+        {
+            "mamba_block_size_flag": True,
+            "mamba_prefix_caching": "supported",
+            "mamba_all_archs": _MAMBA_ALL | {"BambaForCausalLM"},
+        },
+    ),
+    ("0.13.0", {"mamba_dtypes": ("auto", "float32", "float16")}),
+    ("0.15.0", {"mamba_cache_modes": ("all", "align", "none"), "mamba_prefix_caching": "modes"}),
+    ("0.16.0", {"dcp_tp_check": "v0_16"}),
+    ("0.22.0", {"mamba_dtypes": ("auto", "float32", "float16", "bfloat16")}),
+    ("0.24.0", {"mamba_all_archs": _MAMBA_ALL}),
+    ("0.26.0", {"dcp_tp_check": "v0_26"}),
+    ("0.27.0", {"dcp_gqa_check": True}),
+    ("0.28.0", {"mamba_prefix_caching": "align"}),
     ("0.32.0", {"mamba_cache_modes": ("align", "none")}),
-    ("0.33.0", {"global_window_all_sliding": True, "mamba_cache_mode_ignored": True}),
+    ("0.33.0", {"mamba_cache_mode_ignored": True}),
 )
 
 
@@ -332,7 +517,7 @@ def resolve_release(text: str | None) -> Release:
     version = candidates[-1]
     key = parse_version(version)
     changes: dict[str, object] = {}
-    for first, row in _CHANGES:
+    for first, row in (*_CHANGES, *_ENGINE_ARG_CHANGES):
         if parse_version(first) <= key:
             changes.update(row)
     return Release(version=version, behaviour=Behaviour(**changes))

@@ -82,15 +82,18 @@ def test_gpt_oss_120b_alternating_window_128_at_tp8():
     assert r.stages[0].bytes_per_block == 18 * 16 * 2 * 1 * 64 * 2
 
 
-def test_llama4_scout_chunked_local_and_hybrid_manager_off_by_default():
+def test_llama4_scout_chunked_local_and_hybrid_manager_off_by_default_up_to_013():
     # 48 layers: no_rope_layers default -> full at i % 4 == 3 (12), chunked (8192) elsewhere.
-    r = api.plan("llama-4-scout", **{**MEM, "tp": 8})
+    r = api.plan("llama-4-scout", **{**MEM, "tp": 8, "vllm_version": "0.13"})
     raw = r.layout.stage_specs[0]
     chunked = [s for s in raw.values() if s.kind == "chunked_local"]
     assert len(chunked) == 36 and chunked[0].attention_chunk_size == 8192
+    # Up to 0.13 VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaults to 0 (vllm/envs.py), so
     # vLLM disables the hybrid manager for chunked attention: one full-attention group of 48.
     assert groups(r) == [("FullAttentionSpec", 48)]
-    on = api.plan("llama-4-scout", **{**MEM, "tp": 8, "disable_hybrid_kv_cache_manager": False})
+    # From 0.14 it defaults to 1: the hybrid manager stays on (vLLM 0.33.0's own model and config:
+    # tests/oracle/fixtures/vllm-0.33.0.json, llama-4-scout-tp8, disable_hybrid_kv_cache_manager false).
+    on = api.plan("llama-4-scout", **{**MEM, "tp": 8})
     assert sorted(groups(on)) == [
         ("ChunkedLocalAttentionSpec", 12), ("ChunkedLocalAttentionSpec", 12),
         ("ChunkedLocalAttentionSpec", 12), ("FullAttentionSpec", 12),

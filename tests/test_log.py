@@ -43,9 +43,19 @@ REPRODUCED = [
     ),
     pytest.param(
         # github.com/vllm-project/vllm/issues/25350. fp8 cache, model not named: 49,152 B per
-        # token = 48 layers x 2 x 4 KV heads x 128 x 1 B, the shape of Qwen3-30B-A3B.
+        # token = 48 layers x 2 x 4 KV heads x 128 x 1 B, the shape of Qwen3-30B-A3B.  vLLM took
+        # max_model_len 100,000, so the model's own length is at least that: the stand-in is the
+        # qwen3-30b-a3b preset with max_position_embeddings 262,144 (the 2507 checkpoints' value),
+        # as the preset's 40,960 would make vLLM (and kvplan) refuse 100,000.
         "fp8-kv-cache-100k.log",
-        ["--model", "qwen3-30b-a3b", "--kv-cache-dtype", "fp8", "--vllm-version", "0.11.0"],
+        [
+            "--model",
+            str(LOGS / "qwen3-30b-a3b-262k.config.json"),
+            "--kv-cache-dtype",
+            "fp8",
+            "--vllm-version",
+            "0.11.0",
+        ],
         230_528,
         # floor(10.545 GiB / (49,152 x 16)) x 16 .. floor(10.555 GiB / ...) x 16
         (230_352, 230_576),
@@ -229,3 +239,76 @@ def test_stdin():
     result = CliRunner().invoke(app, args, input=text)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["log"]["kv_cache_tokens"] == [42_656]
+
+
+def test_a_failed_start_is_a_reproduced_refusal(kvplan):
+    # github.com/guardkit/guardkit docs/reviews/graphiti-qwen3/run-6.md: vLLM 0.13.0 on a GB10 at
+    # gpu_memory_utilization 0.15 logs "Available KV cache memory: -1.30 GiB", then "EngineCore failed
+    # to start" with check_enough_kv_cache_memory's ValueError. kvplan plans with the -1.30 GiB it
+    # logged, and vLLM 0.13's planner refuses with the same words.
+    args = [
+        "log",
+        LOGS / "qwen2.5-14b-fp8-gb10-v0.13-fail.log",
+        "--model",
+        LOGS / "qwen2.5-14b-fp8-dynamic.config.json",
+        "--gpu",
+        "GB10",
+    ]
+    doc = kvplan(*args, "--format", "json").json()
+    assert doc["log"]["started"] is False
+    assert doc["log"]["failure"].startswith("No available memory for the cache blocks.")
+    assert doc["refusal_reproduced"] is True
+    assert doc["verdict"].startswith("vLLM refused to start (No available memory for the cache blocks.")
+    assert doc["verdict"].endswith("kvplan reproduces the refusal for the same reason")
+    names = [f["name"] for f in doc["fields"]]
+    assert "vLLM start-up" in names and not any(n.startswith("GPU KV cache size") for n in names)
+    # The log's inputs: utilization 0.15 and kv fp8 from the non-default args, max_num_batched_tokens
+    # 2048 from the chunked-prefill line, the weights from "Model loading took 15.2227 GiB".
+    assert (doc["log"]["gpu_memory_utilization"], doc["log"]["max_num_batched_tokens"]) == (0.15, 2048)
+    weights = next(f for f in doc["fields"] if f["name"].startswith("weights"))
+    assert weights["log"] == "15.22 GiB" and weights["status"] == "estimate"
+    table = kvplan(*args)
+    assert table.code == 0
+    assert "kvplan reproduces the refusal" in table.stdout
+    assert "agrees" not in table.stdout and "GPU KV cache size" not in table.stdout
+
+
+def test_the_gpu_comes_from_the_log(kvplan):
+    # The DeepSeek-V2-Lite log names its GPU in a fused_moe config path (device_name=NVIDIA_L4): an L4
+    # runs Triton MLA with 16-token blocks, which the printed 807,792 tokens need (not FlashMLA's 64).
+    out = kvplan(
+        "log",
+        LOGS / "deepseek-v2-lite-tp2-pp2-l4.log",
+        "--tp",
+        "2",
+        "--pp",
+        "2",
+        "--vllm-version",
+        "0.10.0",
+        "--format",
+        "json",
+    )
+    doc = out.json()
+    assert doc["log"]["gpu_name"] == "NVIDIA L4"
+    assert doc["differs"] is False and doc["kvplan"]["kv_cache_tokens"] == [807_232, 807_888]
+    assert any(n == "GPU from the log: NVIDIA L4 (preset L4)" for n in doc["notes"])
+
+
+def test_tp_and_pp_from_worker_prefixes():
+    text = "\n".join(
+        f"(Worker_PP{pp}_TP{tp} pid={10 + 2 * pp + tp}) INFO 01-01 00:00:00 [gpu_worker.py:375] "
+        f"Available KV cache memory: 10.0{pp} GiB"
+        for pp in range(2)
+        for tp in range(4)
+    )
+    facts = logparse.parse(text)
+    assert (facts.tp_from_workers, facts.pp_from_workers) == (4, 2)
+    # gpu_worker.py:375 is vLLM 0.13.0's "Available KV cache memory" logger line.
+    assert facts.version_from_lines == "0.13.0"
+
+
+def test_release_from_source_line_numbers():
+    # No banner: gpu_worker.py:298 is 0.10.2's and 0.11.0's line; kv_cache_utils.py:864 only 0.10.2's.
+    facts = logparse.parse((LOGS / "qwen3-14b-lmcache.log").read_text())
+    assert facts.vllm_version is None and facts.version_from_lines == "0.10.2"
+    assert logparse._release_from_lines(298, None) == "0.10.2/0.11.0"

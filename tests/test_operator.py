@@ -36,8 +36,9 @@ def test_an_override_above_the_memory_is_called_out(kvplan):
     assert out.code == 0
     assert "over 194.31 GiB" in out.stdout
     assert "-194.31 GiB" not in out.stdout
-    assert "needs 194.31 GiB more KV cache memory per worker than is available" in " ".join(
-        out.stdout.split()
+    # 1 GiB holds 1 GiB / 2 MiB = 512 blocks.
+    assert "num_gpu_blocks_override 100,000 is beyond the KV cache memory (stage 0 holds 512 blocks)" in (
+        " ".join(out.stdout.split())
     )
 
 

@@ -47,10 +47,14 @@ def _clean_copy(target: Path, keep: Callable[[str], bool]) -> Path:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = _clean_copy(
-        tmp_path_factory.mktemp("source"),
-        lambda n: n.startswith(("kvplan/", "presets/")) or n in ("pyproject.toml", "README.md", "LICENSE"),
-    )
+    # Built from a clean copy of the sources, so no stale build/ output can slip in.
+    source = tmp_path_factory.mktemp("source")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for folder in ("kvplan", "presets"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path_factory.mktemp("wheel")
     target = tmp_path_factory.mktemp("site")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]

@@ -56,3 +56,13 @@ def test_readme_python_api_example_prints_what_it_shows(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)  # presets resolve from the package, not the working directory
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == shown
+
+
+def test_readme_coverage_table_is_current():
+    """README's coverage block is what tools/coverage.py generates from kvplan's registry
+    against the committed snapshot of vLLM 0.33.0's registry (vLLM's names only)."""
+    from tools.coverage import BEGIN, END, load_snapshot, readme_table
+
+    text = README.read_text()
+    block = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert block == readme_table(load_snapshot("0.33.0")), "run: python tools/coverage.py --readme"

@@ -163,7 +163,8 @@ SAMPLE = {
     "kv_cache_memory_bytes": "8G", "cpu_offload_gb": "4", "max_model_len": "8k", "block_size": "32",
     "kv_cache_dtype": "fp8", "num_gpu_blocks_override": "1000", "mamba_cache_mode": "align",
     "mamba_block_size": "256", "mamba_cache_dtype": "float32", "mamba_ssm_cache_dtype": "float32",
-    "max_num_batched_tokens": "8K", "max_num_seqs": "64",
+    "max_num_batched_tokens": "8K", "max_num_seqs": "64", "quantization": "fp8", "dtype": "half",
+    "performance_mode": "throughput",
 }  # fmt: skip
 
 

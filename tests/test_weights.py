@@ -147,10 +147,109 @@ def test_stage_weights_use_headers_when_present(tmp_path: Path) -> None:
     assert weights.stage_weight_bytes(d, Serving(), 0, 0, 16, tmp_path / "none").estimated is True
 
 
-def test_serve_batch_defaults() -> None:
-    new, old = resolve_release("0.33"), resolve_release("0.15")
-    gib = 1 << 30
-    assert weights.serve_batch_defaults(int(79.19 * gib), "H100-80GB", old) == (8192, 1024)
-    assert weights.serve_batch_defaults(int(79.15 * gib), "A100-80GB", old) == (2048, 256)
-    assert weights.serve_batch_defaults(int(178.4 * gib), "B200", new) == (16384, 1024)
-    assert weights.serve_batch_defaults(int(178.4 * gib), "B200", old) == (8192, 1024)
+def test_mxfp4_layout_follows_the_moe_backend() -> None:
+    cfg = _describe("gpt-oss-20b").config  # hidden 2880, expert intermediate 2880
+    # Marlin (Ampere): hidden to 256 (3072), intermediate to 128 (2944); 4 bits + a scale byte per 32.
+    marlin = weights.storage(cfg, 2, arch="ampere")
+    assert marlin.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
+    # FlashInfer TRT-LLM (B200): both to 256 (3072 x 3072).
+    trtllm = weights.storage(cfg, 2, arch="blackwell")
+    assert trtllm.experts == pytest.approx(4.25 / 8 * 3072 * 3072 / (2880 * 2880))
+    # At TP 4 the per-rank intermediate 720 rounds to 768 on Marlin.
+    assert weights.storage(cfg, 2, arch="ampere", tp=4).experts == pytest.approx(
+        4.25 / 8 * 3072 * 768 / (2880 * 720)
+    )
+
+
+def test_mxfp4_on_hopper_is_marlin_before_0_12() -> None:
+    # get_mxfp4_backend before 0.12: Marlin unless triton_kernels is installed (vLLM vendors it
+    # from 0.12.0): intermediate rounded to 128 (2944), not 64 (2880).
+    cfg = _describe("gpt-oss-20b").config
+    old = weights.storage(cfg, 2, arch="hopper", hopper_triton=False)
+    assert old.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
+    assert weights.storage(cfg, 2, arch="hopper").experts == pytest.approx(4.25 / 8 * 3072 / 2880)
+
+
+def test_fp8_blocks_go_through_marlin_on_ampere() -> None:
+    # Fp8LinearMethod.use_marlin below compute capability 8.9: bf16 scales per group of 128 inputs.
+    cfg = _describe("deepseek-v3").config
+    assert weights.storage(cfg, 2, arch="ampere").linear == pytest.approx(1 + 2 / 128)
+    assert weights.storage(cfg, 2, arch="ada").linear == pytest.approx(1 + 4 / (128 * 128))
+
+
+def test_gptq_marlin_drops_the_zero_points_of_a_symmetric_checkpoint() -> None:
+    # qweight 4 bits + fp16 scale per 128 inputs; symmetric GPTQ keeps no qzeros once repacked.
+    gptq = {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}}
+    assert weights.storage(gptq, 2).linear == pytest.approx(0.5 + 2 / 128)
+    assert weights.storage(gptq, 2, arch="turing").linear == pytest.approx(0.5 + 2.5 / 128)
+
+
+def test_ignored_layers_stay_unquantized() -> None:
+    # compressed-tensors ignore list naming the attention of every layer: attention in 16 bits.
+    quant = {
+        "quant_method": "compressed-tensors",
+        "ignore": ["lm_head", "re:.*self_attn.*"],
+        "config_groups": {"g": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}},
+    }
+    how = weights.storage({"quantization_config": quant}, 2, num_layers=32)
+    assert how.kept == {"attention": 1.0}
+    p = weights.Params(attention=100, mlp=300)
+    assert how.bytes(p) == 100 * 2 + 300 * 1
+    # modules_to_not_convert naming layers 0 and 1 of 4: half the attention is kept.
+    half = {
+        "quant_method": "fp8",
+        "modules_to_not_convert": ["model.layers.0.self_attn", "model.layers.1.self_attn"],
+    }
+    assert weights.storage({"quantization_config": half}, 2, num_layers=4).kept == {"attention": 0.5}
+
+
+def test_quantization_flag_quantizes_a_config_without_quantization_config() -> None:
+    d = _describe("llama-3.1-8b")
+    plain = weights.stage_weight_bytes(d, Serving(), 0, 0, 32)
+    fp8 = weights.stage_weight_bytes(d, Serving(quantization="fp8"), 0, 0, 32)
+    params = weights.stage_params(d, 1, 0, 32, first=True, last=True)
+    # Linears drop from 2 bytes to 1; embeddings, head and norms stay in bf16.
+    assert plain.bytes - fp8.bytes == params.linear
+    assert "--quantization" in fp8.source
+
+
+def test_quantization_flag_must_match_the_checkpoint() -> None:
+    from kvplan.errors import PlannerRefusal
+
+    cfg = _describe("deepseek-v3").config  # quant_method fp8
+    with pytest.raises(PlannerRefusal) as err:
+        weights.storage(cfg, 2, "awq")
+    # vLLM's ModelConfig._verify_quantization text.
+    assert err.value.vllm_message == (
+        "Quantization method specified in the model config (fp8) does not match the quantization "
+        "method specified in the `quantization` argument (awq)."
+    )
+    awq = {"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}
+    assert weights.storage(awq, 2, "awq_marlin").linear == pytest.approx(0.5 + 2.5 / 128)
+
+
+def test_float32_dtype_doubles_the_unquantized_bytes() -> None:
+    d = _describe("llama-3.2-1b")
+    half = weights.stage_weight_bytes(d, Serving(), 0, 0, 16)
+    full = weights.stage_weight_bytes(d, Serving(dtype="float32"), 0, 0, 16)
+    rope = weights.rotary_cache_bytes(d)
+    assert full.bytes - rope == 2 * (half.bytes - rope)
+
+
+def test_missing_shards_use_the_index_total_size(tmp_path: Path) -> None:
+    _write_safetensors(
+        tmp_path / "model-00001-of-00002.safetensors", {"model.embed_tokens.weight": ("BF16", [8, 8])}
+    )
+    index = {
+        "metadata": {"total_size": 2_000_000_000},
+        "weight_map": {
+            "model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+            "lm_head.weight": "model-00002-of-00002.safetensors",
+        },
+    }
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    d = _describe("llama-3.2-1b")
+    est = weights.stage_weight_bytes(d, Serving(), 0, 0, 16, tmp_path)
+    # One stage, one rank: the whole total_size (plus the RoPE cache), never the 128 bytes present.
+    assert est.bytes == 2_000_000_000 + weights.rotary_cache_bytes(d)
+    assert est.estimated is True and "1 of 2 shards missing" in est.source

@@ -140,6 +140,33 @@ SERVING: tuple[ServingOption, ...] = (
         "X.Y[.Z]",
     ),
     ServingOption(
+        "quantization",
+        ("--quantization", "-q"),
+        str,
+        "vLLM's --quantization (fp8, awq, gptq, mxfp4, ...)",
+        "METHOD",
+    ),
+    ServingOption(
+        "dtype", ("--dtype",), str, "vLLM's --dtype: auto, half, float16, bfloat16, float32", "DTYPE"
+    ),
+    ServingOption(
+        "usage_context",
+        ("--usage-context",),
+        str,
+        "serve (vllm serve, default), llm (offline LLM), engine",
+        "CONTEXT",
+    ),
+    ServingOption(
+        "performance_mode", ("--performance-mode",), str, "balanced, interactivity or throughput", "MODE"
+    ),
+    ServingOption(
+        "flashinfer_sampler",
+        ("--flashinfer-sampler/--no-flashinfer-sampler",),
+        bool,
+        "vLLM's sampler uses FlashInfer top-k/top-p (VLLM_USE_FLASHINFER_SAMPLER; before 0.11.1 only "
+        "when flashinfer is installed); default: the release's",
+    ),
+    ServingOption(
         "vllm_args",
         ("--vllm-args",),
         str,

@@ -98,6 +98,7 @@ class GPU:
     source: str
     notes: str
     arch: str = "hopper"
+    unified: bool = False  # CPU and GPU share one memory (GB10, GH200)
 
 
 def _gpu(row: dict[str, Any]) -> GPU:
@@ -109,6 +110,7 @@ def _gpu(row: dict[str, Any]) -> GPU:
         source=str(row.get("source", "")),
         notes=str(row.get("notes", "")),
         arch=str(row.get("arch", "hopper")),
+        unified=bool(row.get("unified", False)),
     )
 
 

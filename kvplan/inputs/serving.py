@@ -58,6 +58,11 @@ class Serving:
     vllm_version: str | None = None
     enforce_eager: bool = False
     probe: bool = False
+    quantization: str | None = None
+    dtype: str | None = None
+    usage_context: str | None = None
+    performance_mode: str | None = None
+    flashinfer_sampler: bool | None = None
 
     @property
     def gpus(self) -> int:
@@ -72,6 +77,25 @@ class Serving:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Serving))
+
+# vLLM's ``--quantization`` names: the union of QuantizationMethods
+# (vllm/model_executor/layers/quantization/__init__.py) over the releases 0.10.0 - 0.33.0.
+QUANTIZATION_METHODS = (
+    "aqlm", "auto-round", "auto_awq", "auto_gptq", "awq", "awq_marlin", "bitblas", "bitsandbytes",
+    "compressed-tensors", "cpu_awq", "cpu_gptq", "deepseek_v4_fp8", "deepspeedfp", "experts_int8",
+    "fbgemm_fp8", "fp8", "fp8_per_block", "fp8_per_channel", "fp8_per_tensor", "fp_quant", "gguf",
+    "gpt_oss_mxfp4", "gptq", "gptq_bitblas", "gptq_marlin", "gptq_marlin_24", "hqq", "humming", "inc",
+    "int8_per_channel_weight_only", "ipex", "marlin", "modelopt", "modelopt_fp4", "modelopt_mixed",
+    "modelopt_mxfp8", "moe_wna16", "mxfp4", "mxfp8", "neuron_quant", "nvfp4_per_token", "online",
+    "petit_nvfp4", "ptpc_fp8", "qqq", "quark", "rtn", "torchao", "tpu_int8",
+)  # fmt: skip
+# vLLM's ``--dtype`` choices (ModelConfig.dtype).
+MODEL_DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
+# ``serve``: the OpenAI server (``vllm serve``); ``llm``: the offline ``LLM`` class (also
+# ``vllm bench``); ``engine``: ``AsyncEngineArgs`` used directly.  They pick different
+# batch defaults (EngineArgs.get_batch_defaults).
+USAGE_CONTEXTS = ("serve", "llm", "engine")
+PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
 _YAML_ONLY_EXCLUDED = ("probe",)
 
 # vLLM's engine-argument names (vllm/engine/arg_utils.py) for the fields kvplan
@@ -140,7 +164,7 @@ def _bool(value: Any, name: str, source: str | None) -> bool:
     raise InputError("must be true or false", source=source, field=name, value=value)
 
 
-def _choice(value: Any, name: str, source: str | None, choices: tuple[str, ...]) -> str:
+def _one_of(value: Any, name: str, source: str | None, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise InputError(f"must be one of {', '.join(choices)}", source=source, field=name, value=value)
     return value
@@ -183,6 +207,26 @@ def _gib(value: Any, name: str, source: str | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1 << 20:
         raise InputError("must be a number of GiB >= 0", source=source, field=name, value=value)
     return float(value)
+
+
+_CHOICES = {
+    "quantization": QUANTIZATION_METHODS,
+    "dtype": MODEL_DTYPES,
+    "usage_context": USAGE_CONTEXTS,
+    "performance_mode": PERFORMANCE_MODES,
+}
+
+
+def _choice(value: Any, name: str, source: str | None, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(
+            f"is not one of vLLM's {name} values",
+            source=source,
+            field=name,
+            value=value,
+            hint="one of " + ", ".join(choices),
+        )
+    return value
 
 
 def _one(key: str, value: Any, source: str | None) -> Any:
@@ -233,13 +277,15 @@ def _one(key: str, value: Any, source: str | None) -> Any:
             )
         return value
     if key in ("mamba_cache_dtype", "mamba_ssm_cache_dtype"):
-        return _choice(value, key, source, MAMBA_DTYPES)
+        return _one_of(value, key, source, MAMBA_DTYPES)
     if key == "mamba_cache_mode":
-        return _choice(value, key, source, MAMBA_CACHE_MODES)
+        return _one_of(value, key, source, MAMBA_CACHE_MODES)
     if key == "num_gpu_blocks_override":
         return _int(value, key, source, low=1, high=1 << 40)
     if key in ("max_num_batched_tokens", "max_num_seqs"):
         return human_int(value, key, source, low=1, high=1 << 30)
+    if key in _CHOICES:
+        return _choice(value, key, source, _CHOICES[key])
     # The rest are on/off switches.
     return _bool(value, key, source)
 

@@ -47,9 +47,16 @@ VLLM_FLAGS: dict[str, tuple[str, str]] = {
     "--max-num-batched-tokens": ("max_num_batched_tokens", "value"),
     "--max-num-seqs": ("max_num_seqs", "value"),
     "--enforce-eager": ("enforce_eager", "bool"),
+    "--quantization": ("quantization", "value"),
+    "-q": ("quantization", "value"),
+    "--dtype": ("dtype", "value"),
+    "--performance-mode": ("performance_mode", "value"),
 }
-# The environment variable kvplan models: vLLM's layer split over PP stages.
-VLLM_ENV = {"VLLM_PP_LAYER_PARTITION": "pp_layer_partition"}
+# The environment variables kvplan models: vLLM's layer split over PP stages, and its sampler.
+VLLM_ENV = {
+    "VLLM_PP_LAYER_PARTITION": "pp_layer_partition",
+    "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler",
+}
 # vLLM's boolean flags kvplan does not model, so the next word is not taken for their value.
 _OTHER_SWITCHES = frozenset(
     {
@@ -124,7 +131,9 @@ def parse_command(text: str) -> VllmArgs:
     while words and _ENV.match(words[0]):
         name, _, setting = words.pop(0).partition("=")
         if name in VLLM_ENV:
-            serving[VLLM_ENV[name]] = setting
+            # VLLM_USE_FLASHINFER_SAMPLER is read as bool(int(value)), as vllm/envs.py does.
+            is_switch = name == "VLLM_USE_FLASHINFER_SAMPLER" and setting.strip().lstrip("-").isdigit()
+            serving[VLLM_ENV[name]] = bool(int(setting)) if is_switch else setting
             mapped.append(f"{name}={setting}")
         else:
             ignored.append(f"{name}={setting}")

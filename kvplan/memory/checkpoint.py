@@ -84,6 +84,33 @@ def checkpoint_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.safetensors") if p.is_file())
 
 
+@dataclass(frozen=True)
+class Index:
+    """A sharded checkpoint's ``model.safetensors.index.json``: its total size and the shards absent."""
+
+    total_size: int
+    shards: int
+    missing: tuple[str, ...]
+
+
+def read_index(directory: Path) -> Index | None:
+    """The index of a sharded checkpoint in ``directory`` (None without one, or when it is unreadable)."""
+    path = directory / "model.safetensors.index.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    total = (data.get("metadata") or {}).get("total_size") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not isinstance(total, int) or total <= 0:
+        return None
+    shards = sorted({str(f) for f in weight_map.values()})
+    missing = tuple(f for f in shards if not (directory / f).is_file())
+    return Index(total, len(shards), missing)
+
+
 def _per_rank(t: TensorInfo, cfg: dict[str, Any], tp: int) -> float:
     if tp == 1 or (len(t.shape) <= 1 and not t.name.endswith("bias")):
         return t.nbytes

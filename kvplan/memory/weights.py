@@ -1,16 +1,19 @@
-"""Estimates of the non-KV memory on one GPU: weights, activations, runtime overheads.
+"""The weights on one GPU: parameters per TP rank and PP stage, and how they are stored.
 
 Weights are counted from the config, per TP rank and PP stage, as vLLM shards
 them: column/row-parallel linears divide by TP, KV heads are replicated when TP
 exceeds them, MLA's down-projections and MoE routers are replicated, the
-vocabulary is padded to 64 (``VocabParallelEmbedding``) and split by TP.  The
-runtime terms are empirical: see docs/memory.md for the formulas and the
-measurements they were fitted to.
+vocabulary is padded to 64 (``VocabParallelEmbedding``) and split by TP, a
+vision tower sits on the first stage.  Bytes per parameter follow the
+quantization method as vLLM lays it out after ``process_weights_after_loading``
+(Marlin repacking, the MXFP4 MoE backends' padding, ignored layers).  See
+docs/memory.md; the runtime terms are in ``kvplan.memory.runtime``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,23 +21,9 @@ from typing import Any
 from kvplan.inputs.serving import Serving
 from kvplan.model.config import tied_word_embeddings
 from kvplan.model.layers import ModelDescription
-from kvplan.releases import Release
 
 GiB = 1 << 30
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
-
-# The profile run's peak is the sampler warm-up over min(max_num_seqs,
-# max_num_batched_tokens) dummy requests: float32 logits, their sorted copy and
-# int64 indices for top-k/top-p, softmax and the scatter back.  Bytes per
-# (request x vocabulary entry), fitted to llm-d's H100 measurements (docs/memory.md).
-# vLLM's dummy sampler run (PyTorch top-k/top-p over float32 logits), per request and
-# vocabulary entry; fitted on llm-d's H100 measurements (docs/memory.md).
-SAMPLER_BYTES = 38.2
-# Hidden states of every scheduled token stay alive next to the sampler.
-HIDDEN_BYTES_PER_TOKEN_UNIT = 2.71
-NON_TORCH_SINGLE = int(0.13 * GiB)  # CUDA context and allocator state (llm-d, TP=1)
-NON_TORCH_PARALLEL = int(0.55 * GiB)  # plus NCCL buffers (llm-d, TP=2)
-CUDA_GRAPH_ESTIMATE = int(0.40 * GiB)  # "Estimated CUDA graph memory" lines: 0.17 - 0.65 GiB
 
 
 @dataclass(eq=False)
@@ -50,30 +39,46 @@ class Estimate:
 class Params:
     """Parameter counts on one rank, by how they are stored.
 
-    ``linear``: dense linears (attention, dense MLP, shared experts), which a
-    quantization method quantizes; ``experts``: routed MoE experts (quantized
-    too; gpt-oss's mxfp4 quantizes only these); ``plain``: norms, routers,
-    biases, Mamba/GDN vectors, kept in the model dtype; ``embed``: embeddings
-    and LM head, kept in the model dtype.
+    The linear kinds a quantization method quantizes (unless its config
+    ignores them): ``attention`` (attention and MLA projections), ``mixer``
+    (Mamba / gated-delta-net projections), ``mlp`` (dense MLPs and shared
+    experts), ``experts`` (routed MoE experts; gpt-oss's mxfp4 quantizes only
+    these).  Kept in the model dtype: ``plain`` (norms, routers, biases,
+    recurrent vectors), ``embed`` (embeddings and LM head), ``vision`` (the
+    vision tower and its projector).  ``mla_kv_b``: elements of the MLA
+    ``kv_b_proj``, which vLLM dequantizes into W_UK/W_UV when it is quantized.
     """
 
-    linear: int = 0
+    attention: int = 0
+    mixer: int = 0
+    mlp: int = 0
     experts: int = 0
     plain: int = 0
     embed: int = 0
+    vision: int = 0
+    mla_kv_b: int = 0
 
     def __add__(self, other: Params) -> Params:
         return Params(
-            self.linear + other.linear,
+            self.attention + other.attention,
+            self.mixer + other.mixer,
+            self.mlp + other.mlp,
             self.experts + other.experts,
             self.plain + other.plain,
             self.embed + other.embed,
+            self.vision + other.vision,
+            self.mla_kv_b + other.mla_kv_b,
         )
 
     @property
+    def linear(self) -> int:
+        """The dense linears: attention, mixer and MLP projections."""
+        return self.attention + self.mixer + self.mlp
+
+    @property
     def total(self) -> int:
-        """All parameters."""
-        return self.linear + self.experts + self.plain + self.embed
+        """All parameters (``mla_kv_b`` is already in ``attention``)."""
+        return self.linear + self.experts + self.plain + self.embed + self.vision
 
 
 def _int(cfg: dict[str, Any], key: str, default: int = 0) -> int:
@@ -117,7 +122,7 @@ def _attention(cfg: dict[str, Any], tp: int) -> Params:
         plain += q_out + 2 * kv_rank * head
     if cfg.get("model_type") == "gpt_oss":
         plain += hidden + heads // tp  # o_proj bias, attention sinks
-    return Params(linear=linear, plain=plain)
+    return Params(attention=linear, plain=plain)
 
 
 def _mla(cfg: dict[str, Any], tp: int) -> Params:
@@ -133,9 +138,9 @@ def _mla(cfg: dict[str, Any], tp: int) -> Params:
         plain += q_lora  # q_a_layernorm
     else:
         linear += hidden * heads * qk // tp
-    linear += kv_lora * heads * (nope + v) // tp  # kv_b_proj
-    linear += heads * v * hidden // tp  # o_proj
-    return Params(linear=linear, plain=plain)
+    kv_b = kv_lora * heads * (nope + v) // tp  # kv_b_proj
+    linear += kv_b + heads * v * hidden // tp  # and o_proj
+    return Params(attention=linear, plain=plain, mla_kv_b=kv_b)
 
 
 def _mamba2(cfg: dict[str, Any], tp: int) -> Params:
@@ -153,7 +158,7 @@ def _mamba2(cfg: dict[str, Any], tp: int) -> Params:
     conv_dim = inner + 2 * groups * state
     linear = hidden * (inner + conv_dim + nheads) // tp + inner * hidden // tp
     plain = conv_dim * (kernel + 1) // tp + 3 * nheads // tp + inner // tp
-    return Params(linear=linear, plain=plain)
+    return Params(mixer=linear, plain=plain)
 
 
 def _mamba1(cfg: dict[str, Any], tp: int) -> Params:
@@ -164,7 +169,7 @@ def _mamba1(cfg: dict[str, Any], tp: int) -> Params:
     dt_rank = _first(cfg, "mamba_dt_rank", default=_cdiv(hidden, 16))
     linear = (2 * inner * hidden + inner * (dt_rank + 2 * state) + dt_rank * inner + inner * hidden) // tp
     plain = (inner * (kernel + 1) + inner + inner * state + inner) // tp + dt_rank + 2 * state
-    return Params(linear=linear, plain=plain)
+    return Params(mixer=linear, plain=plain)
 
 
 def _gated_delta_net(cfg: dict[str, Any], tp: int) -> Params:
@@ -175,7 +180,7 @@ def _gated_delta_net(cfg: dict[str, Any], tp: int) -> Params:
     key_dim, value_dim = nk * dk, nv * dv
     linear = hidden * (2 * key_dim + 2 * value_dim + 2 * nv) // tp + value_dim * hidden // tp
     plain = (2 * key_dim + value_dim) * kernel // tp + 2 * nv // tp + dv
-    return Params(linear=linear, plain=plain)
+    return Params(mixer=linear, plain=plain)
 
 
 def _mixer(cfg: dict[str, Any], tp: int) -> Params:
@@ -205,6 +210,12 @@ def _moe_layer(cfg: dict[str, Any], index: int) -> bool:
     return index % step == 0 if "first_k_dense_replace" in cfg else (index + 1) % step == 0
 
 
+def _ungated(cfg: dict[str, Any]) -> bool:
+    """An MLP of up and down projections only (Nemotron's squared ReLU), no gate."""
+    act = cfg.get("mlp_hidden_act", cfg.get("hidden_act"))
+    return act == "relu2" or cfg.get("model_type") in ("nemotron", "nemotron_h")
+
+
 def _mlp(cfg: dict[str, Any], index: int, tp: int) -> Params:
     hidden = _int(cfg, "hidden_size")
     inter = _int(cfg, "intermediate_size")
@@ -212,7 +223,8 @@ def _mlp(cfg: dict[str, Any], index: int, tp: int) -> Params:
     if not _moe_layer(cfg, index):
         dense = _first(cfg, "intermediate_size_mlp", default=inter) if model_type == "llama4_text" else inter
         plain = (hidden + 2 * dense // tp) if cfg.get("mlp_bias") else 0
-        return Params(linear=3 * hidden * dense // tp, plain=plain)
+        matrices = 2 if _ungated(cfg) else 3  # up + down without a gate (relu^2 MLPs)
+        return Params(mlp=matrices * hidden * dense // tp, plain=plain)
     experts = _first(cfg, "num_experts", "n_routed_experts", "num_local_experts")
     moe_inter = _first(cfg, "moe_intermediate_size", default=inter)
     routed = experts * 3 * hidden * moe_inter // tp
@@ -227,7 +239,7 @@ def _mlp(cfg: dict[str, Any], index: int, tp: int) -> Params:
         plain += experts + experts * (2 * moe_inter // tp + hidden)  # router bias, expert biases
     if cfg.get("topk_method") == "noaux_tc":
         plain += experts  # e_score_correction_bias
-    return Params(linear=3 * hidden * shared // tp, experts=routed, plain=plain)
+    return Params(mlp=3 * hidden * shared // tp, experts=routed, plain=plain)
 
 
 def _norms_per_layer(cfg: dict[str, Any]) -> int:
@@ -279,6 +291,29 @@ def _layer_kinds(model: ModelDescription) -> dict[int, str]:
     return {layer.index: layer.kind for layer in model.layers}
 
 
+# Decoders whose vLLM model file builds the embedding and the LM head on every PP rank
+# (no PPMissingLayer; vllm/model_executor/models/{qwen3_moe,qwen2_moe,mixtral,gemma2,gemma3,
+# gpt_oss,nemotron_h,jamba,mamba,mamba2,qwen3_next,granitemoe,granitemoehybrid}.py in 0.33).
+_EMBED_ON_EVERY_STAGE = frozenset(
+    {
+        "Qwen3MoeForCausalLM",
+        "Qwen2MoeForCausalLM",
+        "MixtralForCausalLM",
+        "Gemma2ForCausalLM",
+        "Gemma3ForCausalLM",
+        "Gemma3ForConditionalGeneration",
+        "GptOssForCausalLM",
+        "NemotronHForCausalLM",
+        "JambaForCausalLM",
+        "MambaForCausalLM",
+        "Mamba2ForCausalLM",
+        "Qwen3NextForCausalLM",
+        "GraniteMoeForCausalLM",
+        "GraniteMoeHybridForCausalLM",
+    }
+)
+
+
 @lru_cache(maxsize=1024)  # a sweep asks for the same stages under many GPUs, dtypes and block sizes
 def stage_params(
     model: ModelDescription, tp: int, start: int, end: int, *, first: bool, last: bool, padded: bool = True
@@ -287,7 +322,10 @@ def stage_params(
 
     The first stage holds the embeddings, the last the final norm and the LM
     head; with tied embeddings the LM head is the embedding itself (one copy at
-    PP=1, a second copy on the last stage at PP>1, as vLLM builds it).
+    PP=1, a second copy on the last stage at PP>1, as vLLM builds it).  Some
+    vLLM model files build the embedding and the LM head on every stage
+    (``_EMBED_ON_EVERY_STAGE``).  A multimodal model's vision tower and
+    projector are on the first stage.
     """
     cfg = model.config
     kinds = _layer_kinds(model)
@@ -299,12 +337,15 @@ def stage_params(
     vocab = padded_vocab(vocab) if padded else vocab
     embed = _cdiv(vocab, tp) * hidden
     tied = tied_word_embeddings(cfg)
-    if first:
+    everywhere = model.architecture in _EMBED_ON_EVERY_STAGE
+    if first or everywhere:
         total = total + Params(embed=embed)
     if last:
         total = total + Params(plain=hidden)
-        if not (tied and first):
-            total = total + Params(embed=embed)
+    if (last or everywhere) and not (tied and (first or everywhere)):
+        total = total + Params(embed=embed)
+    if first:
+        total = total + Params(vision=vision_params(cfg, tp))
     return total
 
 
@@ -313,31 +354,115 @@ def parameter_count(model: ModelDescription) -> int:
     return stage_params(model, 1, 0, model.num_hidden_layers, first=True, last=True, padded=False).total
 
 
+def vision_params(cfg: dict[str, Any], tp: int = 1) -> int:
+    """Parameters of a multimodal config's vision tower and projector on one TP rank (0 without one).
+
+    A ViT: per layer the qkv/out projections and the two MLP matrices with
+    their biases (tensor-parallel, divided by TP) and two layer norms; the
+    patch embedding (a convolution over channels x temporal patch x patch x
+    patch), the position table and the final norm (replicated).  The
+    projector maps the tower's output to the text hidden size: Gemma 3's
+    single replicated matrix and norm, Qwen's patch merger (spatial_merge_size^2
+    patches into two tensor-parallel matrices), otherwise one matrix.
+    """
+    vc = cfg.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
+    h = _int(vc, "hidden_size")
+    inter = _int(vc, "intermediate_size") or 4 * h
+    layers = _first(vc, "num_hidden_layers", "depth")
+    if not h or not layers:
+        return 0
+    text_hidden = _int(cfg, "hidden_size")
+    per_layer = (4 * h * h + 3 * h + 2 * h * inter + inter) // tp + h + h + 4 * h
+    channels = _first(vc, "num_channels", "in_channels", "in_chans", default=3)
+    patch = _int(vc, "patch_size", 14) or 14
+    temporal = _first(vc, "temporal_patch_size", default=1)
+    image = _int(vc, "image_size")
+    positions = _first(vc, "num_position_embeddings") or ((image // patch) ** 2 if image else 0)
+    tower = layers * per_layer + channels * temporal * patch * patch * h + h + positions * h + 2 * h
+    out = _first(vc, "out_hidden_size", "vision_output_dim", "projector_output_dim", default=text_hidden)
+    merge = _first(vc, "spatial_merge_size", default=0)
+    if merge:
+        wide = h * merge * merge
+        projector = h + (wide * wide + wide + wide * out) // tp + out
+    elif str(vc.get("model_type", "")).startswith("siglip") and str(cfg.get("model_type", "")).startswith(
+        "gemma3"
+    ):
+        projector = h * text_hidden + h  # mm_input_projection_weight, mm_soft_emb_norm
+    else:
+        projector = h * (out or text_hidden) // tp
+    return tower + projector
+
+
 # ---- bytes ------------------------------------------------------------------------------------
+
+QUANTIZABLE = ("attention", "mixer", "mlp", "experts")
 
 
 @dataclass(eq=False)
 class Storage:
-    """Bytes per parameter for each kind of parameter, and how that was decided."""
+    """Bytes per parameter for each kind of parameter, and how that was decided.
+
+    ``linear`` applies to attention, mixer and MLP projections, ``experts`` to
+    routed experts; ``kept`` is the fraction of each quantizable kind the
+    checkpoint leaves unquantized (its ignore list), stored like ``plain``.
+    ``mla_dequant``: the MLA ``kv_b_proj`` is quantized, so vLLM keeps a
+    model-dtype copy of it (W_UK/W_UV) next to it.
+    """
 
     linear: float
     experts: float
     plain: float
     embed: float
     how: str
+    kept: dict[str, float] = field(default_factory=dict)
+    mla_dequant: bool = False
 
     def bytes(self, p: Params) -> int:
         """Bytes of ``p`` stored this way."""
-        return int(
-            p.linear * self.linear + p.experts * self.experts + p.plain * self.plain + p.embed * self.embed
-        )
+        total = p.plain * self.plain + (p.embed + p.vision) * self.embed
+        for kind in QUANTIZABLE:
+            count = getattr(p, kind)
+            kept = self.kept.get(kind, 0.0)
+            per = self.experts if kind == "experts" else self.linear
+            total += count * (1 - kept) * per + count * kept * self.plain
+        if self.mla_dequant and self.kept.get("attention", 0.0) < 1:
+            total += p.mla_kv_b * self.plain
+        return int(total)
 
 
 def _group_size(value: Any, default: int = 128) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
-def _compressed_tensors(quant: dict[str, Any]) -> tuple[float, str] | None:
+def _round_up(value: int, multiple: int) -> int:
+    return _cdiv(value, multiple) * multiple
+
+
+def marlin_arch(arch: str) -> bool:
+    """GPUs without FP8 tensor cores (compute capability < 8.9): vLLM runs FP8 through Marlin."""
+    return arch in ("ampere", "turing", "volta")
+
+
+def _fp8(block: Any, arch: str, method: str) -> tuple[float, str]:
+    if isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b for b in block):
+        if marlin_arch(arch):
+            # Fp8LinearMethod.use_marlin: the block scales become bf16 scales per group of 128 inputs.
+            return 1.0 + 2 / 128, f"{method} fp8 weights repacked for Marlin, bf16 scale per 128 inputs"
+        return 1.0 + 4 / (
+            block[0] * block[1]
+        ), f"{method} fp8 weights, fp32 scale per {block[0]}x{block[1]} block"
+    return 1.0, f"{method} fp8 weights (per-tensor/per-channel scales)"
+
+
+def _int4(bits: int, group: int, zeros: bool, how: str) -> tuple[float, str]:
+    per = bits / 8 + 2 / group + (bits / 8 / group if zeros else 0)
+    zp = ", zero points" if zeros else ""
+    return per, f"{how} {bits}-bit weights (group {group}, fp16 scales{zp})"
+
+
+def _compressed_tensors(quant: dict[str, Any], arch: str) -> tuple[float, str] | None:
     groups = quant.get("config_groups")
     if not isinstance(groups, dict):
         return None
@@ -348,69 +473,199 @@ def _compressed_tensors(quant: dict[str, Any]) -> tuple[float, str] | None:
         bits = _int(weights, "num_bits", 16)
         kind = str(weights.get("type", "int"))
         strategy = str(weights.get("strategy", "tensor"))
+        if bits == 8 and kind == "float":
+            block = weights.get("block_structure") if strategy == "block" else None
+            per, how = _fp8(block, arch, "compressed-tensors")
+            return per, f"{how} ({strategy} scales)"
         if bits == 8:
-            return 1.0, f"compressed-tensors {kind}8 ({strategy} scales)"
+            return 1.0, f"compressed-tensors int8 ({strategy} scales)"
         if bits == 4 and kind == "float":
-            return 0.5 + 1 / _group_size(weights.get("group_size"), 16), "compressed-tensors nvfp4"
+            g = _group_size(weights.get("group_size"), 16)
+            return 0.5 + 1 / g, f"compressed-tensors fp4 (fp8 scale per {g})"
         if bits == 4:
             g = _group_size(weights.get("group_size"))
-            return 0.5 + 2.5 / g, f"compressed-tensors int4 (group {g})"
+            return _int4(4, g, weights.get("symmetric") is False, "compressed-tensors")
     return None
 
 
-def storage(cfg: dict[str, Any], dtype_bytes: int) -> Storage:
-    """How the checkpoint's ``quantization_config`` stores each kind of parameter."""
-    plain = float(dtype_bytes)
+def _ignored(quant: dict[str, Any], num_layers: int) -> dict[str, float]:
+    """The fraction of each quantizable kind the quantization config leaves unquantized."""
+    names: list[str] = []
+    for key in ("ignore", "modules_to_not_convert", "ignored_layers", "exclude_modules"):
+        value = quant.get(key)
+        if isinstance(value, list):
+            names.extend(str(v).removeprefix("re:") for v in value)
+    patterns = {
+        "attention": re.compile(r"self_attn|\.attn\b|attention(?!_norm)"),
+        "mixer": re.compile(r"linear_attn|mixer|mamba"),
+        "experts": re.compile(r"\.experts\b"),
+        "mlp": re.compile(r"shared_expert(?!_gate)|\.mlp\.(gate_up|down|up|gate)_proj|\.mlp$"),
+    }
+    out: dict[str, float] = {}
+    for kind, pattern in patterns.items():
+        layers: set[int] = set()
+        whole = False
+        for name in names:
+            if "norm" in name or "visual" in name or "vision" in name or not pattern.search(name):
+                continue
+            m = re.search(r"layers\.(\d+)\.", name)
+            if m:
+                layers.add(int(m.group(1)))
+            else:
+                whole = True
+        if whole:
+            out[kind] = 1.0
+        elif layers and num_layers:
+            out[kind] = min(len(layers) / num_layers, 1.0)
+    return out
+
+
+# Checkpoint methods a --quantization of the other spelling accepts (vLLM's overrides).
+_COMPATIBLE = {
+    frozenset({"awq", "awq_marlin", "auto_awq"}),
+    frozenset({"gptq", "gptq_marlin", "auto_gptq"}),
+    frozenset({"modelopt", "modelopt_fp4", "modelopt_mixed"}),
+    frozenset({"mxfp4", "gpt_oss_mxfp4"}),
+}
+
+
+def quantization_method(cfg: dict[str, Any], flag: str | None) -> tuple[str | None, dict[str, Any]]:
+    """(the method vLLM runs, the checkpoint's quantization config or {}).
+
+    Raises ``PlannerRefusal`` with vLLM's text when ``--quantization`` names
+    another method than the checkpoint's ``quantization_config``
+    (ModelConfig._verify_quantization).
+    """
+    from kvplan.errors import PlannerRefusal
+
     quant = cfg.get("quantization_config")
     if not isinstance(quant, dict):
-        return Storage(plain, plain, plain, plain, f"{dtype_bytes}-byte weights")
-    method = str(quant.get("quant_method", "")).lower()
+        return flag, {}
+    method = str(quant.get("quant_method", "")).lower() or None
+    if flag is None or method is None or flag == method:
+        return method or flag, quant
+    if any(flag in group and method in group for group in _COMPATIBLE):
+        return flag, quant
+    if method in ("fp8", "fbgemm_fp8") and flag in ("fp8", "fbgemm_fp8"):
+        return flag, quant
+    text = (
+        "Quantization method specified in the model config "
+        f"({method}) does not match the quantization method specified in the "
+        f"`quantization` argument ({flag})."
+    )
+    raise PlannerRefusal(f"vLLM refuses to start (ValueError from ModelConfig): {text}", vllm_message=text)
+
+
+def _mxfp4_experts(cfg: dict[str, Any], tp: int, arch: str, hopper_triton: bool = True) -> tuple[float, str]:
+    """Bytes per expert parameter of MXFP4 (4 bits + an 8-bit scale per 32) with the backend's padding.
+
+    vLLM's MXFP4 MoE backends round the hidden and per-rank intermediate sizes
+    up (mxfp4_round_up_hidden_size_and_intermediate_size, fused_moe/oracle/mxfp4.py):
+    Marlin (no FP8/FP4 tensor-core path: Ampere, Ada and consumer Blackwell)
+    256 / 128, FlashInfer TRT-LLM (datacenter Blackwell) 256 / 256, Triton
+    (Hopper from 0.12, which vendors triton_kernels; Marlin before) 256 / 64, the
+    hidden padding as measured on H100 (docs/memory.md).
+    """
+    hidden = _int(cfg, "hidden_size") or 256
+    inter = (_first(cfg, "moe_intermediate_size", "intermediate_size") or 256) // tp
+    if arch == "hopper" and hopper_triton:
+        hp, ip, backend = 256, 64, "Triton"
+    elif arch == "blackwell":
+        hp, ip, backend = 256, 256, "FlashInfer TRT-LLM"
+    else:
+        hp, ip, backend = 256, 128, "Marlin"
+    pad = _round_up(hidden, hp) * _round_up(inter, ip) / (hidden * inter)
+    return 4.25 / 8 * pad, f"mxfp4 experts ({backend} layout: hidden to {hp}, intermediate to {ip})"
+
+
+def storage(
+    cfg: dict[str, Any],
+    dtype_bytes: int,
+    quantization: str | None = None,
+    *,
+    arch: str = "hopper",
+    tp: int = 1,
+    num_layers: int = 0,
+    hopper_triton: bool = True,
+) -> Storage:
+    """How vLLM stores each kind of parameter for the checkpoint's quantization (or ``--quantization``)."""
+    plain = float(dtype_bytes)
+    method, quant = quantization_method(cfg, quantization)
+    unquantized = Storage(plain, plain, plain, plain, f"{dtype_bytes}-byte weights")
+    if method is None:
+        return unquantized
     algo = str(quant.get("quant_algo", "")).lower()
-    if method == "mxfp4":  # gpt-oss: experts only, 4 bits plus one 8-bit scale per 32
-        # The fused-MoE kernels re-lay the experts with the hidden size padded to 256
-        # (2880 -> 3072 for gpt-oss; matches the measured 13.47 / 64.38 GiB on H100).
-        hidden = _int(cfg, "hidden_size") or 256
-        pad = _cdiv(hidden, 256) * 256 / hidden
-        return Storage(
-            plain, 4.25 / 8 * pad, plain, plain, "mxfp4 experts (hidden padded to 256), rest unquantized"
-        )
+    kept = _ignored(quant, num_layers) if quant else {}
     found: tuple[float, str] | None = None
-    if method == "compressed-tensors":
-        found = _compressed_tensors(quant)
-    elif method in ("fp8", "fbgemm_fp8", "ptpc_fp8") or (method == "modelopt" and "fp8" in algo):
-        block = quant.get("weight_block_size")
-        if isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b for b in block):
-            found = (
-                1.0 + 4 / (block[0] * block[1]),
-                f"fp8 weights, fp32 scale per {block[0]}x{block[1]} block",
-            )
-        else:
-            found = 1.0, f"{method} fp8 weights (per-tensor/per-channel scales)"
-    elif method in ("modelopt_fp4", "nvfp4") or (method == "modelopt" and "fp4" in algo):
-        found = 0.5 + 1 / 16, "nvfp4 weights (fp8 scale per 16)"
-    elif method in ("awq", "gptq", "awq_marlin", "gptq_marlin", "bitsandbytes") or quant.get("bits") == 4:
+    experts_only = False
+    if method in ("mxfp4", "gpt_oss_mxfp4") and (quant or _first(cfg, "num_local_experts", "num_experts")):
+        per, how = _mxfp4_experts(cfg, tp, arch, hopper_triton)
+        if not quant:
+            how += " (--quantization; no quantization_config)"
+        return Storage(plain, per, plain, plain, how + ", rest unquantized", kept)
+    if method == "compressed-tensors" and quant:
+        found = _compressed_tensors(quant, arch)
+    elif method in ("fp8", "fbgemm_fp8", "ptpc_fp8", "fp8_per_tensor", "fp8_per_channel") or (
+        method == "modelopt" and "fp4" not in algo
+    ):
+        found = _fp8(quant.get("weight_block_size"), arch, method)
+    elif method == "fp8_per_block":
+        found = _fp8([128, 128], arch, method)
+    elif method in ("modelopt_fp4", "nvfp4", "petit_nvfp4") or (method == "modelopt" and "fp4" in algo):
+        found = 0.5 + 1 / 16, f"{method} nvfp4 weights (fp8 scale per 16)"
+    elif method in ("awq", "awq_marlin", "auto_awq", "gptq", "gptq_marlin", "auto_gptq", "moe_wna16"):
         bits = _first(quant, "bits", "w_bit", default=4)
         g = _group_size(quant.get("group_size") or quant.get("q_group_size"))
-        found = bits / 8 + 2.5 / g, f"{method} {bits}-bit weights (group {g}, fp16 scales and zeros)"
+        awq = "awq" in method or str(quant.get("quant_method", "")).startswith("awq")
+        # AWQ keeps zero points; GPTQ's symmetric Marlin layout drops them (gptq_marlin).
+        zeros = awq or not (quant.get("sym", True) and arch not in ("turing", "volta"))
+        found = _int4(bits, g, zeros, method)
+        if not quant:
+            found = (found[0], found[1] + " (assumed: no quantization_config in the config)")
+    elif method == "bitsandbytes":
+        found = 0.5 + 4 / 64, "bitsandbytes 4-bit NF4 (fp32 absmax per 64)"
+    elif method in ("experts_int8", "int8_per_channel_weight_only"):
+        found, experts_only = (1.0, f"{method}: int8 experts, per-channel scales"), True
+    elif method == "nvfp4_per_token":
+        found, experts_only = (0.5 + 1 / 16, f"{method}: nvfp4 experts"), True
     if found is None:
-        return Storage(
-            plain, plain, plain, plain, f"{dtype_bytes}-byte weights ({method or 'unknown'} not modelled)"
-        )
+        return Storage(plain, plain, plain, plain, f"{dtype_bytes}-byte weights ({method} not modelled)")
     per, how = found
-    return Storage(per, per, plain, plain, how)
+    if not quant:
+        how += " (--quantization)"
+    if experts_only:
+        return Storage(plain, per, plain, plain, how, kept)
+    return Storage(per, per, plain, plain, how, kept, mla_dequant=True)
 
 
-def dtype_bytes(model: ModelDescription) -> int:
-    """Bytes per unquantized weight: vLLM loads float32 checkpoints in 16 bits."""
+def dtype_bytes(model: ModelDescription, serving: Serving | None = None) -> int:
+    """Bytes per unquantized weight: 4 with ``--dtype float32``, else 2 (vLLM serves float32
+    checkpoints in 16 bits unless told otherwise)."""
+    if serving is not None and serving.dtype in ("float", "float32"):
+        return 4
     return 2
 
 
 def rotary_cache_bytes(model: ModelDescription) -> int:
-    """RoPE's cos/sin cache, max positions x rotary width in 16 bits, which vLLM counts as model memory."""
+    """RoPE's cos/sin cache, which vLLM counts as model memory (bytes).
+
+    ``max_position_embeddings x rotary width`` in 16 bits; linear scaling
+    caches ``factor`` times the positions (LinearScalingRotaryEmbedding);
+    Gemma 3 keeps a second, unscaled cache for its sliding layers.
+    """
     cfg = model.config
     hidden, heads = _int(cfg, "hidden_size"), _int(cfg, "num_attention_heads", 1) or 1
     width = _int(cfg, "qk_rope_head_dim") or _int(cfg, "head_dim") or hidden // heads
-    return _int(cfg, "max_position_embeddings") * width * 2
+    positions = _int(cfg, "max_position_embeddings") or (model.max_position_embeddings or 0)
+    rope = cfg.get("rope_scaling")
+    factor = 1
+    if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) == "linear":
+        value = rope.get("factor")
+        factor = int(value) if isinstance(value, int | float) and value >= 1 else 1
+    cache = positions * factor * width * 2
+    if str(cfg.get("model_type", "")).startswith("gemma3") and factor > 1:
+        cache += positions * width * 2
+    return cache
 
 
 def stage_weight_bytes(
@@ -420,104 +675,63 @@ def stage_weight_bytes(
     start: int,
     end: int,
     directory: Path | None = None,
+    *,
+    arch: str = "hopper",
+    hopper_triton: bool = True,
 ) -> Estimate:
     """Weight bytes on one TP rank of PP stage ``rank`` (decoder layers ``start..end``).
 
     Exact (read from the ``*.safetensors`` headers) when ``directory`` holds
-    the checkpoint; otherwise counted from the config.
+    the checkpoint; otherwise counted from the config.  ``arch``: the GPU's
+    architecture, which picks the quantization kernels' layout;
+    ``hopper_triton``: the release runs MXFP4 MoE on Hopper through Triton.
     """
+    index = None
     if directory is not None:
         from kvplan.memory import checkpoint
 
-        exact = checkpoint.stage_bytes(
-            model, serving, directory, start, end, first=rank == 0, last=rank == serving.pp - 1
-        )
-        if exact is not None:
-            return Estimate(exact.bytes, False, f"safetensors headers ({exact.files} files in {directory})")
+        index = checkpoint.read_index(directory)
+        if index is None or not index.missing:
+            exact = checkpoint.stage_bytes(
+                model, serving, directory, start, end, first=rank == 0, last=rank == serving.pp - 1
+            )
+            if exact is not None:
+                return Estimate(
+                    exact.bytes, False, f"safetensors headers ({exact.files} files in {directory})"
+                )
     first, last = rank == 0, rank == serving.pp - 1
     params = stage_params(model, serving.tp, start, end, first=first, last=last)
-    how = storage(model.config, dtype_bytes(model))
+    how = storage(
+        model.config,
+        dtype_bytes(model, serving),
+        serving.quantization,
+        arch=arch,
+        tp=serving.tp,
+        num_layers=model.num_hidden_layers,
+        hopper_triton=hopper_triton,
+    )
     rope = rotary_cache_bytes(model)
     parts = [f"{end - start} layers"]
     if first:
         parts.append("embeddings")
     if last:
         parts.append("LM head")
+    if params.vision:
+        parts.append(f"vision tower {params.vision / 1e9:.2f}B")
+    kept = ", ".join(f"{k} {v:.0%} unquantized" for k, v in how.kept.items() if v)
+    if index is not None and index.missing:
+        # Some shards are absent: the index's total_size is the checkpoint's, split as the config splits.
+        whole = how.bytes(stage_params(model, 1, 0, model.num_hidden_layers, first=True, last=True))
+        scaled = int(index.total_size * how.bytes(params) / whole) if whole else 0
+        return Estimate(
+            scaled + rope,
+            True,
+            f"{len(index.missing)} of {index.shards} shards missing in {directory}: the index's total_size "
+            f"{index.total_size / GiB:.2f} GiB split as the config splits it ({', '.join(parts)}; TP={serving.tp})",
+        )
     return Estimate(
         how.bytes(params) + rope,
         True,
-        f"{params.total / 1e9:.2f}B params on this rank ({', '.join(parts)}; TP={serving.tp}) from the config, {how.how}",
+        f"{params.total / 1e9:.2f}B params on this rank ({', '.join(parts)}; TP={serving.tp}) from the config, "
+        f"{how.how}{'; ' + kept if kept else ''} + RoPE cache {rope / 2**20:.0f} MiB",
     )
-
-
-# ---- runtime terms ----------------------------------------------------------------------------
-
-
-def activation_bytes(
-    model: ModelDescription,
-    serving: Serving,
-    release: Release,
-    max_num_batched_tokens: int,
-    max_num_seqs: int,
-    *,
-    last: bool = True,
-) -> Estimate:
-    """vLLM's profiled activation peak (bytes) on one rank of a PP stage.
-
-    Last stage: sampler warm-up over ``min(max_num_seqs, max_num_batched_tokens)``
-    requests x the vocabulary, plus the hidden states of every scheduled token.
-    Other stages run no sampler: the dummy forward's MLP activations.
-    """
-    cfg = model.config
-    vocab = _int(cfg, "vocab_size")
-    hidden = _int(cfg, "hidden_size")
-    inter = _first(cfg, "intermediate_size", "moe_intermediate_size", default=4 * hidden)
-    hidden_part = HIDDEN_BYTES_PER_TOKEN_UNIT * max_num_batched_tokens * hidden
-    if not last:
-        value = int(hidden_part + max_num_batched_tokens * 3 * inter // serving.tp * 2)
-        return Estimate(
-            value,
-            True,
-            f"no sampler on this stage: {max_num_batched_tokens} tokens x (hidden, MLP) activations",
-        )
-    reqs = min(max_num_seqs, max_num_batched_tokens)
-    per = SAMPLER_BYTES
-    value = int(per * reqs * vocab + hidden_part)
-    return Estimate(
-        value,
-        True,
-        f"{per} B x {reqs} requests x vocab {vocab} + {HIDDEN_BYTES_PER_TOKEN_UNIT} B x "
-        f"{max_num_batched_tokens} tokens x hidden {hidden}",
-    )
-
-
-def non_torch_bytes(serving: Serving) -> Estimate:
-    """CUDA context and, with more than one GPU, NCCL buffers."""
-    if serving.tp * serving.pp > 1:
-        return Estimate(NON_TORCH_PARALLEL, True, "0.55 GiB measured at TP=2 (CUDA context + NCCL)")
-    return Estimate(NON_TORCH_SINGLE, True, "0.13 GiB measured at TP=1 (CUDA context)")
-
-
-def cuda_graph_bytes(model: ModelDescription, serving: Serving, release: Release) -> Estimate:
-    """CUDA graph memory subtracted from the KV cache: only from vLLM 0.20, not in eager mode."""
-    if serving.enforce_eager:
-        return Estimate(0, False, "eager mode: no CUDA graphs")
-    if not release.behaviour.cuda_graphs_in_budget:
-        return Estimate(0, False, f"vLLM {release.version} captures graphs after sizing the KV cache")
-    return Estimate(
-        CUDA_GRAPH_ESTIMATE, True, "0.40 GiB (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, default on)"
-    )
-
-
-def serve_batch_defaults(total_bytes: int, gpu_name: str, release: Release) -> tuple[int, int]:
-    """(max_num_batched_tokens, max_num_seqs) that ``vllm serve`` picks for a GPU.
-
-    vLLM's ``EngineArgs.get_batch_defaults``: 16384/1024 at >= 160 GiB (0.28+),
-    8192/1024 at >= 70 GiB except A100, 2048/256 otherwise.
-    """
-    name = gpu_name.lower()
-    if release.behaviour.batch_tier_160gib and total_bytes >= 160 * GiB:
-        return 16384, 1024
-    if total_bytes >= 70 * GiB and "a100" not in name and "gb10" not in name:
-        return 8192, 1024
-    return 2048, 256

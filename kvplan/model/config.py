@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kvplan.errors import InputError
@@ -89,3 +90,118 @@ def tied_word_embeddings(cfg: dict[str, Any]) -> bool:
     """Whether the LM head is the embedding; Gemma's config classes default to tied."""
     default = str(cfg.get("model_type", "")).startswith("gemma")
     return bool(cfg.get("tie_word_embeddings", default))
+
+
+# Keys vLLM reads the model's maximum length from, the smallest winning
+# (derive_max_model_len_and_key in vllm/transformers_utils/model_arch_config_convertor.py;
+# _get_and_verify_max_len in vllm/config/model.py before 0.14).
+LENGTH_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+# RoPE types whose max_position_embeddings already covers the scaled context.
+_UNSCALED_ROPE = ("su", "longrope", "llama3")
+_UNSCALED_ROPE_0_30 = (*_UNSCALED_ROPE, "yarn", "deepseek_yarn", "deepseek_llama_scaling")
+
+
+def _rope_entries(cfg: Config) -> list[dict[str, Any]]:
+    rope = cfg.get("rope_parameters", cfg.get("rope_scaling"))
+    if not isinstance(rope, dict) or not rope:
+        return []
+    entries = rope.values() if all(isinstance(v, dict) for v in rope.values()) else [rope]
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _finite(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
+
+
+def derived_max_model_len(
+    cfg: Config, *, yarn_scaled: bool, rope_loop: bool = True, source: str = "config"
+) -> tuple[float | None, str | None]:
+    """vLLM's derived maximum model length (tokens) and the config key it came from.
+
+    The smallest of the length keys (``model_max_length`` wins when set), times
+    the RoPE scaling factor unless the RoPE type already covers it (Gemma 3's
+    configs are never scaled).  ``yarn_scaled``: YaRN scales
+    ``original_max_position_embeddings`` by its factor (releases before 0.30);
+    from 0.30 YaRN leaves the length as it is.  A float when scaled, as vLLM
+    keeps it.  (None, None) when the config names no length.  ``rope_loop``:
+    the release multiplies by the factor (1.0 when none applies) whenever the
+    config has RoPE parameters, which transformers 5 always sets, so the
+    length prints as a float (0.12+); before 0.12 only a scaling type does.
+    """
+    derived: float | None = None
+    key: str | None = None
+    for name in LENGTH_KEYS:
+        length: Any = cfg.get(name)
+        if _finite(length) and (derived is None or length < derived):
+            derived, key = length, name
+    explicit = cfg.get("model_max_length")
+    if _finite(explicit):
+        derived, key = explicit, "model_max_length"
+    if derived is None:
+        return None, None
+    entries = _rope_entries(cfg)
+    if rope_loop and not entries and cfg.get("rope_theta") is not None:
+        entries = [{"rope_type": "default"}]  # transformers 5 fills rope_parameters in
+    if entries and "gemma3" not in str(cfg.get("model_type", "")):
+        unscaled = _UNSCALED_ROPE if yarn_scaled else _UNSCALED_ROPE_0_30
+        factor: float | None = None
+        for entry in entries:
+            rope_type = entry.get("rope_type", entry.get("type"))
+            if rope_type in unscaled:
+                continue
+            value = entry.get("factor", 1.0)
+            if value is not None and not _finite(value):
+                raise InputError(
+                    "must be a positive number", source=source, field="rope_scaling.factor", value=value
+                )
+            factor = value if value is not None else 1.0
+            original = entry.get("original_max_position_embeddings")
+            if rope_type == "yarn" and isinstance(original, int):
+                derived = original
+        if rope_loop:
+            derived = derived * (factor if factor is not None else 1.0)
+        elif factor is not None:
+            derived = derived * factor
+    if derived > 1 << 40:
+        raise InputError(
+            "scales the model's length beyond any sane size",
+            source=source,
+            field="rope_scaling",
+            value=derived,
+        )
+    return derived, key
+
+
+def max_model_len_refusal(cfg: Config, requested: int, derived: float, key: str | None) -> str | None:
+    """vLLM's error text when ``requested`` exceeds the derived length, else None.
+
+    The text of ``_get_and_verify_max_len`` (vllm/config/model.py; the same
+    words in every release 0.10.0 - 0.33.0); vLLM accepts the longer length
+    only under ``VLLM_ALLOW_LONG_MAX_MODEL_LEN=1``.
+    """
+    if requested <= derived:
+        return None
+    model_max_length = cfg.get("model_max_length")
+    if isinstance(model_max_length, int) and requested <= model_max_length:
+        return None
+    return (
+        f"User-specified max_model_len ({requested}) is greater than the derived max_model_len "
+        f"({key}={derived} or model_max_length={model_max_length} in model's config.json). "
+        "To allow overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. "
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN must be used with extreme caution. If the model uses "
+        "relative position encoding (RoPE), positions exceeding derived_max_model_len lead to nan. "
+        "If the model uses absolute position encoding, positions exceeding derived_max_model_len "
+        "will cause a CUDA array out-of-bounds error."
+    )

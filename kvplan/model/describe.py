@@ -10,118 +10,80 @@ replaces derivation entirely.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from importlib import import_module
 
 from kvplan.dtypes import canonical_dtype, model_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.models import ModelInput
 from kvplan.model.config import Config, value
-from kvplan.model.families.chunked import llama4
-from kvplan.model.families.dense import dense, qwen2
-from kvplan.model.families.mla import mla
-from kvplan.model.families.sliding import alternating, cohere2, gpt_oss
-from kvplan.model.layers import Layer, ModelDescription
+from kvplan.model.layers import ModelDescription
+from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
 from kvplan.releases import Release
 
-Deriver = Callable[[Config, str, Release], list[Layer]]
+# transformers' text-config defaults that published multimodal configs leave out
+# (Gemma3TextConfig: vocab_size=262_208).
+_TEXT_DEFAULTS = {"gemma3_text": {"vocab_size": 262208}}
 
 
-FAMILIES: dict[str, tuple[str, Deriver]] = {}
-
-
-def _register(family: str, deriver: Deriver, *architectures: str) -> None:
-    for arch in architectures:
-        FAMILIES[arch] = (family, deriver)
-
-
-_register(
-    "dense",
-    dense,
-    "LlamaForCausalLM",
-    "LLaMAForCausalLM",
-    "MistralForCausalLM",
-    "MixtralForCausalLM",
-    "Phi3ForCausalLM",
-    "Qwen3ForCausalLM",
-    "Qwen3MoeForCausalLM",
-    "GraniteForCausalLM",
-    "GraniteMoeForCausalLM",
-    "InternLMForCausalLM",
-    "InternLM3ForCausalLM",
-    "AquilaForCausalLM",
-)
-_register("dense", qwen2, "Qwen2ForCausalLM", "Qwen2MoeForCausalLM")
-_register("sliding-window hybrid", alternating(2), "Gemma2ForCausalLM")
-_register("sliding-window hybrid", alternating(6), "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration")
-_register("sliding-window hybrid", cohere2, "Cohere2ForCausalLM")
-_register("sliding-window hybrid", gpt_oss, "GptOssForCausalLM")
-_register("chunked local", llama4, "Llama4ForCausalLM", "Llama4ForConditionalGeneration")
-_register(
-    "mla", mla, "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekForCausalLM", "KimiK2ForCausalLM"
-)
-# Mamba and linear-attention families, whose module loads only when one is planned.
-MAMBA_FAMILIES = {
-    "Qwen3NextForCausalLM": "linear-attention hybrid",
-    "Qwen3_5ForCausalLM": "linear-attention hybrid",
-    "Qwen3_5MoeForCausalLM": "linear-attention hybrid",
-    "Qwen3_5ForConditionalGeneration": "linear-attention hybrid",
-    "Qwen3_5MoeForConditionalGeneration": "linear-attention hybrid",
-    "NemotronHForCausalLM": "mamba hybrid",
-    "GraniteMoeHybridForCausalLM": "mamba hybrid",
-    "JambaForCausalLM": "mamba hybrid",
-    "FalconH1ForCausalLM": "mamba hybrid",
-    "Mamba2ForCausalLM": "attention-free (mamba2)",
-    "MambaForCausalLM": "attention-free (mamba)",
-    "FalconMambaForCausalLM": "attention-free (mamba)",
-}
-
-
-def _mamba_deriver(arch: str) -> Deriver:
-    def derive(cfg: Config, source: str, release: Release) -> list[Layer]:
-        from kvplan.model.families import mamba
-
-        return mamba.DERIVERS[arch](cfg, source, release)
-
-    return derive
-
-
-for _arch, _family in MAMBA_FAMILIES.items():
-    _register(_family, _mamba_deriver(_arch), _arch)
-
-# transformers' config defaults that vLLM sees when a published config omits the key.
-
-
-_DEFAULT_MAX_LEN = {
-    "Gemma3ForConditionalGeneration": 131072,  # Gemma3TextConfig.max_position_embeddings
-    "Gemma3ForCausalLM": 131072,
-}
-
-# Architectures vLLM gained after 0.10: older releases do not know them.
-_SINCE = {
-    "Qwen3_5ForCausalLM": "0.17.0",
-    "Qwen3_5MoeForCausalLM": "0.17.0",
-    "Qwen3_5ForConditionalGeneration": "0.17.0",
-    "Qwen3_5MoeForConditionalGeneration": "0.17.0",
-}
-
-# Multimodal wrappers keep the language model under another module prefix.
-_PREFIXES = {
-    "Qwen3_5ForConditionalGeneration": "language_model.model.layers",
-    "Qwen3_5MoeForConditionalGeneration": "language_model.model.layers",
-    "Gemma3ForConditionalGeneration": "language_model.model.layers",
-    "Llama4ForConditionalGeneration": "language_model.model.layers",
-}
-
-
-def _text_config(cfg: Config, arch: str) -> Config:
-    text = cfg.get("text_config")
+def _text_config(cfg: Config, key: str | None) -> Config:
+    """The backbone's keys: ``cfg[key]`` (the top level when None or absent), with the
+    top level's dtype, quantization, vocabulary and vision tower when the text config
+    names none (the weights need them), and transformers' defaults for keys it omits."""
+    text = cfg.get(key) if key else None
     if isinstance(text, dict):
         merged = {**text}
-        for key in ("torch_dtype", "dtype"):
-            if key not in merged and key in cfg:
-                merged[key] = cfg[key]
+        for name in ("torch_dtype", "dtype", "quantization_config", "vocab_size", "vision_config"):
+            if name not in merged and name in cfg:
+                merged[name] = cfg[name]
+        for name, default in _TEXT_DEFAULTS.get(str(merged.get("model_type", "")), {}).items():
+            merged.setdefault(name, default)
         return merged
     return cfg
+
+
+def _available(name: str, since: str | None, until: str | None, release: Release, source: str) -> None:
+    """Refuse an architecture the release's registry does not hold, as vLLM would."""
+    if not release.serves(since):
+        raise InputError(
+            f"vLLM {release.version} does not serve {name}; it arrived in {since}",
+            source=source,
+            field="architectures",
+            hint=f"plan with --vllm-version {since} or newer",
+        )
+    if not release.serves(None, until):
+        raise InputError(
+            f"vLLM {release.version} no longer serves {name}; it was removed in {until}",
+            source=source,
+            field="architectures",
+            hint=f"plan with a --vllm-version before {until}",
+        )
+
+
+def _unknown(name: str, source: str, what: str = "architecture") -> InputError:
+    return InputError(
+        f"{what} '{name}' is not one kvplan can derive",
+        source=source,
+        field="architectures",
+        hint="describe its layers explicitly with a `layers:` section (see README)",
+    )
+
+
+def _backbone(name: str, wrapper: Wrapper, text: Config, source: str) -> str:
+    """The text architecture vLLM builds inside a wrapper (``with_hf_config``)."""
+    if wrapper.backbone:
+        return wrapper.backbone
+    archs = text.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        return archs[0]
+    model_type = text.get("model_type")
+    if isinstance(model_type, str) and model_type in CAUSAL_LM:
+        return CAUSAL_LM[model_type]
+    raise InputError(
+        f"cannot tell which text model {name} wraps (text config model_type {model_type!r})",
+        source=source,
+        field=f"{wrapper.text}.model_type" if wrapper.text else "model_type",
+        hint="give the text config's architectures",
+    )
 
 
 def _architecture(cfg: Config, source: str) -> str:
@@ -198,36 +160,33 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             config=cfg,
         )
     arch = _architecture(cfg, source)
-    if arch not in FAMILIES:
-        raise InputError(
-            f"architecture '{arch}' is not one kvplan can derive",
-            source=source,
-            field="architectures",
-            hint="describe its layers explicitly with a `layers:` section (see README)",
+    prefix: dict[str, str] = {}
+    text, backbone = cfg, arch
+    wrapper = WRAPPERS.get(arch)
+    if wrapper is not None:
+        _available(arch, wrapper.since, wrapper.until, release, source)
+        text = _text_config(cfg, wrapper.text)
+        backbone = _backbone(arch, wrapper, text, source)
+        prefix = {"prefix": wrapper.prefix}
+    entry = ARCHITECTURES.get(backbone)
+    if entry is None:
+        raise (
+            _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
         )
-    since = _SINCE.get(arch)
-    if not release.serves(since):
-        raise InputError(
-            f"vLLM {release.version} does not serve {arch}; it arrived in {since}",
-            source=source,
-            field="architectures",
-            hint=f"plan with --vllm-version {since} or newer",
-        )
-    family, deriver = FAMILIES[arch]
-    text = _text_config(cfg, arch)
-    if arch in _PREFIXES:
-        text = {**text, "_kvplan_prefix": _PREFIXES[arch]}
+    _available(backbone, entry.since, entry.until, release, source)
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     _layer_count(text, source)
-    layers = deriver(text, source, release)
+    module, function = entry.derive.split(":")
+    deriver = getattr(import_module(f"kvplan.model.families.{module}"), function)
+    layers = deriver(text, source, release, **entry.options, **prefix)
     return ModelDescription(
         architecture=arch,
-        family=family,
+        family=entry.family,
         num_hidden_layers=value(text, "num_hidden_layers", source),
         layers=tuple(layers),
         dtype=dtype,
-        max_position_embeddings=_max_len(text, source, _DEFAULT_MAX_LEN.get(arch)),
+        max_position_embeddings=_max_len(text, source, entry.max_len),
         source=source,
         config=text,
     )

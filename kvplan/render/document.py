@@ -108,6 +108,7 @@ def document(plan: Plan) -> dict[str, Any]:
         "gpu_memory_utilization": plan.memory.gpu_memory_utilization,
         "total_bytes": plan.memory.total_bytes,
         "total_source": plan.memory.total_source,
+        "model_runner": plan.memory.runner,
         "stages": [
             {
                 "pp_rank": s.pp_rank,
@@ -142,7 +143,7 @@ def document(plan: Plan) -> dict[str, Any]:
             "expert_parallel_size": plan.serving.expert_parallel_size,
             "enable_prefix_caching": plan.prefix_caching,
             "mamba_cache_mode": plan.layout.mamba_cache_mode,
-            "async_scheduling": plan.serving.async_scheduling is not False,
+            "async_scheduling": plan.engine.async_scheduling,
             "cpu_offload_gb": plan.serving.cpu_offload_gb,
             "kv_cache_dtype": plan.kv_cache_dtype,
             "max_num_batched_tokens": plan.max_num_batched_tokens,
@@ -171,6 +172,8 @@ def document(plan: Plan) -> dict[str, Any]:
             "estimated_max": fit.estimated_max_model_len,
             "error": fit.error,
         },
+        "vllm_starts": plan.refusal is None,
+        "refusal": plan.refusal,
         "log_lines": list(plan.log_lines),
         "stages": stages,
         "kv_cache_groups": [_group(g) for g in plan.groups],

@@ -85,9 +85,17 @@ def _summary(plan: Plan, width: int, styled: bool = False) -> list[Line]:
             f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
         ]
     )
-    refused = "" if fit.fits else " (vLLM logs none: it refuses to start)"
-    rows.append(["KV cache tokens", f"{plan.kv_cache_tokens:,}{refused}"])
-    if plan.max_concurrency is not None:
+    if plan.memory_exhausted:
+        rows.append(
+            [
+                "KV cache tokens",
+                Text("none: vLLM refuses to start (no memory left for the KV cache)", style="bold red"),
+            ]
+        )
+    else:
+        refused = "" if fit.fits else " (vLLM logs none: it refuses to start)"
+        rows.append(["KV cache tokens", f"{plan.kv_cache_tokens:,}{refused}"])
+    if plan.max_concurrency is not None and not plan.memory_exhausted:
         rows.append(
             [
                 "max concurrency",
@@ -95,6 +103,8 @@ def _summary(plan: Plan, width: int, styled: bool = False) -> list[Line]:
             ]
         )
     verdict = Text("fits", style="green") if fit.fits else Text("does NOT fit", style="bold red")
+    if plan.memory_exhausted:
+        verdict = Text("vLLM refuses to start: no memory left for the KV cache", style="bold red")
     line = Text(f"max_model_len {plan.max_model_len:,}: ")
     line.append_text(verdict)
     if fit.estimated_max_model_len:
@@ -134,8 +144,15 @@ def _branch_cell(branch: Branch | None, taken: bool) -> Text:
     return text
 
 
+def _kv_memory(num_bytes: int) -> str:
+    """A stage's KV cache memory; none (and how much is missing) when the budget is gone."""
+    return human(num_bytes) if num_bytes >= 0 else f"none ({human(-num_bytes)} short)"
+
+
 def _unused(st: Any) -> str:
-    # An override above the available memory leaves nothing unused: it is over.
+    # No memory at all: none, and how short; an override above the memory: over by that much.
+    if st.available_bytes < 0:
+        return _kv_memory(st.unused_bytes)
     return human(st.unused_bytes) if st.unused_bytes >= 0 else f"over {human(-st.unused_bytes)}"
 
 
@@ -157,7 +174,7 @@ def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
             [
                 str(st.pp_rank),
                 f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
-                human(st.available_bytes),
+                _kv_memory(st.available_bytes),
                 *(_branch_cell(st.branches.get(key), st.branch_taken == key) for key, _ in _BRANCH_TITLES),
                 st.branch_taken.replace("_", "-"),
                 f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
@@ -179,7 +196,7 @@ def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
         [
             str(st.pp_rank),
             f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
-            human(st.available_bytes),
+            _kv_memory(st.available_bytes),
             st.branch_taken.replace("_", "-"),
             f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
             _unused(st),
@@ -340,7 +357,8 @@ def _memory(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
         for term in st.terms:
             mark = "~ " if term.estimated else ""
             rows.append([str(st.pp_rank), term.name, mark + human(term.bytes), term.source])
-        rows.append([str(st.pp_rank), Text("KV cache memory", style="bold"), human(st.available), ""])
+        left = human(st.available) if st.available > 0 else _kv_memory(st.available)
+        rows.append([str(st.pp_rank), Text("KV cache memory", style="bold"), left, ""])
     if width < 100:
         # Narrow: the source under its term, so the prose gets the width.
         cols = [Col("stage"), Col("term and source", wrap=True), Col("bytes", "right")]
@@ -376,20 +394,14 @@ def renderable(plan: Plan, width: int = 80, styled: bool = False) -> list[Line]:
     ]
     prose: list[Text] = []
     fit = plan.fit
-    if not fit.fits and fit.error:
+    if plan.memory_exhausted and fit.error:
+        prose.append(
+            Text("vLLM refuses to start (no memory left for the KV cache): " + fit.error, style="red")
+        )
+    elif not fit.fits and fit.error:
         prose.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
     if plan.log_lines:
         prose.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
-    over = plan.override_excess_bytes
-    if over:
-        prose.append(
-            Text(
-                f"warning: num_gpu_blocks_override {plan.kv.num_gpu_blocks_override:,} needs {human(over)} "
-                "more KV cache memory per worker than is available; vLLM allocates it anyway, so it fails "
-                "with CUDA out of memory unless the GPU has that room",
-                style="yellow",
-            )
-        )
     for note in plan.all_notes:
         prose.append(Text("note: " + note, style="yellow"))
     lines = [line for lines_of in tables for line in lines_of]

@@ -1,6 +1,6 @@
 """How vLLM resolves and checks the engine arguments kvplan models.
 
-Three things vLLM does before any KV cache is planned, each as the selected
+Two things vLLM does before any KV cache is planned, each as the selected
 release does it:
 
 * ``check``: the refusals of its argument parser and config classes for the
@@ -9,8 +9,9 @@ release does it:
   ``vllm/config/vllm.py``), raised as ``PlannerRefusal`` with vLLM's text;
 * ``mamba_cache``: whether prefix caching is on and which Mamba cache mode
   follows from it (``MambaModelConfig`` in
-  ``vllm/model_executor/models/config.py``);
-* ``async_scheduling``: the default vLLM picks for it.
+  ``vllm/model_executor/models/config.py``).
+
+Async scheduling and the model runner are resolved in ``kvplan.vllm.engine``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kvplan.errors import PlannerRefusal
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription
 from kvplan.releases import Release
+from kvplan.vllm.engine import is_moe
 
 
 class MambaCache(NamedTuple):
@@ -87,23 +89,10 @@ def mamba_cache(model: ModelDescription, serving: Serving, release: Release) -> 
     return MambaCache(True, mode, note if b.mamba_cache_mode_ignored else "")
 
 
-def async_scheduling(serving: Serving) -> bool:
-    """Async scheduling in force: vLLM turns it on unless told not to (generative models)."""
-    return True if serving.async_scheduling is None else serving.async_scheduling
-
-
-def num_experts(config: dict[str, Any]) -> int:
-    """Routed experts, read as vLLM's ``get_num_experts`` reads them (the text config's
-    ``num_experts``, ``moe_num_experts``, ``n_routed_experts`` or ``num_local_experts``)."""
+def has_experts(config: dict[str, Any]) -> bool:
+    """Whether the model has routed experts, read from its text config as vLLM reads it."""
     text = config.get("text_config")
-    cfg = text if isinstance(text, dict) else config
-    for key in ("num_experts", "moe_num_experts", "n_routed_experts", "num_local_experts"):
-        value = cfg.get(key)
-        if isinstance(value, list):
-            value = value[0] if value else 0
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return 0
+    return is_moe(text if isinstance(text, dict) else config)
 
 
 def _missing(flag: str, release: Release, since: str) -> PlannerRefusal:
@@ -187,7 +176,7 @@ def check(model: ModelDescription, serving: Serving, release: Release, mamba: Ma
     """Refuse, with vLLM's text, what the release refuses before planning the KV cache."""
     _check_flags(serving, release)
     _check_dcp(model, serving, release)
-    if serving.enable_expert_parallel and not num_experts(model.config) and model.family != "explicit layers":
+    if serving.enable_expert_parallel and not has_experts(model.config) and model.family != "explicit layers":
         raise PlannerRefusal(
             "Number of experts in the model must be greater than 0 when expert parallelism is enabled.",
             hint="--enable-expert-parallel applies to MoE models only",

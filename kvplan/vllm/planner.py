@@ -154,7 +154,7 @@ class PlanRequest:
     pcp: int = 1
     fallback_max_model_len: int | None = None
     mamba_cache_mode: str = "none"
-    async_scheduling: bool = True
+    max_concurrent_batches: int = 1
 
 
 @dataclass(eq=False)
@@ -252,7 +252,9 @@ def unify_page_sizes(specs: dict[str, KVCacheSpec], behaviour: Behaviour) -> dic
             out[name] = replace(spec, page_size_padded=largest)
         else:
             raise PlannerRefusal(
-                _unify_error(name, behaviour), hint=f"page {page} B vs largest page {largest} B"
+                _unify_error(name, behaviour),
+                hint=f"page {page} B vs largest page {largest} B",
+                vllm_type="NotImplementedError",
             )
     return out
 
@@ -319,6 +321,8 @@ def group_layers(specs: dict[str, KVCacheSpec], behaviour: Behaviour, disable_hy
             "vLLM before 0.12 cannot plan layers whose page sizes differ "
             "(NotImplementedError in its planner)",
             hint="pages: " + ", ".join(sorted({str(s.page_size_bytes) for s in specs.values()})),
+            vllm_type="NotImplementedError",
+            vllm_message="",
         )
     return hybrid_groups(specs, behaviour.group_size_rule, behaviour.contiguous_groups)
 
@@ -757,9 +761,8 @@ def capacity(
 def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
     in_flight = req.max_num_batched_tokens
     if behaviour.async_in_flight:
-        # 0.26+: one batch in flight per PP stage, two with async scheduling and no PP.
-        pp = len(req.stage_specs)
-        in_flight *= 2 if (req.async_scheduling and pp <= 1) else pp
+        # 0.26+: local-attention groups reserve every batch that may be in flight.
+        in_flight *= req.max_concurrent_batches
     return Usage(
         max_model_len=max_model_len,
         max_num_batched_tokens=in_flight,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from kvplan.errors import InputError
 from kvplan.model.config import Config, attention_heads, head_size, tokens, value
-from kvplan.model.families.dense import attention, prefix
+from kvplan.model.families.dense import attention
 from kvplan.model.layers import Layer
 from kvplan.releases import Release
 
 
-def llama4(cfg: Config, source: str, release: Release) -> list[Layer]:
+def llama4(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
     """Llama 4: chunked local attention on RoPE layers; every ``interleave``-th layer
     (``no_rope_layers[i] == 0``) is global full attention."""
     n = value(cfg, "num_hidden_layers", source)
@@ -24,7 +24,7 @@ def llama4(cfg: Config, source: str, release: Release) -> list[Layer]:
         raise InputError(f"must list {n} entries", source=source, field="no_rope_layers", value=no_rope)
     return [
         attention(
-            f"{prefix(cfg)}.{i}.self_attn.attn",
+            f"{prefix}.{i}.self_attn.attn",
             i,
             heads,
             kv,

@@ -47,12 +47,9 @@ def global_window(cfg: Config, types: list[str] | None, release: Release) -> int
     return int(window)
 
 
-def prefix(cfg: Config) -> str:
-    """The module path before ``.{i}.`` (a multimodal wrapper puts its own in front)."""
-    return cfg.get("_kvplan_prefix", "model.layers")
-
-
-def dense(cfg: Config, source: str, release: Release, *, head_key: bool = True) -> list[Layer]:
+def dense(
+    cfg: Config, source: str, release: Release, *, head_key: bool = True, prefix: str = "model.layers"
+) -> list[Layer]:
     """Llama-style decoders (Llama, Mistral, Phi-3/4, Qwen3, Granite, ...).
 
     A layer slides when ``layer_types[i]`` says so; without ``layer_types`` the
@@ -69,11 +66,11 @@ def dense(cfg: Config, source: str, release: Release, *, head_key: bool = True) 
         w = everywhere
         if types is not None and types[i] == "sliding_attention" and window:
             w = int(window)
-        layers.append(attention(f"{prefix(cfg)}.{i}.self_attn.attn", i, heads, kv, head, w))
+        layers.append(attention(f"{prefix}.{i}.self_attn.attn", i, heads, kv, head, w))
     return layers
 
 
-def qwen2(cfg: Config, source: str, release: Release) -> list[Layer]:
+def qwen2(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
     """Qwen2/2.5: head size is always hidden/heads; ``use_sliding_window`` with
     ``max_window_layers`` below the layer count is refused, as vLLM refuses it."""
     n = value(cfg, "num_hidden_layers", source)
@@ -87,4 +84,4 @@ def qwen2(cfg: Config, source: str, release: Release) -> list[Layer]:
                 field="max_window_layers",
                 value=mwl,
             )
-    return dense({**cfg, "layer_types": None}, source, release, head_key=False)
+    return dense({**cfg, "layer_types": None}, source, release, head_key=False, prefix=prefix)

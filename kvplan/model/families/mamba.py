@@ -13,7 +13,6 @@ orientation of a shape does not change its bytes):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +111,9 @@ def _dtype(cfg: dict[str, Any]) -> str:
     return model_dtype(canonical_dtype(raw) if raw else None)
 
 
-def qwen3_next(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def qwen3_next(
+    cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers"
+) -> list[Layer]:
     """Qwen3-Next and Qwen3.5: full attention at i % 4 == 3 (or per ``layer_types``),
     gated delta net elsewhere.  Qwen3.5's ``mamba_ssm_dtype`` sets the temporal state's dtype."""
     n = _int(cfg, "num_hidden_layers", source)
@@ -124,7 +125,6 @@ def qwen3_next(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     dtype = _dtype(cfg)
     ssm = cfg.get("mamba_ssm_dtype")
     ssm_dtype = canonical_dtype(ssm, field="mamba_ssm_dtype", source=source) if ssm else None
-    prefix = cfg.get("_kvplan_prefix", "model.layers")
     out: list[Layer] = []
     for i in range(n):
         if types[i] == "full_attention":
@@ -145,7 +145,9 @@ def qwen3_next(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     return out
 
 
-def nemotron_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def nemotron_h(
+    cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers"
+) -> list[Layer]:
     """Nemotron-H: ``hybrid_override_pattern`` (M mamba2, * attention, - / E no cache)."""
     pattern = cfg.get("hybrid_override_pattern")
     if not isinstance(pattern, str) or not pattern:
@@ -159,11 +161,11 @@ def nemotron_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     for i, ch in enumerate(pattern):
         if ch == "*":
             key = "head_dim" if cfg.get("head_dim") else "attention_head_dim"
-            out.append(_attention(cfg, source, f"model.layers.{i}.mixer.attn", i, key))
+            out.append(_attention(cfg, source, f"{prefix}.{i}.mixer.attn", i, key))
         elif ch == "M":
             out.append(
                 Mamba2Layer(
-                    f"model.layers.{i}.mixer", i, intermediate=heads * head_dim,
+                    f"{prefix}.{i}.mixer", i, intermediate=heads * head_dim,
                     n_groups=_int(cfg, "n_groups", source, 1), num_heads=heads, head_dim=head_dim,
                     d_state=_int(cfg, "ssm_state_size", source), d_conv=_int(cfg, "conv_kernel", source, 4),
                     conv_dtype=dtype, ssm_dtype=ssm,
@@ -174,7 +176,7 @@ def nemotron_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     return out
 
 
-def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def granite_h(cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers") -> list[Layer]:
     """Granite 4.0 H: ``layer_types`` of "mamba" / "attention"."""
     n = _int(cfg, "num_hidden_layers", source)
     types = cfg.get("layer_types")
@@ -185,11 +187,11 @@ def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     out: list[Layer] = []
     for i, kind in enumerate(types):
         if kind == "attention":
-            out.append(_attention(cfg, source, f"model.layers.{i}.self_attn.attn", i, head_key=None))
+            out.append(_attention(cfg, source, f"{prefix}.{i}.self_attn.attn", i, head_key=None))
         else:
             out.append(
                 Mamba2Layer(
-                    f"model.layers.{i}.mixer", i, intermediate=_int(cfg, "mamba_expand", source, 2) * hidden,
+                    f"{prefix}.{i}.mixer", i, intermediate=_int(cfg, "mamba_expand", source, 2) * hidden,
                     n_groups=_int(cfg, "mamba_n_groups", source, 1), num_heads=_int(cfg, "mamba_n_heads", source),
                     head_dim=_int(cfg, "mamba_d_head", source), d_state=_int(cfg, "mamba_d_state", source),
                     d_conv=_int(cfg, "mamba_d_conv", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
@@ -198,7 +200,7 @@ def granite_h(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     return out
 
 
-def jamba(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def jamba(cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers") -> list[Layer]:
     """Jamba: attention where ``i % attn_layer_period == attn_layer_offset``, Mamba (v1) elsewhere."""
     n = _int(cfg, "num_hidden_layers", source)
     period, offset = _int(cfg, "attn_layer_period", source, 8), cfg.get("attn_layer_offset", 4)
@@ -207,11 +209,11 @@ def jamba(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     out: list[Layer] = []
     for i in range(n):
         if i % period == offset:
-            out.append(_attention(cfg, source, f"model.layers.{i}.attn", i, head_key=None))
+            out.append(_attention(cfg, source, f"{prefix}.{i}.attn", i, head_key=None))
         else:
             out.append(
                 Mamba1Layer(
-                    f"model.layers.{i}.mixer", i, mamba_type="mamba1", intermediate=inner,
+                    f"{prefix}.{i}.mixer", i, mamba_type="mamba1", intermediate=inner,
                     d_state=_int(cfg, "mamba_d_state", source, 16), d_conv=_int(cfg, "mamba_d_conv", source, 4),
                     state_dtype=dtype,
                 )
@@ -219,7 +221,7 @@ def jamba(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     return out
 
 
-def falcon_h1(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def falcon_h1(cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers") -> list[Layer]:
     """Falcon-H1: every decoder layer holds attention AND a Mamba2 mixer (``model.{N + i}.mixer``)."""
     n = _int(cfg, "num_hidden_layers", source)
     hidden = _int(cfg, "hidden_size", source)
@@ -227,7 +229,7 @@ def falcon_h1(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     inner = cfg.get("mamba_d_ssm") or int(cfg.get("mamba_expand", 2) * hidden)
     out: list[Layer] = []
     for i in range(n):
-        out.append(_attention(cfg, source, f"model.layers.{i}.attn", i))
+        out.append(_attention(cfg, source, f"{prefix}.{i}.attn", i))
         out.append(
             Mamba2Layer(
                 f"model.{n + i}.mixer", i, intermediate=int(inner),
@@ -239,47 +241,34 @@ def falcon_h1(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
     return out
 
 
-def mamba1_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def mamba1_only(
+    cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "backbone.layers"
+) -> list[Layer]:
     """Pure Mamba (v1): a state per layer, no attention."""
     n = _int(cfg, "num_hidden_layers", source)
     dtype = _dtype(cfg)
     return [
         Mamba1Layer(
-            f"backbone.layers.{i}.mixer", i, mamba_type="mamba1", intermediate=_int(cfg, "intermediate_size", source),
+            f"{prefix}.{i}.mixer", i, mamba_type="mamba1", intermediate=_int(cfg, "intermediate_size", source),
             d_state=_int(cfg, "state_size", source), d_conv=_int(cfg, "conv_kernel", source, 4), state_dtype=dtype,
         )
         for i in range(n)
     ]  # fmt: skip
 
 
-def mamba2_only(cfg: dict[str, Any], source: str, release: Any) -> list[Layer]:
+def mamba2_only(
+    cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "backbone.layers"
+) -> list[Layer]:
     """Pure Mamba2 (Mamba-Codestral): a state per layer, no attention."""
     n = _int(cfg, "num_hidden_layers", source)
     hidden = _int(cfg, "hidden_size", source)
     dtype = _dtype(cfg)
     return [
         Mamba2Layer(
-            f"backbone.layers.{i}.mixer", i, intermediate=_int(cfg, "expand", source, 2) * hidden,
+            f"{prefix}.{i}.mixer", i, intermediate=_int(cfg, "expand", source, 2) * hidden,
             n_groups=_int(cfg, "n_groups", source, 1), num_heads=_int(cfg, "num_heads", source),
             head_dim=_int(cfg, "head_dim", source), d_state=_int(cfg, "state_size", source),
             d_conv=_int(cfg, "conv_kernel", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
         )
         for i in range(n)
     ]  # fmt: skip
-
-
-# Architecture -> derivation; kvplan.families lists the same names with their family labels.
-DERIVERS: dict[str, Callable[..., list[Layer]]] = {
-    "Qwen3NextForCausalLM": qwen3_next,
-    "Qwen3_5ForCausalLM": qwen3_next,
-    "Qwen3_5MoeForCausalLM": qwen3_next,
-    "Qwen3_5ForConditionalGeneration": qwen3_next,
-    "Qwen3_5MoeForConditionalGeneration": qwen3_next,
-    "NemotronHForCausalLM": nemotron_h,
-    "GraniteMoeHybridForCausalLM": granite_h,
-    "Mamba2ForCausalLM": mamba2_only,
-    "MambaForCausalLM": mamba1_only,
-    "FalconMambaForCausalLM": mamba1_only,
-    "JambaForCausalLM": jamba,
-    "FalconH1ForCausalLM": falcon_h1,
-}

@@ -7,7 +7,7 @@ from kvplan.model.layers import Layer, MLALayer
 from kvplan.releases import Release
 
 
-def mla(cfg: Config, source: str, release: Release) -> list[Layer]:
+def mla(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
     """DeepSeek V2/V3/R1, Kimi K2: one latent row per token, every decoder layer."""
     n = value(cfg, "num_hidden_layers", source)
     rank = value(cfg, "kv_lora_rank", source)
@@ -15,7 +15,7 @@ def mla(cfg: Config, source: str, release: Release) -> list[Layer]:
     heads = value(cfg, "num_attention_heads", source)
     return (
         [
-            MLALayer(f"model.layers.{i}.self_attn.attn", i, kv_lora_rank=rank, qk_rope_head_dim=rope)
+            MLALayer(f"{prefix}.{i}.self_attn.attn", i, kv_lora_rank=rank, qk_rope_head_dim=rope)
             for i in range(n)
         ]
         if heads

@@ -1,0 +1,326 @@
+"""kvplan against vLLM's own code: the model built on the meta device, its resolved
+config and its planner, release by release.
+
+``tests/oracle/fixtures/vllm-<ver>.json`` hold what vLLM did for each case of
+``tests/oracle/cases.json`` (written by tools/vllm_oracle/run.py, which runs
+the released wheel's EngineArgs, model code and KV cache planner on CPU): every
+layer's KV cache spec per pipeline stage, the resolved engine settings, the
+planner's groups, blocks, tensors and capacity lines at the case's memory per
+worker, or vLLM's own error.  Here kvplan plans the same config with the same
+arguments and must agree, field by field.  A missing fixture fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvplan import api
+from kvplan.errors import KvplanError, PlannerRefusal
+from kvplan.vllm.specs import KVCacheSpec, MambaSpec
+
+ORACLE = Path(__file__).parent / "oracle"
+RELEASES = ("0.33.0", "0.32.0", "0.28.0", "0.19.1")
+GPU_BY_CAPABILITY = {"8.0": "A100-80GB", "8.9": "L40S", "9.0": "H100-80GB", "10.0": "B200"}
+# Engine arguments a case may set, as kvplan's serving options.
+ARGS = {
+    "max_model_len",
+    "kv_cache_dtype",
+    "block_size",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "enforce_eager",
+    "gpu_memory_utilization",
+    "num_gpu_blocks_override",
+    "disable_hybrid_kv_cache_manager",
+}
+# Arguments only the harness needs (a multi-node world for large TP x PP).
+HARNESS_ARGS = {"nnodes"}
+KINDS = {
+    "FullAttentionSpec": "full",
+    "SlidingWindowSpec": "sliding_window",
+    "ChunkedLocalAttentionSpec": "chunked_local",
+    "MLAAttentionSpec": "mla",
+    "MambaSpec": "mamba",
+}
+MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
+# Differences known and explained, each still compared (strict xfail: a fix makes it fail loudly).
+_MAMBA_CHECKPOINT = (
+    "0.33's Mamba2 and gated-delta-net specs keep a prefill checkpoint block "
+    "(num_prefill_checkpoint_blocks=1), which kvplan does not model yet"
+)
+_NO_FLASHINFER = (
+    "the oracle's CPU environment cannot import FlashInfer, so vLLM skips the Blackwell MLA "
+    "backends a B200 would pick (block 128 instead of FlashInfer MLA's)"
+)
+_NO_MAX_LEN = "Mamba2 configs without max_position_embeddings: vLLM falls back to 2048, kvplan refuses"
+_CHECKPOINT_CASES = (
+    "nemotron-h-8b-tp1", "nemotron-h-8b-tp2", "nemotron-h-8b-tp1-pp2", "qwen3-next-80b-a3b-tp1",
+    "qwen3-next-80b-a3b-tp4", "qwen3-next-80b-a3b-tp1-pp2", "qwen3.5-397b-a17b-tp1", "qwen3.5-397b-a17b-tp8",
+)  # fmt: skip
+_SM100 = ("deepseek-r1-tp1-sm100", "deepseek-v2-lite-tp1-sm100", "deepseek-v3-tp1-sm100", "kimi-k2-tp1-sm100")
+_CODESTRAL = ("mamba-codestral-7b-tp1", "mamba-codestral-7b-tp2")
+_RUNNER_BLOCK_16 = (
+    "0.19.1's model runner returns hybrid models' attention specs with block 16 and its planner then "
+    "raises them to the Mamba page; kvplan aligns before planning (the plan test agrees)"
+)
+_NO_REMOTE_CODE = (
+    "transformers 4.57 has no nemotron_h config and the case carries no remote code, so vLLM 0.19.1 "
+    "refuses the config; a checkpoint with its configuration_nemotron_h.py is served"
+)
+_ALIGNED_LATER = tuple(
+    f"{m}-{t}"
+    for m in ("jamba-v0.1", "qwen3-next-80b-a3b", "qwen3.5-397b-a17b")
+    for t in ("tp1", "tp2", "tp4", "tp8", "tp1-pp2")
+)
+_GDN_64 = (
+    "0.28's gated-delta-net alignment rounds the attention block to 16 tokens (544 for Qwen3-Next "
+    "at TP 1); kvplan rounds it to a multiple of 64 from 0.26"
+)
+_GDN_CASES = tuple(
+    f"{m}-{t}" for m in ("qwen3-next-80b-a3b", "qwen3.5-397b-a17b") for t in ("tp1", "tp4", "tp8", "tp1-pp2")
+)
+# Differences known and explained, per comparison; each is still run (strict xfail: a fix makes it fail
+# loudly, so the entry must go).
+KNOWN_GAPS: dict[str, dict[str, str]] = {
+    "layers": {
+        **{f"0.33.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
+        **{f"0.33.0-{c}": _NO_FLASHINFER for c in _SM100},
+        **{f"0.33.0-{c}": _NO_MAX_LEN for c in _CODESTRAL},
+        **{f"0.19.1-{c}": _RUNNER_BLOCK_16 for c in _ALIGNED_LATER},
+        **{f"0.19.1-nemotron-h-8b-{t}": _NO_REMOTE_CODE for t in ("tp1", "tp2", "tp1-pp2")},
+        **{f"0.19.1-{c}": _NO_FLASHINFER for c in _SM100},
+        **{f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in ("0.19.1", "0.28.0", "0.32.0")},
+        **{f"0.32.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
+        **{f"0.32.0-{c}": _NO_FLASHINFER for c in _SM100},
+        "0.28.0-deepseek-v2-lite-tp1-sm100": _NO_FLASHINFER,
+        **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
+    },
+    "resolved": {f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in RELEASES},
+    "plan": {
+        **{f"{v}-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES for v in ("0.33.0", "0.32.0")},
+        **{f"{v}-{c}": _NO_FLASHINFER for c in _SM100 for v in ("0.33.0", "0.32.0", "0.19.1")},
+        "0.28.0-deepseek-v2-lite-tp1-sm100": _NO_FLASHINFER,
+        **{f"{v}-{c}": _NO_MAX_LEN for c in _CODESTRAL for v in RELEASES},
+        **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
+    },
+}
+
+
+# Statuses that are vLLM's own answer: a plan, a planner refusal, a config refusal.
+VLLM_ANSWERS = ("ok", "planner_error", "config_error")
+# Cases the CPU harness could not build, with why; vLLM's answer for them is unknown.
+_DEEP_GEMM = "deep_gemm's compiled scale-layout transform for FP8 blocks has no CPU stand-in (0.28)"
+HARNESS_FAILURES: dict[str, str] = {
+    f"0.28.0-{c}": _DEEP_GEMM
+    for c in (
+        "deepseek-r1-tp1", "deepseek-r1-tp8", "deepseek-v3-tp1", "deepseek-v3-tp8", "kimi-k2-tp1",
+        "kimi-k2-tp8", "deepseek-r1-tp1-sm100", "deepseek-v3-tp1-sm100", "kimi-k2-tp1-sm100",
+    )
+}  # fmt: skip
+
+
+@cache
+def fixture(version: str) -> dict[str, Any]:
+    return json.loads((ORACLE / "fixtures" / f"vllm-{version}.json").read_text())
+
+
+def cases(comparison: str) -> list[Any]:
+    gaps = KNOWN_GAPS[comparison]
+    out = []
+    for version in RELEASES:
+        data = fixture(version)
+        for cid, result in data["results"].items():
+            if result["status"] == "config_error" and "World size" in result["error"]["message"]:
+                continue  # the harness's one-node world, not vLLM's decision about the model
+            if result["status"] not in VLLM_ANSWERS:
+                continue  # the harness could not run vLLM's code (test_harness_failures_are_known)
+            key = f"{version}-{cid}"
+            marks = [pytest.mark.xfail(reason=gaps[key], strict=True)] if key in gaps else []
+            out.append(pytest.param(version, cid, id=key, marks=marks))
+    return out
+
+
+def flags_for(version: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The kvplan serving options of one oracle case."""
+    unknown = set(inputs["args"]) - ARGS - HARNESS_ARGS
+    assert not unknown, f"oracle case arguments kvplan cannot express: {sorted(unknown)}"
+    flags: dict[str, Any] = {k: v for k, v in inputs["args"].items() if k in ARGS}
+    flags.update(
+        tp=inputs["tp"],
+        pp=inputs["pp"],
+        vllm_version=version,
+        gpu=GPU_BY_CAPABILITY[inputs["capability"]],
+        kv_cache_memory=str(inputs["memory_per_worker_bytes"]),
+    )
+    return flags
+
+
+def vllm_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The fields of vLLM's spec that kvplan models, in kvplan's names."""
+    kind = KINDS[spec["class"]]
+    out: dict[str, Any] = {
+        "kind": kind,
+        "block_size": spec["block_size"],
+        "page_size_bytes": spec["page_size_bytes"],
+    }
+    if kind == "mamba":
+        out.update(
+            shapes=[list(s) for s in spec["shapes"]],
+            dtypes=list(spec["dtypes"]),
+            mamba_type=MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"]),
+            num_speculative_blocks=spec["num_speculative_blocks"],
+            num_prefill_checkpoint_blocks=spec.get("num_prefill_checkpoint_blocks", 0),
+        )
+        return out
+    out.update(num_kv_heads=spec["num_kv_heads"], head_size=spec["head_size"], dtype=spec["dtype"])
+    if kind == "sliding_window":
+        out["sliding_window"] = spec["sliding_window"]
+    if kind == "chunked_local":
+        out["attention_chunk_size"] = spec["attention_chunk_size"]
+    if kind == "full":
+        out["head_size_v"] = spec.get("head_size_v") or spec["head_size"]
+        out["sliding_window"] = spec.get("sliding_window")
+        out["attention_chunk_size"] = spec.get("attention_chunk_size")
+    return out
+
+
+def kvplan_spec(spec: KVCacheSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": spec.kind,
+        "block_size": spec.block_size,
+        "page_size_bytes": spec.page_size_bytes,
+    }
+    if isinstance(spec, MambaSpec):
+        out.update(
+            shapes=[list(s) for s in spec.shapes],
+            dtypes=list(spec.dtypes),
+            mamba_type=spec.mamba_type,
+            num_speculative_blocks=spec.num_speculative_blocks,
+            num_prefill_checkpoint_blocks=getattr(spec, "num_prefill_checkpoint_blocks", 0),
+        )
+        return out
+    out.update(num_kv_heads=spec.num_kv_heads, head_size=spec.head_size, dtype=spec.dtype)  # type: ignore[attr-defined]
+    if spec.kind == "sliding_window":
+        out["sliding_window"] = spec.sliding_window  # type: ignore[attr-defined]
+    if spec.kind == "chunked_local":
+        out["attention_chunk_size"] = spec.attention_chunk_size  # type: ignore[attr-defined]
+    if spec.kind == "full":
+        out["head_size_v"] = spec.head_size_v or spec.head_size  # type: ignore[attr-defined]
+        out["sliding_window"] = spec.sliding_window  # type: ignore[attr-defined]
+        out["attention_chunk_size"] = spec.attention_chunk_size  # type: ignore[attr-defined]
+    return out
+
+
+@cache
+def _plan(version: str, cid: str) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    data = fixture(version)
+    result = data["results"][cid]
+    config = ORACLE / "configs" / result["inputs"]["config"] / "config.json"
+    try:
+        got: Any = api.plan(str(config), **flags_for(version, result["inputs"]))
+    except KvplanError as err:
+        got = err
+    return data, result, got
+
+
+@pytest.mark.parametrize(("version", "cid"), cases("layers"))
+def test_layers_equal_vllms(version: str, cid: str) -> None:
+    """Every KV cache layer on every stage, named and specified as vLLM's model builds it."""
+    data, result, got = _plan(version, cid)
+    if result["status"] == "config_error":
+        assert isinstance(got, KvplanError), f"vLLM refused the config: {result['error']['message']}"
+        return
+    assert not isinstance(got, KvplanError), got
+    assert len(got.stages) == len(result["stages"])
+    for stage in result["stages"]:
+        names = stage["kv_cache_spec"]["layers"]
+        want = {
+            n: vllm_spec(data["specs"][h]) for n, h in zip(names, stage["kv_cache_spec"]["spec"], strict=True)
+        }
+        mine = {n: kvplan_spec(s) for n, s in got.layout.stage_specs[stage["pp_rank"]].items()}
+        assert list(mine) == list(want), f"stage {stage['pp_rank']}: layer names"
+        for name in want:
+            assert mine[name] == want[name], name
+        start, end = stage["layers"]
+        assert got.layout.ranges[stage["pp_rank"]] == (start, end)
+
+
+@pytest.mark.parametrize(("version", "cid"), cases("resolved"))
+def test_resolved_values_equal_vllms(version: str, cid: str) -> None:
+    """What vLLM resolved before planning: length, runner, scheduling, batch sizes, dtypes."""
+    _, result, got = _plan(version, cid)
+    if result["status"] == "config_error":
+        pytest.skip("vLLM refused the config; compared by test_layers_equal_vllms")  # noqa: PT018
+    cfg = result["config"]
+    assert got.max_model_len == cfg["model_config.max_model_len"] or result["status"] == "planner_error"
+    # Releases before the V2 runner and the in-flight reservation have no such settings.
+    assert got.engine.v2_model_runner == cfg.get("use_v2_model_runner", False)
+    if "max_concurrent_batches" in cfg:
+        assert got.engine.max_concurrent_batches == cfg["max_concurrent_batches"]
+        assert got.engine.max_in_flight_tokens(got.max_num_batched_tokens) == cfg["max_in_flight_tokens"]
+    assert got.engine.async_scheduling == cfg["scheduler_config.async_scheduling"]
+    assert got.max_num_batched_tokens == cfg["scheduler_config.max_num_batched_tokens"]
+    assert got.max_num_seqs == cfg["scheduler_config.max_num_seqs"]
+    assert got.description.dtype == cfg["model_config.dtype"]
+    assert got.layout.mamba_cache_mode == cfg["cache_config.mamba_cache_mode"]
+
+
+@pytest.mark.parametrize(("version", "cid"), cases("plan"))
+def test_plan_equals_vllms(version: str, cid: str) -> None:
+    """vLLM's planner on its own specs and config: groups, blocks, tensors, capacity, or its refusal."""
+    _, result, got = _plan(version, cid)
+    if result["status"] == "config_error":
+        pytest.skip("vLLM refused the config; compared by test_layers_equal_vllms")  # noqa: PT018
+    planner = result["planner"]
+    if planner.get("error"):
+        err = planner["error"]
+        if isinstance(got, PlannerRefusal):
+            assert (got.vllm_type, got.vllm_message) == (err["type"], err["message"])
+            return
+        assert not got.fit.fits, f"vLLM refused: {err['message']}"
+        assert got.fit.error == err["message"]
+        return
+    assert got.fit.fits
+    for stage, worker in zip(got.stages, planner["workers"], strict=True):
+        assert stage.num_blocks == worker["num_blocks"]
+        assert [t.size for t in stage.tensors] == [t["size"] for t in worker["kv_cache_tensors"]]
+        assert [list(t.shared_by) for t in stage.tensors] == [
+            t.get("layers", t.get("shared_by")) for t in worker["kv_cache_tensors"]
+        ]
+        if any("layer_stride" in t for t in worker["kv_cache_tensors"]):
+            # 0.29+: one backing allocation, each (group, spec) region at its offset and strides
+            assert [(t.offset, t.layer_stride, t.block_stride) for t in stage.tensors] == [
+                (t["offset"], t["layer_stride"], t["block_stride"]) for t in worker["kv_cache_tensors"]
+            ]
+    lines = [line.split(" ", 1)[1] for line in result["log"]]
+    assert list(got.log_lines) == lines
+    capacity = planner["capacity"]
+    # Releases before 0.24 compute no token figure outside the log line.
+    tokens = capacity.get("kv_cache_size_tokens") or int(
+        re.search(r"size: ([\d,]+)", lines[0])[1].replace(",", "")
+    )
+    assert got.kv_cache_tokens == tokens
+    assert got.max_concurrency == pytest.approx(capacity["max_concurrency"], rel=1e-12)
+
+
+def test_harness_failures_are_known() -> None:
+    """Every case the harness could not run is listed with its cause, and no listed one now runs."""
+    failed = {
+        f"{version}-{cid}"
+        for version in RELEASES
+        for cid, result in fixture(version)["results"].items()
+        if result["status"] not in VLLM_ANSWERS
+    }
+    assert failed == set(HARNESS_FAILURES)
+
+
+def test_every_release_fixture_is_there() -> None:
+    # The planner eras the fixtures must cover; a missing file fails here and in every case list.
+    for version in RELEASES:
+        assert fixture(version)["vllm_version"] == version
