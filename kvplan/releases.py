@@ -9,6 +9,7 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from kvplan.errors import InputError
 
@@ -27,7 +28,6 @@ KNOWN_RELEASES: tuple[str, ...] = (
 NEWEST = KNOWN_RELEASES[-1]
 
 
-@dataclass(frozen=True, eq=False)
 class Behaviour:
     """The planner semantics of one vLLM release (see ``_CHANGES`` for the sources).
 
@@ -123,6 +123,27 @@ class Behaviour:
         none applies) for every RoPE config, so it is a float (0.12+).
     mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
         vendors from 0.12 (before, Marlin unless triton_kernels was installed).
+
+    Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
+
+    dcp_flag: ``--decode-context-parallel-size`` exists (0.10.2+).
+    dcp_tp_check: how ParallelConfig refuses ``tp % dcp != 0``: ``none``
+        (before 0.16: no check; the DCP groups are cut from the TP group and
+        startup fails), ``v0_16`` (its text lacks a space: "divisible
+        bydcp_size"), ``v0_26``.
+    dcp_gqa_check: ModelConfig's DCP checks for GQA/MQA models (0.27+).
+    mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
+        take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
+    mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    mamba_cache_modes: the values ``--mamba-cache-mode`` takes (0.15+; empty before).
+    mamba_cache_mode_ignored: the flag is deprecated and has no effect: the
+        mode follows prefix caching (0.33).
+    mamba_prefix_caching: what prefix caching does to a Mamba model: ``off``
+        (<= 0.11.0: vLLM turns it off), ``supported`` (0.11.1 - 0.14: on, with
+        states every block, only for ``mamba_all_archs``; off otherwise),
+        ``modes`` (0.15 - 0.27: mode ``all`` for ``mamba_all_archs``, else
+        ``align``), ``align`` (0.28+: mode ``align``).
+    mamba_all_archs: the architectures that implement SupportsMambaPrefixCaching.
     mamba2_spec_rows: a Mamba2 conv state has a row per speculative token (0.17+;
         gated delta nets always have, Mamba (v1) never).
     kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
@@ -143,6 +164,7 @@ class Behaviour:
         aligned block size after the model is built, while the Mamba page stays
         padded to the aligned attention page (0.18 - 0.19; the planner's page
         unification then grows the attention blocks again).
+
     """
 
     sizing: str = "per_worker"
@@ -194,6 +216,15 @@ class Behaviour:
     rope_yarn_scaled: bool = True
     rope_loop: bool = False
     mxfp4_hopper_triton: bool = False
+    dcp_flag: bool = False
+    dcp_tp_check: str = "none"
+    dcp_gqa_check: bool = False
+    mamba_dtypes: tuple[str, ...] = ()
+    mamba_block_size_flag: bool = False
+    mamba_cache_modes: tuple[str, ...] = ()
+    mamba_cache_mode_ignored: bool = False
+    mamba_prefix_caching: str = "off"
+    mamba_all_archs: frozenset[str] = frozenset()
     mamba2_spec_rows: bool = False
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
@@ -203,6 +234,39 @@ class Behaviour:
     mla_hybrid_block: int | None = 64
     mla_hybrid_min_block: int = 0
     hybrid_block_reset: bool = False
+
+    # A plain read-only class rather than a dataclass: its defaults live on the
+    # class, and kvplan builds one per plan, so nothing is generated at import.
+    def __init__(self, **changes: object) -> None:
+        for name, value in changes.items():
+            if name not in _BEHAVIOUR_FIELDS:
+                raise TypeError(f"Behaviour has no field {name!r}")
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Behaviour is read-only (setting {name!r})")
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"Behaviour({changed})"
+
+
+_BEHAVIOUR_FIELDS = frozenset(Behaviour.__annotations__)
+
+# The model classes that implement SupportsMambaPrefixCaching (vllm/model_executor/models/*.py),
+# by their registry names; FalconMamba is served by MambaForCausalLM.  Bamba left in 0.24.
+_MAMBA_ALL = frozenset(
+    {
+        "FalconH1ForCausalLM",
+        "GraniteMoeHybridForCausalLM",
+        "JambaForCausalLM",
+        "Mamba2ForCausalLM",
+        "MambaForCausalLM",
+        "FalconMambaForCausalLM",
+        "NemotronHForCausalLM",
+        "Zamba2ForCausalLM",
+    }
+)
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -447,6 +511,34 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
 )
 
 
+# Which engine arguments each release has and what they do (vllm/engine/arg_utils.py,
+# vllm/config/{parallel,model,cache,vllm}.py, vllm/model_executor/models/config.py);
+# applied like _CHANGES, on fields of their own.
+_ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
+    ("0.10.2", {"dcp_flag": True}),
+    (
+        "0.11.1",
+        {
+            "mamba_block_size_flag": True,
+            "mamba_prefix_caching": "supported",
+            "mamba_all_archs": _MAMBA_ALL | {"BambaForCausalLM"},
+        },
+    ),
+    ("0.13.0", {"mamba_dtypes": ("auto", "float32", "float16")}),
+    ("0.15.0", {"mamba_cache_modes": ("all", "align", "none"), "mamba_prefix_caching": "modes"}),
+    ("0.16.0", {"dcp_tp_check": "v0_16"}),
+    ("0.22.0", {"mamba_dtypes": ("auto", "float32", "float16", "bfloat16")}),
+    ("0.24.0", {"mamba_all_archs": _MAMBA_ALL}),
+    ("0.26.0", {"dcp_tp_check": "v0_26"}),
+    ("0.27.0", {"dcp_gqa_check": True}),
+    ("0.28.0", {"mamba_prefix_caching": "align"}),
+    ("0.32.0", {"mamba_cache_modes": ("align", "none")}),
+    ("0.33.0", {"mamba_cache_mode_ignored": True}),
+)
+
+
+@cache
 def parse_version(text: str) -> Version:
     """``0.19`` / ``0.19.1`` / ``v0.19.1`` to a (major, minor, patch) tuple."""
     parts = text.strip().lstrip("v").split(".")
@@ -485,10 +577,12 @@ class Release:
         return until is None or self.key < parse_version(until)
 
 
+@cache
 def resolve_release(text: str | None) -> Release:
     """The release a ``--vllm-version`` names; ``X.Y`` means the newest ``X.Y.*``.
 
     Raises ``InputError`` for versions outside 0.10.0 - the newest known.
+    Cached: a sweep resolves one release for every combination.
     """
     if text is None:
         text = NEWEST
@@ -510,10 +604,10 @@ def resolve_release(text: str | None) -> Release:
     version = candidates[-1]
     key = parse_version(version)
     changes: dict[str, object] = {}
-    for first, row in _CHANGES:
+    for first, row in (*_CHANGES, *_ENGINE_ARG_CHANGES):
         if parse_version(first) <= key:
             changes.update(row)
-    return Release(version=version, behaviour=Behaviour(**changes))  # type: ignore[arg-type]
+    return Release(version=version, behaviour=Behaviour(**changes))
 
 
 def release_for_log(version: str | None) -> tuple[str | None, str | None]:

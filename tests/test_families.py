@@ -227,8 +227,9 @@ def test_contradictions_and_unknown_architectures_are_refused(tmp_path, kvplan, 
 
 def test_dcp_multiplies_logged_tokens_before_020():
     # 0.19.1: tokens = num_blocks // groups x block x DCP; DCP 2 keeps half the tokens per rank.
-    one = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1"}).capacity
-    two = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1", "dcp": 2}).capacity
+    # DCP reuses the TP ranks, so TP must be a multiple of it (vLLM refuses tp 1 with dcp 2).
+    one = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1", "tp": 2}).capacity
+    two = api.plan("llama-3.1-8b", **{**MEM, "vllm_version": "0.19.1", "tp": 2, "dcp": 2}).capacity
     assert one is not None and two is not None
     assert two.tokens == 2 * one.tokens
     assert two.log_lines[0].startswith("Multiplying the GPU KV cache size by the cp_world_size 2")

@@ -23,9 +23,10 @@ def verify(
     format: FormatOpt = Format.table,
     debug: DebugOpt = False,
 ) -> None:
-    """Build vLLM's own model on the meta device (no GPU) and compare it with kvplan's plan.
+    """Hold the plan against vLLM's own code.
 
-    Exits 0 when every figure agrees, 1 with the differences, 3 when vLLM or torch is not installed.
+    Builds vLLM's own model on the meta device (no GPU needed) with the vLLM
+    installed here, runs its planner, and compares every figure.  Exits 0 when every figure agrees, 1 with the differences, 3 when vLLM or torch is not installed.
     """
     debug_mode(debug)
     from kvplan.api import plan as make_plan

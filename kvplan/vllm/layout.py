@@ -11,7 +11,8 @@ from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import platform
+from kvplan.vllm import engine_args, platform
+from kvplan.vllm.engine_args import MambaCache
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
 
@@ -91,8 +92,16 @@ def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
     return "fp8" if quant.get("kv_cache_scheme") else None
 
 
-def build_layout(model: ModelDescription, serving: Serving, release: Release) -> Layout:
-    """Split the model over PP stages and build every layer's spec on one TP rank."""
+def build_layout(
+    model: ModelDescription, serving: Serving, release: Release, mamba: MambaCache | None = None
+) -> Layout:
+    """Split the model over PP stages and build every layer's spec on one TP rank.
+
+    ``mamba``: prefix caching and the Mamba cache mode in force (default: as
+    ``engine_args.mamba_cache`` resolves them).
+    """
+    if mamba is None:
+        mamba = engine_args.mamba_cache(model, serving, release)
     for layer in model.layers:
         layer.check_tp(serving.tp)
     dtype_note = ""
@@ -101,7 +110,7 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
-    context, note = platform.shard_context(model, serving, release, kv_dtype)
+    context, note = platform.shard_context(model, serving, release, kv_dtype, mamba.mode)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
     stage_specs = tuple(
         {
@@ -116,11 +125,6 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
         for start, end in ranges
     )
-    mode = (
-        "align"
-        if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
-        else "none"
-    )
     return Layout(
-        tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note, kv_sharing
+        tuple(ranges), stage_specs, context, note, mamba.mode, serving.kv_cache_dtype, dtype_note, kv_sharing
     )

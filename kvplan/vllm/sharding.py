@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import singledispatch
+from math import prod
 
+from kvplan.dtypes import dtype_size
 from kvplan.model.layers import (
     AttentionLayer,
     ChunkedLocalLayer,
@@ -38,7 +40,9 @@ class ShardContext:
     replaced by the model dtype); ``kv_cache_dtype`` is the flag as given,
     which MLA records as its ``cache_dtype_str``.  ``num_speculative_tokens``
     (0: no speculative decoding) adds conv rows to recurrent states and
-    speculative blocks to their specs.
+    speculative blocks to their specs.  ``mamba_cache_dtype`` and
+    ``mamba_ssm_cache_dtype`` are vLLM's flags of those names (``auto``: the
+    model's own choice).
     """
 
     tp: int
@@ -50,6 +54,8 @@ class ShardContext:
     mamba_block_size: int | None = None
     mamba_page_size_padded: int | None = None
     attention_page_size_padded: int | None = None
+    mamba_cache_dtype: str = "auto"
+    mamba_ssm_cache_dtype: str = "auto"
 
 
 @singledispatch
@@ -105,9 +111,40 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
+def mamba_state(layer: MambaLayer, ctx: ShardContext) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+    """A Mamba layer's per-rank state shapes and dtypes under ``--mamba-cache-dtype`` and
+    ``--mamba-ssm-cache-dtype``, as vLLM's ``MambaStateDtypeCalculator`` resolves them.
+
+    The first state (the convolution state) takes ``--mamba-cache-dtype``; the
+    second (the temporal / SSM state) takes ``--mamba-ssm-cache-dtype``, and
+    otherwise follows the first unless the model sets its own SSM dtype
+    (Nemotron-H's and Qwen3.5's defaults apply only when the flag is ``auto``).
+    An explicit ``layers:`` entry gives vLLM's resolved dtypes, which the flags
+    do not change.
+    """
+    shapes, dtypes = layer.state(ctx.tp, ctx.num_speculative_tokens)
+    if type(layer) is MambaLayer or (ctx.mamba_cache_dtype == "auto" and ctx.mamba_ssm_cache_dtype == "auto"):
+        return shapes, dtypes
+    out = list(dtypes)
+    own_ssm = len(out) > 1 and out[1] != out[0]  # the model set the SSM state's dtype itself
+    if ctx.mamba_cache_dtype != "auto":
+        out[0] = ctx.mamba_cache_dtype
+        if len(out) > 1 and not own_ssm:
+            out[1] = ctx.mamba_cache_dtype
+    if len(out) > 1 and ctx.mamba_ssm_cache_dtype != "auto":
+        out[1] = ctx.mamba_ssm_cache_dtype
+    return shapes, tuple(out)
+
+
+def mamba_state_bytes(layer: MambaLayer, ctx: ShardContext) -> int:
+    """Unpadded bytes of one request's state of ``layer`` on one rank, in the dtypes in force."""
+    shapes, dtypes = mamba_state(layer, ctx)
+    return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
+
+
 @spec_for.register
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
-    shapes, dtypes = layer.state(ctx.tp, ctx.num_speculative_tokens)
+    shapes, dtypes = mamba_state(layer, ctx)
     return MambaSpec(
         block_size=layer.block_size or ctx.mamba_block_size or ctx.block_size,
         shapes=shapes,
