@@ -1380,6 +1380,7 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
         memory = case.get("memory_per_worker_bytes")
         if memory is not None:
             specs = [s["specs"] for s in stages]
+            mark = len(handler.records)
             try:
                 with _tag("planner"):
                     result["planner"] = run_planner(
@@ -1388,6 +1389,9 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
             except Exception as exc:  # noqa: BLE001 - vLLM's refusal is the answer
                 result["planner"] = {"error": error_json(exc, "planner")}
                 result["status"] = "planner_error"
+            # Every INFO+ line vLLM printed while planning.
+            result["planner"]["log"] = [f"{lvl} {where}: {msg[:500]}"
+                                        for lvl, where, msg in handler.records[mark:]]
     except _Failure as f:
         result["status"] = f"{f.payload.get('stage', '?')}_error"
         result["error"] = f.payload

@@ -185,7 +185,7 @@ def compact_case(case: dict, raw: dict, table: SpecTable) -> dict:
         if "error" in planner:
             err = dict(planner["error"])
             err.pop("traceback_tail", None)
-            res["planner"] = {"error": err}
+            res["planner"] = {"error": err, "log": planner.get("log", [])}
         else:
             workers = []
             for w in planner.get("workers", []):
