@@ -114,9 +114,17 @@ def _marlin_repack_shape(*args, **kwargs):
 
 
 # Shape functions used only when the release registers no fake of its own.
+def _no_output(*args, **kwargs):
+    return None
+
+
 FALLBACK_FAKES = {
     "_C::gptq_marlin_repack": _marlin_repack_shape,
     "_C::awq_marlin_repack": _marlin_repack_shape,
+    # Writes the quantized activations and scales into the tensors it is given
+    # (used when MLA layers dequantize their fp8 kv_b_proj through a forward).
+    "_C::per_token_group_fp8_quant": _no_output,
+    "_C::per_token_group_fp8_quant_packed": _no_output,
 }
 
 TOKENS_RE = re.compile(r"GPU KV cache size: ([\d,]+) tokens")
@@ -563,10 +571,72 @@ class Standins:
 _SETUP_CALLS = re.compile(r"^(init|shutdown|set_[a-z_0-9]+)$")
 
 
+def _deep_gemm_sf_layout(standins: "Standins"):
+    """Shape-only version of DeepGEMM's transform_sf_into_required_layout, for
+    the weight scale factors vLLM hands it after loading fp8 block weights.
+
+    DeepGEMM's rule (csrc/apis/layout.hpp): FP32 scales with 128x128 blocks on
+    SM90 (or with the UE8M0 cast disabled) are kept as they are; on SM100 they
+    are broadcast to one row per output channel and packed four UE8M0 bytes to
+    an int32, MN-major, rows padded to a multiple of 4 (16-byte TMA alignment)
+    and the K blocks to a multiple of 4.  Other inputs are not covered."""
+
+    def transform(sf, mn, k, recipe, num_groups=None, is_sfa=False, disable_ue8m0_cast=False, **_):
+        import torch
+
+        if isinstance(recipe, tuple) and len(recipe) == 3:
+            gran_mn = recipe[0] if is_sfa else recipe[1]
+        else:
+            gran_mn = recipe[0]
+        gran_k = recipe[-1]
+        standins.hit("deep_gemm-sf-layout")
+        if sf.dtype == torch.float32 and gran_mn == 128 and gran_k == 128:
+            if standins.major == 9 or disable_ue8m0_cast:
+                return sf
+            if standins.major == 10:
+                groups = sf.shape[0] if sf.dim() == 3 else 1
+                k_blocks = sf.shape[-1]
+                rows = ((mn + 3) // 4) * 4
+                cols = ((k_blocks + 3) // 4) * 4 // 4
+                out = torch.empty_strided((groups, rows, cols), (rows * cols, 1, rows),
+                                          dtype=torch.int32, device=sf.device)[:, :mn]
+                return out if sf.dim() == 3 else out.squeeze(0)
+        raise NotImplementedError(
+            f"DeepGEMM scale layout for {sf.dtype} recipe {recipe} on sm_{standins.major}x: "
+            "not covered by the CPU stand-in")
+
+    return transform
+
+
+def _writes_into_outputs(name: str):
+    """Kernels that write into tensors the caller allocated: on meta there is
+    nothing to write, so doing nothing leaves every shape as vLLM made it."""
+
+    def factory(standins: "Standins"):
+        def call(*args, **kwargs):
+            standins.hit(f"no-op:{name}")
+            return None
+
+        return call
+
+    return factory
+
+
+# Functions of stubbed extensions that have a shape-only stand-in.
+STUB_IMPLS = {
+    "transform_sf_into_required_layout": _deep_gemm_sf_layout,
+    # DeepGEMM's M/K alignment for grouped contiguous layouts (a constant 128).
+    "get_mk_alignment_for_contiguous_layout": lambda st: (lambda: 128),
+    "fp8_gemm_nt": _writes_into_outputs("deep_gemm.fp8_gemm_nt"),
+}
+
+
 def _stub_attr(module_name: str, standins: "Standins"):
     def getattr_(name: str):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in STUB_IMPLS and "deep_gemm" in module_name:
+            return STUB_IMPLS[name](standins)
 
         def call(*args, **kwargs):
             if _SETUP_CALLS.match(name):
