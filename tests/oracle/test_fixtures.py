@@ -33,8 +33,15 @@ def test_fixture_is_complete_and_references_resolve(path: Path) -> None:
     for cid, res in fx["results"].items():
         assert cid in CASES, cid
         assert res["inputs"]["config"] == CASES[cid]["config"]
-        assert res["status"] in {"ok", "config_error", "build_error", "planner_error",
-                                 "timeout_error", "crash_error", "harness_gap"}, (cid, res["status"])
+        assert res["status"] in {
+            "ok",
+            "config_error",
+            "build_error",
+            "planner_error",
+            "timeout_error",
+            "crash_error",
+            "harness_gap",
+        }, (cid, res["status"])
         if res["status"] in {"config_error", "build_error", "harness_gap"}:
             assert res["error"]["type"] and res["error"]["message"]
         for stage in res.get("stages", []):
