@@ -368,6 +368,7 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
         max_concurrent_batches=engine.max_concurrent_batches,
+        cache_block_size=layout.context.block_size,
         kv_sharing=layout.kv_sharing,
     )
     kv = plan_kv_cache(request)

@@ -90,6 +90,14 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
+    gdn_mamba_type: the name a gated delta net's state reports as its Mamba
+        type (``linear_attention`` before 0.12, ``gdn_attention`` from 0.12).
+    attention_layers_first: the model runner collects every attention layer's
+        spec first and the Mamba layers' after them (<= 0.11.0; model order
+        from 0.11.1), which orders the groups and tensors.
+    mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
+        ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
+        reads it and ``mamba2`` has no converter of its own).
     chunked_disables_hybrid: a model with chunked local attention turns the
         hybrid KV cache manager off by default (up to 0.13, while
         VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
@@ -204,6 +212,9 @@ class Behaviour:
     async_scheduling_default: bool = False
     v1_async_without_pp: bool = False
     chunked_disables_hybrid: bool = True
+    attention_layers_first: bool = True
+    mamba2_needs_heads: bool = False
+    gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
     snapshot_before_distributed: bool = True
@@ -287,6 +298,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.11.1",
         {
+            "attention_layers_first": False,
             "sampler": "sort",
             "batch_caps": "capped",
             "shrink_tensors": True,
@@ -297,6 +309,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.12.0",
         {
+            "gdn_mamba_type": "gdn_attention",
             "mxfp4_hopper_triton": True,
             "rope_loop": True,
             "cp_tokens": "pcp_dcp",
@@ -315,6 +328,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.14.0",
         {
             "requested_ceil": True,
+            "mamba2_needs_heads": True,
             "check": "global_min",
             "needed_first_group": True,
             "auto_fit": True,
@@ -343,6 +357,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.18.0",
         {
+            "mamba2_needs_heads": False,
             "group_size_rule": "1.5",
             "mla_block_size": 16,
             "mla_block_size_blackwell": 32,

@@ -9,7 +9,7 @@ from typing import Any
 from kvplan.dtypes import resolve_kv_cache_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
-from kvplan.model.layers import ModelDescription
+from kvplan.model.layers import Layer, MambaLayer, ModelDescription
 from kvplan.releases import Release
 from kvplan.vllm import engine_args, platform
 from kvplan.vllm.engine_args import MambaCache
@@ -92,6 +92,16 @@ def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
     return "fp8" if quant.get("kv_cache_scheme") else None
 
 
+def collection_order(layers: list[Layer], release: Release) -> list[Layer]:
+    """The order the model runner collects a stage's layers in: the model's, except that up to
+    0.11.0 it takes every attention layer first and the Mamba layers after them."""
+    if not release.behaviour.attention_layers_first:
+        return layers
+    return [x for x in layers if not isinstance(x, MambaLayer)] + [
+        x for x in layers if isinstance(x, MambaLayer)
+    ]
+
+
 def build_layout(
     model: ModelDescription, serving: Serving, release: Release, mamba: MambaCache | None = None
 ) -> Layout:
@@ -115,7 +125,7 @@ def build_layout(
     stage_specs = tuple(
         {
             layer.name: spec_for(layer, context)
-            for layer in model.layers_in(start, end)
+            for layer in collection_order(model.layers_in(start, end), release)
             if layer.kv_sharing_target is None
         }
         for start, end in ranges

@@ -161,6 +161,7 @@ class PlanRequest:
     fallback_max_model_len: int | None = None
     mamba_cache_mode: str = "none"
     max_concurrent_batches: int = 1
+    cache_block_size: int | None = None
     kv_sharing: Sequence[dict[str, str]] = ()
 
 
@@ -742,10 +743,13 @@ def capacity(
     behaviour: Behaviour,
     dcp: int,
     pcp: int,
+    cache_block_size: int | None = None,
 ) -> Capacity:
     """Tokens and maximum concurrency as the release logs them.
 
-    ``groups`` are the first stage's groups (vLLM logs the first worker's).
+    ``groups`` are the first stage's groups (vLLM logs the first worker's);
+    ``cache_block_size`` is vLLM's ``cache_config.block_size``, which 0.10
+    multiplies a one-group model's blocks by (not a Mamba spec's block).
     """
     live = [g for g in groups if g.layer_names] or list(groups)
     if behaviour.concurrency == "sum_groups":
@@ -760,7 +764,7 @@ def capacity(
         tokens = int(concurrency * usage.max_model_len)
     elif behaviour.tokens == "v0_10" and len(groups) == 1:
         # 0.10: a uniform model logs every block x block size, times DCP.
-        tokens = num_blocks * groups[0].spec.block_size * dcp
+        tokens = num_blocks * (cache_block_size or groups[0].spec.block_size) * dcp
     elif behaviour.tokens == "v0_10":
         tokens = num_blocks // len(groups) * min(g.spec.block_size for g in groups)
     else:
@@ -887,7 +891,7 @@ def plan(req: PlanRequest) -> KVCachePlan:
     if groups and projected[0]:
         # <= 0.11.0 each worker logs its own count before the cross-worker minimum.
         logged = stages[0].num_blocks_before_unify if behaviour.report_before_min else num_blocks
-        report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp)
+        report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp, req.cache_block_size)
     return KVCachePlan(
         release=req.release,
         groups=tuple(groups),

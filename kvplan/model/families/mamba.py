@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvplan.dtypes import canonical_dtype
-from kvplan.errors import InputError
+from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.layers import AttentionLayer, Layer, MambaLayer
 
 Shapes = tuple[tuple[int, ...], ...]
@@ -193,7 +193,7 @@ def qwen3_next(
         else:
             out.append(
                 GatedDeltaNetLayer(
-                    f"{prefix}.{i}.linear_attn", i, mamba_type="gdn_attention",
+                    f"{prefix}.{i}.linear_attn", i, mamba_type=release.behaviour.gdn_mamba_type,
                     num_k_heads=_int(cfg, "linear_num_key_heads", source),
                     num_v_heads=_int(cfg, "linear_num_value_heads", source),
                     head_k_dim=_int(cfg, "linear_key_head_dim", source),
@@ -353,6 +353,23 @@ def mamba2_only(
     cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "backbone.layers"
 ) -> list[Layer]:
     """Pure Mamba2 (Mamba-Codestral): a state per layer, no attention."""
+    heads = (
+        "num_attention_heads",
+        "n_head_kv",
+        "num_kv_heads",
+        "num_key_value_heads",
+        "multi_query_group_num",
+    )
+    if release.behaviour.mamba2_needs_heads and not any(key in cfg for key in heads):
+        # vllm/transformers_utils/model_arch_config_convertor.py: the KV head count falls back
+        # to num_attention_heads, which transformers' Mamba2Config does not have.
+        message = "'Mamba2Config' object has no attribute 'num_attention_heads'"
+        raise PlannerRefusal(
+            f"vLLM {release.version} cannot read a Mamba2 config: {message}",
+            "vLLM 0.18.0 and later serve it",
+            vllm_type="AttributeError",
+            vllm_message=message,
+        )
     n = _int(cfg, "num_hidden_layers", source)
     hidden = _int(cfg, "hidden_size", source)
     dtype = _dtype(cfg)

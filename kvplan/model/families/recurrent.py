@@ -124,7 +124,7 @@ def olmo_hybrid(
         elif kind in MAMBA_TYPES:
             out.append(
                 GatedDeltaNetLayer(
-                    f"{prefix}.{i}.linear_attn", i, mamba_type="gdn_attention", num_k_heads=k_heads,
+                    f"{prefix}.{i}.linear_attn", i, mamba_type=release.behaviour.gdn_mamba_type, num_k_heads=k_heads,
                     num_v_heads=v_heads, head_k_dim=k_dim, head_v_dim=v_dim,
                     d_conv=_int(cfg, "linear_conv_kernel_dim", source, 4), state_dtype=dtype,
                 )
