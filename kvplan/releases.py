@@ -80,6 +80,16 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    dsa_skip_topk: DeepSeek Sparse Attention layers may skip the indexer
+        (``index_topk_freq`` / ``index_topk_pattern``, 0.21+).
+    dsa_index_roles: MLA specs carry ``cache_role`` and
+        ``is_index_group_leader`` (0.30+).
+    dsa_topk_buffer_width: sparse MLA specs carry ``topk_buffer_width`` (0.33+).
+    dsa_fp8_blackwell: the format of an fp8 DSA cache on Blackwell:
+        ``fp8_ds_mla`` (FlashMLA sparse, up to 0.18) or ``fp8`` (FlashInfer
+        sparse MLA keeps plain fp8 rows, 0.19+).
+    glm_dsa_blackwell_fp8: GLM-5 (``GlmMoeDsaForCausalLM``) defaults to an
+        fp8_e4m3 KV cache on SM10x when ``--kv-cache-dtype`` is auto (0.32+).
     """
 
     sizing: str = "per_worker"
@@ -114,6 +124,11 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    dsa_skip_topk: bool = False
+    dsa_index_roles: bool = False
+    dsa_topk_buffer_width: bool = False
+    dsa_fp8_blackwell: str = "fp8_ds_mla"
+    glm_dsa_blackwell_fp8: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -162,6 +177,12 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         },
     ),
     ("0.33.0", {"global_window_all_sliding": True}),
+    # DeepSeek Sparse Attention (model files, platforms/cuda.py, model_executor/models/config.py).
+    ("0.19.0", {"dsa_fp8_blackwell": "fp8"}),
+    ("0.21.0", {"dsa_skip_topk": True}),
+    ("0.30.0", {"dsa_index_roles": True}),
+    ("0.32.0", {"glm_dsa_blackwell_fp8": True}),
+    ("0.33.0", {"dsa_topk_buffer_width": True}),
 )
 
 

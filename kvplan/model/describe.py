@@ -176,7 +176,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     return ModelDescription(
         architecture=arch,
         family=entry.family,
-        num_hidden_layers=value(text, "num_hidden_layers", source),
+        num_hidden_layers=value(text, entry.layers_key, source),
         layers=tuple(layers),
         dtype=dtype,
         max_position_embeddings=_max_len(text, source, entry.max_len),

@@ -11,7 +11,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import platform
+from kvplan.vllm import platform, sparse_mla
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
 
@@ -99,6 +99,13 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         # vLLM follows the checkpoint's KV cache quantization when the user leaves `auto`.
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
+    if (
+        serving.kv_cache_dtype == "auto"
+        and sparse_mla.is_sparse(model)
+        and (wanted := sparse_mla.default_kv_cache_dtype(model, platform.gpu_arch(serving)[0], release))
+    ):
+        serving = replace(serving, kv_cache_dtype=wanted)
+        dtype_note = f"kv cache dtype {wanted}: vLLM's default for {model.architecture} on this GPU"
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
     context, note = platform.shard_context(model, serving, release, kv_dtype)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))

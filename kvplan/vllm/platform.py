@@ -15,6 +15,7 @@ from math import lcm
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
+from kvplan.vllm import sparse_mla
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import cdiv
 
@@ -58,7 +59,17 @@ def shard_context(
     """The shard context of one worker, and a sentence saying where the block size came from."""
     has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
     has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
-    if serving.block_size is not None:
+    mla_format = None
+    if sparse_mla.is_sparse(model):
+        arch, why = gpu_arch(serving)
+        sparse_mla.check_gpu(arch, why)
+        block = sparse_mla.block_size(serving.block_size)
+        mla_format = sparse_mla.latent_format(serving.kv_cache_dtype, arch, release)
+        note = (
+            f"block size {block}: DeepSeek Sparse Attention's indexer backend takes "
+            f"{block}-token blocks only ({arch}: {why})"
+        )
+    elif serving.block_size is not None:
         block, note = serving.block_size, f"block size {serving.block_size} (--block-size)"
     elif has_mla:
         arch, why = gpu_arch(serving)
@@ -68,7 +79,11 @@ def shard_context(
     else:
         block, note = DEFAULT_BLOCK_SIZE, f"block size {DEFAULT_BLOCK_SIZE}: vLLM's CUDA default"
     context = ShardContext(
-        tp=serving.tp, block_size=block, kv_dtype=kv_dtype, kv_cache_dtype=serving.kv_cache_dtype
+        tp=serving.tp,
+        block_size=block,
+        kv_dtype=kv_dtype,
+        kv_cache_dtype=serving.kv_cache_dtype,
+        mla_cache_dtype=mla_format,
     )
     if has_mamba:
         context, note = align(model, serving, release, context)

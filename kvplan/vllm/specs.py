@@ -179,10 +179,21 @@ class MLAAttentionSpec(FullAttentionSpec):
 
     The row is ``kv_lora_rank + qk_rope_head_dim`` wide, one "head", the same on
     every TP rank.  ``fp8_ds_mla`` packs a token into 656 bytes.
+
+    DeepSeek Sparse Attention adds three fields (vLLM 0.30+ / 0.33+ carry them
+    on the spec; they decide equality, never the page): ``cache_role`` is
+    ``indexer`` for the lightning indexer's key cache (its own MLA-shaped
+    spec, ``index_head_dim + index_head_dim / 128 * 4`` uint8 bytes a token)
+    and ``sparse`` otherwise; ``index_group_leader`` marks the MLA layers that
+    run an indexer; ``topk_buffer_width`` is the width of the shared top-k
+    index buffer (``index_topk``) every sparse MLA layer reads.
     """
 
     kind: ClassVar[str] = "mla"
     cache_dtype_str: str | None = None
+    cache_role: str = "sparse"
+    index_group_leader: bool = False
+    topk_buffer_width: int | None = None
 
     @property
     def real_page_size_bytes(self) -> int:
@@ -190,13 +201,19 @@ class MLAAttentionSpec(FullAttentionSpec):
             return self.block_size * 656
         return self.block_size * self.num_kv_heads * self.head_size * dtype_size(self.dtype)
 
+    def _sparse_fields(self) -> tuple[object, ...]:
+        return (self.cache_dtype_str, self.cache_role, self.index_group_leader, self.topk_buffer_width)
+
     def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
         specs: list[KVCacheSpec] = [self, *others]
         if not all(isinstance(s, MLAAttentionSpec) for s in specs):
             raise SpecMergeError("all layers in one group must be MLA")
         mla = [s for s in specs if isinstance(s, MLAAttentionSpec)]
-        if len({s.cache_dtype_str for s in mla}) != 1:
-            raise SpecMergeError("all MLA layers in one group must use one cache dtype")
+        if len({s._sparse_fields() for s in mla}) != 1:
+            raise SpecMergeError(
+                "all MLA layers in one group must use one cache dtype, cache role, "
+                "index-sharing role and top-k buffer width"
+            )
         # vLLM keeps the first layer's fields; differing MLA layers are not merged.
         if any(s._attention_fields() != self._attention_fields() for s in mla):
             raise SpecMergeError("all MLA layers in one group must have one spec")
