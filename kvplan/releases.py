@@ -90,6 +90,9 @@ class Behaviour:
         sparse MLA keeps plain fp8 rows, 0.19+).
     glm_dsa_blackwell_fp8: GLM-5 (``GlmMoeDsaForCausalLM``) defaults to an
         fp8_e4m3 KV cache on SM10x when ``--kv-cache-dtype`` is auto (0.32+).
+    draft_kv_cache_dtype: ``speculative_config.kv_cache_dtype`` exists (0.26+).
+    sliding_extra_retained: sliding-window specs keep
+        ``num_speculative_tokens - 1`` extra tokens for multi-module MTP (0.28+).
     """
 
     sizing: str = "per_worker"
@@ -129,6 +132,8 @@ class Behaviour:
     dsa_topk_buffer_width: bool = False
     dsa_fp8_blackwell: str = "fp8_ds_mla"
     glm_dsa_blackwell_fp8: bool = False
+    draft_kv_cache_dtype: bool = False
+    sliding_extra_retained: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -177,9 +182,12 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         },
     ),
     ("0.33.0", {"global_window_all_sliding": True}),
-    # DeepSeek Sparse Attention (model files, platforms/cuda.py, model_executor/models/config.py).
+    # DeepSeek Sparse Attention and speculative decoding (model files, config/speculative.py,
+    # v1/core/kv_cache_utils.py, platforms/cuda.py, model_executor/models/config.py).
     ("0.19.0", {"dsa_fp8_blackwell": "fp8"}),
     ("0.21.0", {"dsa_skip_topk": True}),
+    ("0.26.0", {"draft_kv_cache_dtype": True}),
+    ("0.28.0", {"sliding_extra_retained": True}),
     ("0.30.0", {"dsa_index_roles": True}),
     ("0.32.0", {"glm_dsa_blackwell_fp8": True}),
     ("0.33.0", {"dsa_topk_buffer_width": True}),

@@ -87,6 +87,12 @@ SERVING: tuple[ServingOption, ...] = (
         str,
         "vLLM release whose planner to reproduce (default: newest known)",
     ),
+    ServingOption(
+        "speculative_config",
+        "--speculative-config",
+        str,
+        'as vLLM\'s, a JSON object: \'{"method": "deepseek_mtp", "num_speculative_tokens": 1}\'',
+    ),
 )
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or markdown")]

@@ -11,6 +11,7 @@ from typing import Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
+from kvplan.inputs import speculative
 from kvplan.sizes import parse_size
 
 
@@ -36,6 +37,7 @@ class Serving:
     vllm_version: str | None = None
     enforce_eager: bool = False
     probe: bool = False
+    speculative_config: speculative.SpeculativeConfig | None = None
 
 
 FIELD_NAMES = tuple(f.name for f in fields(Serving))
@@ -155,6 +157,12 @@ def validate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
             out[key] = _int(value, key, source, low=1, high=1 << 30)
         elif key in ("disable_hybrid_kv_cache_manager", "enforce_eager", "probe"):
             out[key] = _bool(value, key, source)
+        elif key == "speculative_config":
+            out[key] = (
+                value
+                if isinstance(value, speculative.SpeculativeConfig)
+                else speculative.parse(value, source)
+            )
     return out
 
 

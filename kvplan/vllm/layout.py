@@ -11,7 +11,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import platform, sparse_mla
+from kvplan.vllm import drafting, platform, sparse_mla
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
 
@@ -71,6 +71,8 @@ class Layout:
     mamba_cache_mode: str = "none"
     kv_cache_dtype: str = "auto"
     kv_cache_dtype_note: str = ""
+    draft_layers: tuple[str, ...] = ()
+    draft_note: str = ""
 
 
 def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
@@ -99,6 +101,7 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         # vLLM follows the checkpoint's KV cache quantization when the user leaves `auto`.
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
+    defaulted = False
     if (
         serving.kv_cache_dtype == "auto"
         and sparse_mla.is_sparse(model)
@@ -106,6 +109,7 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
     ):
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: vLLM's default for {model.architecture} on this GPU"
+        defaulted = True
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
     context, note = platform.shard_context(model, serving, release, kv_dtype)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
@@ -113,9 +117,20 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         {layer.name: spec_for(layer, context) for layer in model.layers_in(start, end)}
         for start, end in ranges
     )
+    drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
     mode = (
         "align"
         if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
         else "none"
     )
-    return Layout(tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note)
+    return Layout(
+        tuple(ranges),
+        stage_specs,
+        context,
+        note,
+        mode,
+        serving.kv_cache_dtype,
+        dtype_note,
+        drafts.names,
+        drafts.note,
+    )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from math import lcm
 
 from kvplan.inputs.serving import Serving
+from kvplan.inputs.speculative import num_speculative_tokens
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
 from kvplan.vllm import sparse_mla
@@ -83,6 +84,7 @@ def shard_context(
         block_size=block,
         kv_dtype=kv_dtype,
         kv_cache_dtype=serving.kv_cache_dtype,
+        num_speculative_tokens=num_speculative_tokens(serving.speculative_config),
         mla_cache_dtype=mla_format,
     )
     if has_mamba:

@@ -38,6 +38,9 @@ class ShardContext:
     which MLA records as its ``cache_dtype_str``; ``mla_cache_dtype`` replaces
     both for MLA layers when the MLA backend stores another format (the
     sparse FlashMLA backend keeps an fp8 cache as ``fp8_ds_mla``).
+    ``num_speculative_tokens`` is the speculative config's (0 without one):
+    Mamba states keep that many extra blocks, and recurrent state shapes
+    may grow with it.
     """
 
     tp: int
@@ -48,6 +51,7 @@ class ShardContext:
     mamba_block_size: int | None = None
     mamba_page_size_padded: int | None = None
     attention_page_size_padded: int | None = None
+    num_speculative_tokens: int = 0
     mla_cache_dtype: str | None = None
 
 
@@ -122,4 +126,5 @@ def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
         dtypes=dtypes,
         page_size_padded=layer.page_size_padded or ctx.mamba_page_size_padded,
         mamba_type=layer.mamba_type,
+        num_speculative_blocks=ctx.num_speculative_tokens,
     )

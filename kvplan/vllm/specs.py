@@ -52,6 +52,9 @@ class KVCacheSpec:
 
     kind: ClassVar[str] = "abstract"
     block_size: int
+    # A draft (speculative decoding) model's layer; left out of equality, as in
+    # vLLM, so it never changes how layers group.
+    is_draft: bool = field(default=False, kw_only=True, compare=False)
 
     @property
     def page_size_bytes(self) -> int:
@@ -126,6 +129,7 @@ class AttentionSpec(KVCacheSpec):
             head_size=self.head_size,
             dtype=self.dtype,
             page_size_padded=self.page_size_padded,
+            is_draft=self.is_draft,
             **window,
         )
 
@@ -226,9 +230,14 @@ class SlidingWindowSpec(AttentionSpec):
 
     kind: ClassVar[str] = "sliding_window"
     sliding_window: int
+    # Tokens kept below the window for multi-module MTP (num_speculative_tokens - 1, 0.28+).
+    extra_retained_tokens: int = 0
 
     def max_memory_usage_bytes(self, usage: Usage) -> int:
-        tokens = min(self.sliding_window - 1 + usage.max_num_batched_tokens, usage.max_model_len)
+        tokens = min(
+            self.sliding_window - 1 + self.extra_retained_tokens + usage.max_num_batched_tokens,
+            usage.max_model_len,
+        )
         # One extra block: the window need not start on a block boundary.
         return (cdiv(tokens, self.block_size) + 1) * self.page_size_bytes
 
