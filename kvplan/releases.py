@@ -88,9 +88,14 @@ class Behaviour:
     dsa_fp8_blackwell: the format of an fp8 DSA cache on Blackwell:
         ``fp8_ds_mla`` (FlashMLA sparse, up to 0.18) or ``fp8`` (FlashInfer
         sparse MLA keeps plain fp8 rows, 0.19+).
+    longcat_num_layers: LongCat-Flash builds ``num_layers`` decoder layers
+        (0.32+) instead of ``num_hidden_layers``.
     glm_dsa_blackwell_fp8: GLM-5 (``GlmMoeDsaForCausalLM``) defaults to an
         fp8_e4m3 KV cache on SM10x when ``--kv-cache-dtype`` is auto (0.32+).
     draft_kv_cache_dtype: ``speculative_config.kv_cache_dtype`` exists (0.26+).
+    draft_with_pp: a drafter runs with pipeline parallelism (0.30+: the draft's
+        parallel config has PP 1; before, it copied the target's PP and vLLM
+        refused the draft model, which does not support PP).
     sliding_extra_retained: sliding-window specs keep
         ``num_speculative_tokens - 1`` extra tokens for multi-module MTP (0.28+).
     """
@@ -132,7 +137,9 @@ class Behaviour:
     dsa_topk_buffer_width: bool = False
     dsa_fp8_blackwell: str = "fp8_ds_mla"
     glm_dsa_blackwell_fp8: bool = False
+    longcat_num_layers: bool = False
     draft_kv_cache_dtype: bool = False
+    draft_with_pp: bool = False
     sliding_extra_retained: bool = False
 
 
@@ -188,8 +195,8 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.21.0", {"dsa_skip_topk": True}),
     ("0.26.0", {"draft_kv_cache_dtype": True}),
     ("0.28.0", {"sliding_extra_retained": True}),
-    ("0.30.0", {"dsa_index_roles": True}),
-    ("0.32.0", {"glm_dsa_blackwell_fp8": True}),
+    ("0.30.0", {"dsa_index_roles": True, "draft_with_pp": True}),
+    ("0.32.0", {"glm_dsa_blackwell_fp8": True, "longcat_num_layers": True}),
     ("0.33.0", {"dsa_topk_buffer_width": True}),
 )
 

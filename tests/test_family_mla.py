@@ -18,10 +18,29 @@ from kvplan.errors import InputError
 from kvplan.model.families.mla import skips_indexer
 from kvplan.releases import resolve_release
 
-RELEASES = ("0.33.0",)
+RELEASES = ("0.33.0", "0.19.1")
 
 
-@pytest.mark.parametrize(("version", "case"), params("mla", RELEASES))
+# Known gaps, still compared (strict xfail).  vLLM 0.19.1's FlashInfer sparse MLA backend imports
+# flashinfer when it is selected; the oracle's environment has none, so it falls back to FlashMLA
+# sparse (fp8_ds_mla).  vLLM's CUDA wheel depends on flashinfer-python: on a B200 the first choice
+# for fp8 (platforms/cuda.py) is FlashInfer's, which keeps plain fp8 rows, as kvplan plans it.
+KNOWN_GAPS = {
+    ("0.19.1", "deepseek-v3.2-tp1-sm100-fp8"): "the oracle's 0.19.1 environment has no flashinfer",
+}
+
+
+def _marked(params_: list[Any]) -> list[Any]:
+    out = []
+    for p in params_:
+        version, case = p.values
+        gap = KNOWN_GAPS.get((version, case["id"]))
+        marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+        out.append(pytest.param(version, case, id=p.id, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("version", "case"), _marked(params("mla", RELEASES)))
 def test_layers_groups_and_blocks_equal_vllms(version: str, case: dict[str, Any]) -> None:
     compare("mla", version, case)
 

@@ -21,7 +21,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.speculative import parse
 from kvplan.vllm.specs import SlidingWindowSpec, Usage
 
-RELEASES = ("0.33.0",)
+RELEASES = ("0.33.0", "0.19.1")
 MTP1 = '{"method": "deepseek_mtp", "num_speculative_tokens": 1}'
 
 

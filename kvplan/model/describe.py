@@ -176,7 +176,11 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     return ModelDescription(
         architecture=arch,
         family=entry.family,
-        num_hidden_layers=value(text, entry.layers_key, source),
+        num_hidden_layers=(
+            max((layer.index for layer in layers), default=-1) + 1
+            if entry.layers_key == "derived"
+            else value(text, entry.layers_key, source)
+        ),
         layers=tuple(layers),
         dtype=dtype,
         max_position_embeddings=_max_len(text, source, entry.max_len),

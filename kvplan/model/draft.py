@@ -10,7 +10,7 @@ and forms a group of its own otherwise.
   layers, built from the target's config (``SpeculativeConfig.hf_config_override``):
   ``num_nextn_predict_layers`` decoder layers numbered after the target's
   (``deepseek_mtp.py`` and DeepSeek-V3.2's, ``glm4_moe_lite_mtp.py``; one for
-  ``longcat_flash_mtp.py``, after LongCat's ``2 x num_layers``), or ``mtp.layers.{k}``
+  ``longcat_flash_mtp.py``, at twice LongCat's decoder layer count), or ``mtp.layers.{k}``
   (``qwen3_next_mtp.py``, ``qwen3_5_mtp.py``; also inside Qwen3.5's
   multimodal wrappers, without the wrapper's prefix).  Each draft layer is the
   target's layer kind (a DSA model's MTP layers always keep an indexer).
@@ -57,7 +57,7 @@ class _MTP:
     count_key: str | None  # None: always one layer
     count_default: int | None
     names: str  # format with {i}: the draft layer's attention module path (``...self_attn``)
-    first: str  # "target" (after the target's layers), "zero" or "double" (2 x num_layers)
+    first: str  # "target" (after the target's layers), "zero" or "double" (2 x the decoder layers)
 
 
 # Target text architecture -> its MTP drafter (vLLM 0.33.0 config/speculative.py).
@@ -129,7 +129,8 @@ def _mtp(model: ModelDescription, text_arch: str, cfg: Config, release: Release)
     if not count:
         raise _refuse(f"the config has no MTP layers ({rule.count_key} = 0)")
     n = model.num_hidden_layers
-    first = {"target": n, "zero": 0, "double": 2 * value(cfg, "num_layers", source, default=n)}[rule.first]
+    # LongCat's MTP layer follows 2 x its decoder count (num_layers from 0.32, num_hidden_layers before).
+    first = {"target": n, "zero": 0, "double": 2 * n}[rule.first]
     layers: list[Layer] = []
     mla = _template(model, MLALayer)
     attention = next((layer for layer in model.layers if layer.kind == "full"), None)

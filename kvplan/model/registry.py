@@ -26,7 +26,8 @@ class Entry:
     longer does (None: always had it / still has it).  ``max_len`` is the
     ``max_position_embeddings`` transformers' config class supplies when a
     config.json omits it.  ``layers_key`` is the config key holding the
-    decoder layer count vLLM splits over pipeline stages.
+    decoder layer count vLLM splits over pipeline stages (``derived``: the
+    deriver's layers tell, where the count depends on the release).
     """
 
     family: str
@@ -104,8 +105,8 @@ _MLA: dict[str, Entry] = {
     "AXK1ForCausalLM": Entry("mla", "mla:deepseek", since="0.17.0"),
     "PanguUltraMoEForCausalLM": Entry("mla", "mla:always_mla", since="0.11.1"),
     "SarvamMLAForCausalLM": Entry("mla", "mla:always_mla", since="0.18.0"),
-    "LongcatFlashForCausalLM": Entry("mla", "mla:longcat", since="0.11.0", layers_key="num_layers"),
-    "LongcatFlashNgramForCausalLM": Entry("mla", "mla:longcat", since="0.26.0", layers_key="num_layers"),
+    "LongcatFlashForCausalLM": Entry("mla", "mla:longcat", since="0.11.0", layers_key="derived"),
+    "LongcatFlashNgramForCausalLM": Entry("mla", "mla:longcat", since="0.26.0", layers_key="derived"),
 }
 
 # DeepSeek Sparse Attention: MLA plus the lightning indexer's key cache.

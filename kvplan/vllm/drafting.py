@@ -91,6 +91,15 @@ def add_drafts(
         return Drafts()
     start, end = ranges[-1]
     draft = draft_layers(model, spec, release, end - start)
+    if draft.layers and serving.pp > 1 and not release.behaviour.draft_with_pp:
+        # vLLM's own refusal: the draft model is checked against the target's PP size.
+        raise InputError(
+            "Pipeline parallelism is not supported for this model. "
+            "Supported models implement the `SupportsPP` interface.",
+            field="pp",
+            value=serving.pp,
+            hint=f"vLLM {release.version} runs a {spec.method} drafter only without PP (0.30+ allows it)",
+        )
     ctx = _draft_context(model, serving, release, context, spec.method, defaulted_dtype)
     last = stage_specs[-1]
     for layer in draft.layers:

@@ -209,9 +209,17 @@ def always_mla(cfg: Config, source: str, release: Release, *, prefix: str = "mod
 
 
 def longcat(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
-    """LongCat-Flash: two MLA attentions in every one of ``num_layers`` decoder layers
-    (``self_attn.0`` and ``self_attn.1``), so two latent caches a layer."""
-    n = value(cfg, "num_layers", source)
+    """LongCat-Flash: two MLA attentions in every decoder layer (``self_attn.0`` and
+    ``self_attn.1``), so two latent caches a layer.
+
+    vLLM builds ``num_layers`` decoder layers from 0.32; before, it builds
+    ``num_hidden_layers`` of them, which transformers' LongcatFlashConfig
+    gives as ``2 x num_layers`` when a config.json omits it.
+    """
+    if release.behaviour.longcat_num_layers:
+        n = value(cfg, "num_layers", source)
+    else:
+        n = value(cfg, "num_hidden_layers", source, default=None) or 2 * value(cfg, "num_layers", source)
     out: list[Layer] = []
     for i in range(n):
         for j in (0, 1):
