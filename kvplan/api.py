@@ -184,7 +184,9 @@ class Plan:
     @property
     def all_notes(self) -> tuple[str, ...]:
         """Remarks from the planner, the model description and the layout."""
-        extra = (self.layout.kv_cache_dtype_note,) if self.layout.kv_cache_dtype_note else ()
+        extra: tuple[str, ...] = (self.layout.kv_cache_dtype_note,) if self.layout.kv_cache_dtype_note else ()
+        if self.layout.draft_note:
+            extra += (self.layout.draft_note,)
         return self.kv.notes + self.description.notes + extra + self.notes
 
     @cached_property

@@ -173,6 +173,25 @@ class Behaviour:
         padded to the aligned attention page (0.18 - 0.19; the planner's page
         unification then grows the attention blocks again).
 
+    dsa_skip_topk: DeepSeek Sparse Attention layers may skip the indexer
+        (``index_topk_freq`` / ``index_topk_pattern``, 0.21+).
+    dsa_index_roles: MLA specs carry ``cache_role`` and
+        ``is_index_group_leader`` (0.30+).
+    dsa_topk_buffer_width: sparse MLA specs carry ``topk_buffer_width`` (0.33+).
+    dsa_fp8_blackwell: the format of an fp8 DSA cache on Blackwell:
+        ``fp8_ds_mla`` (FlashMLA sparse, up to 0.18) or ``fp8`` (FlashInfer
+        sparse MLA keeps plain fp8 rows, 0.19+).
+    glm_dsa_blackwell_fp8: GLM-5 (``GlmMoeDsaForCausalLM``) defaults to an
+        fp8_e4m3 KV cache on SM10x when ``--kv-cache-dtype`` is auto (0.32+).
+    longcat_num_layers: LongCat-Flash builds ``num_layers`` decoder layers
+        (0.32+) instead of ``num_hidden_layers``.
+    draft_kv_cache_dtype: ``speculative_config.kv_cache_dtype`` exists (0.26+).
+    draft_with_pp: a drafter runs with pipeline parallelism (0.30+: the draft's
+        parallel config has PP 1; before, it copied the target's PP and vLLM
+        refused the draft model, which does not support PP).
+    sliding_extra_retained: sliding-window specs keep
+        ``num_speculative_tokens - 1`` extra tokens for multi-module MTP (0.28+).
+
     """
 
     sizing: str = "per_worker"
@@ -245,6 +264,15 @@ class Behaviour:
     mla_hybrid_block: int | None = 64
     mla_hybrid_min_block: int = 0
     hybrid_block_reset: bool = False
+    dsa_skip_topk: bool = False
+    dsa_index_roles: bool = False
+    dsa_topk_buffer_width: bool = False
+    dsa_fp8_blackwell: str = "fp8_ds_mla"
+    glm_dsa_blackwell_fp8: bool = False
+    longcat_num_layers: bool = False
+    draft_kv_cache_dtype: bool = False
+    draft_with_pp: bool = False
+    sliding_extra_retained: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -369,6 +397,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.19.0",
         {
             "needed_first_group": False,
+            "dsa_fp8_blackwell": "fp8",
         },
     ),
     (
@@ -392,6 +421,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.21.0",
         {
             "sampler": "flashinfer",
+            "dsa_skip_topk": True,
         },
     ),
     (
@@ -452,6 +482,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                     "Qwen2MoeForCausalLM",
                 }
             ),
+            "draft_kv_cache_dtype": True,
         },
     ),
     (
@@ -494,6 +525,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                 }
             ),
             "lfm2_conv_name": "short_conv",
+            "sliding_extra_retained": True,
         },
     ),
     (
@@ -513,6 +545,15 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.30.0",
         {
             "rope_yarn_scaled": False,
+            "dsa_index_roles": True,
+            "draft_with_pp": True,
+        },
+    ),
+    (
+        "0.32.0",
+        {
+            "glm_dsa_blackwell_fp8": True,
+            "longcat_num_layers": True,
         },
     ),
     (
@@ -521,6 +562,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_sampler_warmup": True,
             "global_window_all_sliding": True,
             "v1_async_without_pp": True,
+            "dsa_topk_buffer_width": True,
         },
     ),
 )

@@ -165,6 +165,7 @@ SAMPLE = {
     "mamba_block_size": "256", "mamba_cache_dtype": "float32", "mamba_ssm_cache_dtype": "float32",
     "max_num_batched_tokens": "8K", "max_num_seqs": "64", "quantization": "fp8", "dtype": "half",
     "performance_mode": "throughput",
+    "speculative_config": "'{\"method\": \"ngram\", \"num_speculative_tokens\": 4}'",
 }  # fmt: skip
 
 

@@ -173,6 +173,13 @@ SERVING: tuple[ServingOption, ...] = (
         'a pasted "vllm serve MODEL ..." line or LLM(...) keywords',
         "TEXT",
     ),
+    ServingOption(
+        "speculative_config",
+        ("--speculative-config",),
+        str,
+        'as vLLM\'s, a JSON object: \'{"method": "deepseek_mtp", "num_speculative_tokens": 1}\'',
+        "JSON",
+    ),
 )
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or markdown")]

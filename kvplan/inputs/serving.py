@@ -14,6 +14,7 @@ from typing import Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
+from kvplan.inputs import speculative
 from kvplan.sizes import parse_size
 
 # vLLM's MambaDType and MambaCacheMode literals (vllm/config/cache.py) over all
@@ -63,6 +64,7 @@ class Serving:
     usage_context: str | None = None
     performance_mode: str | None = None
     flashinfer_sampler: bool | None = None
+    speculative_config: speculative.SpeculativeConfig | None = None
 
     @property
     def gpus(self) -> int:
@@ -286,6 +288,8 @@ def _one(key: str, value: Any, source: str | None) -> Any:
         return human_int(value, key, source, low=1, high=1 << 30)
     if key in _CHOICES:
         return _choice(value, key, source, _CHOICES[key])
+    if key == "speculative_config":
+        return value if isinstance(value, speculative.SpeculativeConfig) else speculative.parse(value, source)
     # The rest are on/off switches.
     return _bool(value, key, source)
 

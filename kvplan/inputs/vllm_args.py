@@ -51,6 +51,7 @@ VLLM_FLAGS: dict[str, tuple[str, str]] = {
     "-q": ("quantization", "value"),
     "--dtype": ("dtype", "value"),
     "--performance-mode": ("performance_mode", "value"),
+    "--speculative-config": ("speculative_config", "value"),
 }
 # The environment variables kvplan models: vLLM's layer split over PP stages, and its sampler.
 VLLM_ENV = {

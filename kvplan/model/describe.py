@@ -210,7 +210,11 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     return ModelDescription(
         architecture=arch,
         family=entry.family,
-        num_hidden_layers=count or max((layer.index for layer in layers), default=-1) + 1,
+        num_hidden_layers=(
+            count
+            if count and entry.layers_key != "derived"
+            else max((layer.index for layer in layers), default=-1) + 1
+        ),
         layers=tuple(layers),
         dtype=dtype,
         max_position_embeddings=_max_len(text, source, entry.max_len),

@@ -133,6 +133,23 @@ class MLALayer(Layer):
     dtype: str | None = None
     block_size: int | None = None
     page_size_padded: int | None = None
+    # DeepSeek Sparse Attention: the layer attends to the indexer's top-k
+    # tokens only (a sparse MLA backend); the shared top-k buffer's width as
+    # the spec records it (index_topk, vLLM 0.33+); whether this layer runs
+    # the lightning indexer, as the spec records it (vLLM 0.30+).
+    sparse: bool = False
+    topk_buffer_width: int | None = None
+    index_group_leader: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class MLAIndexerLayer(Layer):
+    """DeepSeek Sparse Attention's lightning-indexer key cache: one uint8 row of
+    ``head_size`` bytes per token (``index_head_dim`` fp8 values and one 4-byte
+    scale per 128), one head, the same on every TP rank."""
+
+    kind: ClassVar[str] = "mla_indexer"
+    head_size: int = 0
 
 
 @dataclass(frozen=True, eq=False)

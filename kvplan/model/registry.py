@@ -25,7 +25,9 @@ class Entry:
     are the first vLLM release that registers the name and the first that no
     longer does (None: always had it / still has it).  ``max_len`` is the
     ``max_position_embeddings`` transformers' config class supplies when a
-    config.json omits it.
+    config.json omits it.  ``layers_key`` is the config key holding the
+    decoder layer count vLLM splits over pipeline stages (``derived``: the
+    deriver's layers tell, where the count depends on the release).
     """
 
     family: str
@@ -34,6 +36,7 @@ class Entry:
     since: str | None = None
     until: str | None = None
     max_len: int | None = None
+    layers_key: str = "num_hidden_layers"
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,20 @@ _CHUNKED_LOCAL: dict[str, Entry] = {
 }
 
 _MLA: dict[str, Entry] = {
-    **_entries(
-        "mla",
-        "mla:mla",
-        ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekForCausalLM", "KimiK2ForCausalLM"),
-    ),
+    **_entries("mla", "mla:deepseek", ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM")),
+    "MistralLarge3ForCausalLM": Entry("mla", "mla:deepseek", since="0.12.0"),
+    "Glm4MoeLiteForCausalLM": Entry("mla", "mla:deepseek", since="0.15.1"),
+    "AXK1ForCausalLM": Entry("mla", "mla:deepseek", since="0.17.0"),
+    "PanguUltraMoEForCausalLM": Entry("mla", "mla:always_mla", since="0.11.1"),
+    "SarvamMLAForCausalLM": Entry("mla", "mla:always_mla", since="0.18.0"),
+    "LongcatFlashForCausalLM": Entry("mla", "mla:longcat", since="0.11.0", layers_key="derived"),
+    "LongcatFlashNgramForCausalLM": Entry("mla", "mla:longcat", since="0.26.0", layers_key="derived"),
+}
+
+# DeepSeek Sparse Attention: MLA plus the lightning indexer's key cache.
+_MLA_SPARSE: dict[str, Entry] = {
+    "DeepseekV32ForCausalLM": Entry("mla + sparse indexer (DSA)", "mla:deepseek", since="0.11.0"),
+    "GlmMoeDsaForCausalLM": Entry("mla + sparse indexer (DSA)", "mla:deepseek", since="0.16.0"),
 }
 
 _RECURRENT: dict[str, Entry] = {
@@ -146,6 +158,7 @@ ARCHITECTURES: dict[str, Entry] = {
     **_SLIDING_WINDOW,
     **_CHUNKED_LOCAL,
     **_MLA,
+    **_MLA_SPARSE,
     **_RECURRENT,
     **_KV_SHARING,
     **_ENCODER_DECODER,
@@ -172,7 +185,13 @@ _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
     "Gemma4UnifiedForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.23.0"),
 }
 
-WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHARING_WRAPPERS}
+_MLA_WRAPPERS: dict[str, Wrapper] = {
+    "KimiVLForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM"),
+    "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.1"),
+    "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
+}
+
+WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHARING_WRAPPERS, **_MLA_WRAPPERS}
 
 # transformers' MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, for the text model types wrappers carry:
 # the backbone vLLM builds when text_config names no architectures.
@@ -182,6 +201,8 @@ CAUSAL_LM: dict[str, str] = {
     "qwen2": "Qwen2ForCausalLM",
     "qwen3": "Qwen3ForCausalLM",
     "gemma3_text": "Gemma3ForCausalLM",
+    "deepseek_v2": "DeepseekV2ForCausalLM",
+    "deepseek_v3": "DeepseekV3ForCausalLM",
 }
 
 

@@ -155,7 +155,11 @@ def document(plan: Plan) -> dict[str, Any]:
             "max_num_seqs": plan.max_num_seqs,
             "disable_hybrid_kv_cache_manager": plan.disable_hybrid_kv_cache_manager,
             "num_gpu_blocks_override": plan.kv.num_gpu_blocks_override,
+            "speculative_config": (
+                dict(plan.serving.speculative_config.raw) if plan.serving.speculative_config else None
+            ),
         },
+        "draft_layers": list(plan.layout.draft_layers),
         "block_size": plan.block_size,
         "block_size_source": plan.layout.block_size_note,
         "num_blocks": plan.num_blocks,

@@ -11,7 +11,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import Layer, MambaLayer, ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import engine_args, platform
+from kvplan.vllm import drafting, engine_args, platform, sparse_mla
 from kvplan.vllm.engine_args import MambaCache
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
@@ -73,6 +73,8 @@ class Layout:
     kv_cache_dtype: str = "auto"
     kv_cache_dtype_note: str = ""
     kv_sharing: tuple[dict[str, str], ...] = ()
+    draft_layers: tuple[str, ...] = ()
+    draft_note: str = ""
 
 
 def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
@@ -119,6 +121,15 @@ def build_layout(
         # vLLM follows the checkpoint's KV cache quantization when the user leaves `auto`.
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
+    defaulted = False
+    if (
+        serving.kv_cache_dtype == "auto"
+        and sparse_mla.is_sparse(model)
+        and (wanted := sparse_mla.default_kv_cache_dtype(model, platform.gpu_arch(serving)[0], release))
+    ):
+        serving = replace(serving, kv_cache_dtype=wanted)
+        dtype_note = f"kv cache dtype {wanted}: vLLM's default for {model.architecture} on this GPU"
+        defaulted = True
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
     context, note = platform.shard_context(model, serving, release, kv_dtype, mamba.mode)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
@@ -135,6 +146,16 @@ def build_layout(
         {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
         for start, end in ranges
     )
+    drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
     return Layout(
-        tuple(ranges), stage_specs, context, note, mamba.mode, serving.kv_cache_dtype, dtype_note, kv_sharing
+        tuple(ranges),
+        stage_specs,
+        context,
+        note,
+        mamba.mode,
+        serving.kv_cache_dtype,
+        dtype_note,
+        kv_sharing,
+        drafts.names,
+        drafts.note,
     )

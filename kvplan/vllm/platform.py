@@ -13,8 +13,10 @@ from dataclasses import replace
 from math import lcm
 
 from kvplan.inputs.serving import Serving
+from kvplan.inputs.speculative import num_speculative_tokens
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
+from kvplan.vllm import sparse_mla
 from kvplan.vllm.sharding import ShardContext, mamba_state_bytes, spec_for
 from kvplan.vllm.specs import cdiv
 
@@ -61,7 +63,17 @@ def shard_context(
     """
     has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
     has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
-    if serving.block_size is not None:
+    mla_format = None
+    if sparse_mla.is_sparse(model):
+        arch, why = gpu_arch(serving)
+        sparse_mla.check_gpu(arch, why)
+        block = sparse_mla.block_size(serving.block_size)
+        mla_format = sparse_mla.latent_format(serving.kv_cache_dtype, arch, release)
+        note = (
+            f"block size {block}: DeepSeek Sparse Attention's indexer backend takes "
+            f"{block}-token blocks only ({arch}: {why})"
+        )
+    elif serving.block_size is not None:
         block, note = serving.block_size, f"block size {serving.block_size} (--block-size)"
     elif has_mla:
         arch, why = gpu_arch(serving)
@@ -77,6 +89,8 @@ def shard_context(
         kv_cache_dtype=serving.kv_cache_dtype,
         mamba_cache_dtype=serving.mamba_cache_dtype,
         mamba_ssm_cache_dtype=serving.mamba_ssm_cache_dtype,
+        num_speculative_tokens=num_speculative_tokens(serving.speculative_config),
+        mla_cache_dtype=mla_format,
     )
     if has_mamba:
         context, note = align(model, serving, release, context, mode)

@@ -17,6 +17,7 @@ from kvplan.model.layers import (
     CrossAttentionLayer,
     Layer,
     MambaLayer,
+    MLAIndexerLayer,
     MLALayer,
     SlidingWindowLayer,
     kv_heads_per_rank,
@@ -38,11 +39,13 @@ class ShardContext:
 
     ``kv_dtype`` is the resolved attention cache dtype (``auto`` already
     replaced by the model dtype); ``kv_cache_dtype`` is the flag as given,
-    which MLA records as its ``cache_dtype_str``.  ``num_speculative_tokens``
-    (0: no speculative decoding) adds conv rows to recurrent states and
-    speculative blocks to their specs.  ``mamba_cache_dtype`` and
-    ``mamba_ssm_cache_dtype`` are vLLM's flags of those names (``auto``: the
-    model's own choice).
+    which MLA records as its ``cache_dtype_str``; ``mla_cache_dtype`` replaces
+    both for MLA layers when the MLA backend stores another format (the
+    sparse FlashMLA backend keeps an fp8 cache as ``fp8_ds_mla``).
+    ``num_speculative_tokens`` is the speculative config's (0 without one):
+    Mamba states keep that many extra blocks, and recurrent states add conv
+    rows for them.  ``mamba_cache_dtype`` and ``mamba_ssm_cache_dtype`` are
+    vLLM's flags of those names (``auto``: the model's own choice).
     """
 
     tp: int
@@ -56,6 +59,7 @@ class ShardContext:
     attention_page_size_padded: int | None = None
     mamba_cache_dtype: str = "auto"
     mamba_ssm_cache_dtype: str = "auto"
+    mla_cache_dtype: str | None = None
 
 
 @singledispatch
@@ -105,9 +109,23 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
         block_size=layer.block_size or ctx.mla_block_size or ctx.block_size,
         num_kv_heads=1,
         head_size=layer.kv_lora_rank + layer.qk_rope_head_dim,
-        dtype=layer.dtype or ctx.kv_dtype,
+        dtype=layer.dtype or ctx.mla_cache_dtype or ctx.kv_dtype,
         page_size_padded=layer.page_size_padded,
-        cache_dtype_str=ctx.kv_cache_dtype,
+        cache_dtype_str=ctx.mla_cache_dtype or ctx.kv_cache_dtype,
+        topk_buffer_width=layer.topk_buffer_width,
+        index_group_leader=layer.index_group_leader,
+    )
+
+
+@spec_for.register
+def _mla_indexer(layer: MLAIndexerLayer, ctx: ShardContext) -> KVCacheSpec:
+    # The indexer's key cache: uint8 rows whatever the KV cache dtype, one head on every rank.
+    return MLAAttentionSpec(
+        block_size=ctx.mla_block_size or ctx.block_size,
+        num_kv_heads=1,
+        head_size=layer.head_size,
+        dtype="uint8",
+        cache_role="indexer",
     )
 
 

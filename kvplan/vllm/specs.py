@@ -66,7 +66,7 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def _getter(cls: type) -> Any:
     getter = _GETTERS.get(cls)
     if getter is None:
-        names = _field_names(cls)
+        names = tuple(f.name for f in fields(cls) if f.compare)  # is_draft is not compared
         getter = _GETTERS[cls] = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
     return getter
 
@@ -77,6 +77,9 @@ class KVCacheSpec:
 
     kind: ClassVar[str] = "abstract"
     block_size: int
+    # A draft (speculative decoding) model's layer; left out of equality, as in
+    # vLLM, so it never changes how layers group.
+    is_draft: bool = field(default=False, kw_only=True, compare=False)
 
     def _values(self) -> tuple[object, ...]:
         return _getter(type(self))(self)  # type: ignore[no-any-return]
@@ -166,6 +169,7 @@ class AttentionSpec(KVCacheSpec):
             head_size=self.head_size,
             dtype=self.dtype,
             page_size_padded=self.page_size_padded,
+            is_draft=self.is_draft,
             **window,
         )
 
@@ -219,10 +223,21 @@ class MLAAttentionSpec(FullAttentionSpec):
 
     The row is ``kv_lora_rank + qk_rope_head_dim`` wide, one "head", the same on
     every TP rank.  ``fp8_ds_mla`` packs a token into 656 bytes.
+
+    DeepSeek Sparse Attention adds three fields (vLLM 0.30+ / 0.33+ carry them
+    on the spec; they decide equality, never the page): ``cache_role`` is
+    ``indexer`` for the lightning indexer's key cache (its own MLA-shaped
+    spec, ``index_head_dim + index_head_dim / 128 * 4`` uint8 bytes a token)
+    and ``sparse`` otherwise; ``index_group_leader`` marks the MLA layers that
+    run an indexer; ``topk_buffer_width`` is the width of the shared top-k
+    index buffer (``index_topk``) every sparse MLA layer reads.
     """
 
     kind: ClassVar[str] = "mla"
     cache_dtype_str: str | None = None
+    cache_role: str = "sparse"
+    index_group_leader: bool = False
+    topk_buffer_width: int | None = None
 
     @property
     def real_page_size_bytes(self) -> int:
@@ -230,13 +245,19 @@ class MLAAttentionSpec(FullAttentionSpec):
             return self.block_size * 656
         return self.block_size * self.num_kv_heads * self.head_size * dtype_size(self.dtype)
 
+    def _sparse_fields(self) -> tuple[object, ...]:
+        return (self.cache_dtype_str, self.cache_role, self.index_group_leader, self.topk_buffer_width)
+
     def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
         specs: list[KVCacheSpec] = [self, *others]
         if not all(isinstance(s, MLAAttentionSpec) for s in specs):
             raise SpecMergeError("all layers in one group must be MLA")
         mla = [s for s in specs if isinstance(s, MLAAttentionSpec)]
-        if len({s.cache_dtype_str for s in mla}) != 1:
-            raise SpecMergeError("all MLA layers in one group must use one cache dtype")
+        if len({s._sparse_fields() for s in mla}) != 1:
+            raise SpecMergeError(
+                "all MLA layers in one group must use one cache dtype, cache role, "
+                "index-sharing role and top-k buffer width"
+            )
         # vLLM keeps the first layer's fields; differing MLA layers are not merged.
         if any(s._attention_fields() != self._attention_fields() for s in mla):
             raise SpecMergeError("all MLA layers in one group must have one spec")
@@ -249,9 +270,14 @@ class SlidingWindowSpec(AttentionSpec):
 
     kind: ClassVar[str] = "sliding_window"
     sliding_window: int
+    # Tokens kept below the window for multi-module MTP (num_speculative_tokens - 1, 0.28+).
+    extra_retained_tokens: int = 0
 
     def max_memory_usage_bytes(self, usage: Usage) -> int:
-        tokens = min(self.sliding_window - 1 + usage.max_num_batched_tokens, usage.max_model_len)
+        tokens = min(
+            self.sliding_window - 1 + self.extra_retained_tokens + usage.max_num_batched_tokens,
+            usage.max_model_len,
+        )
         # One extra block: the window need not start on a block boundary.
         return (cdiv(tokens, self.block_size) + 1) * self.page_size_bytes
 
