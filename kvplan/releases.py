@@ -123,6 +123,18 @@ class Behaviour:
         none applies) for every RoPE config, so it is a float (0.12+).
     mxfp4_hopper_triton: MXFP4 MoE on Hopper runs the Triton kernels vLLM
         vendors from 0.12 (before, Marlin unless triton_kernels was installed).
+    awq_machete: AWQ linears pick their kernel with choose_mp_linear_kernel, so
+        Hopper runs them on Machete, whose zero points are 16-bit (0.19+;
+        Marlin before).
+    gptq_act_order_refused: a GPTQ checkpoint with ``desc_act`` and groups is
+        refused (gptq_utils.normalize_and_validate_gptq_desc_act, 0.30+).
+    mxfp4_frees_scales: the Triton MXFP4 MoE path frees the loaded expert
+        scales once swizzled, and its swizzled rows align to 32 bytes, not 64
+        (0.25+).
+    mxfp4_scale_groups_mod4: Hopper pads the MXFP4 scale groups to a multiple
+        of 4 before swizzling (0.26+).
+    mxfp4_trtllm_inter_128: the TRT-LLM MXFP4 MoE backends pad the per-rank
+        intermediate size to 128, not 256 (0.27+).
     """
 
     sizing: str = "per_worker"
@@ -174,6 +186,11 @@ class Behaviour:
     rope_yarn_scaled: bool = True
     rope_loop: bool = False
     mxfp4_hopper_triton: bool = False
+    awq_machete: bool = False
+    gptq_act_order_refused: bool = False
+    mxfp4_frees_scales: bool = False
+    mxfp4_scale_groups_mod4: bool = False
+    mxfp4_trtllm_inter_128: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -243,7 +260,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mla_block_size_blackwell_nope128": 32,
         },
     ),
-    ("0.19.0", {"needed_first_group": False}),
+    ("0.19.0", {"needed_first_group": False, "awq_machete": True}),
     (
         "0.20.0",
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
@@ -281,6 +298,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.25.0",
         {
+            "mxfp4_frees_scales": True,
             "v2_runner": "listed_or_dense",
             "v2_architectures": frozenset(
                 {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
@@ -290,6 +308,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.26.0",
         {
+            "mxfp4_scale_groups_mod4": True,
             "rocm_graph_estimate": True,
             "async_in_flight": True,
             "hybrid_prefix_caching": True,
@@ -309,6 +328,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.27.0",
         {
+            "mxfp4_trtllm_inter_128": True,
             "memory_accounting": "consumed",
             "concurrency": "sum_groups",
             "v2_runner": "listed_or_dense_hybrid_listed",
@@ -356,7 +376,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_runner": "all",
         },
     ),
-    ("0.30.0", {"rope_yarn_scaled": False}),
+    ("0.30.0", {"rope_yarn_scaled": False, "gptq_act_order_refused": True}),
     ("0.33.0", {"v2_sampler_warmup": True, "global_window_all_sliding": True, "v1_async_without_pp": True}),
 )
 
