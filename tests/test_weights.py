@@ -318,3 +318,16 @@ def test_checkpoint_experts_split_as_vllm_splits_them(tmp_path: Path) -> None:
     ep = types.SimpleNamespace(**vars(Serving()), dp=48, enable_expert_parallel=True)
     got = safetensors_header.stage_bytes(d, ep, tmp_path, 0, 1, first=False, last=False)
     assert got is not None and got.bytes == 3 * 128 + 64
+
+
+def test_a_quantized_checkpoint_is_counted_in_vllms_layout_not_its_headers() -> None:
+    # tests/oracle/configs/llama-3.1-8b-gptq holds AutoGPTQ's safetensors header (qweight, qzeros,
+    # scales, g_idx); vLLM drops g_idx and (on Ampere) qzeros after loading, so the config count,
+    # held against vLLM 0.33 in test_weights_oracle, is used rather than the header's bytes.
+    folder = Path(__file__).parent / "oracle" / "configs" / "llama-3.1-8b-gptq"
+    d = families.describe(resolve_model(str(folder)), resolve_release("0.33.0"))
+    with_headers = weights.stage_weight_bytes(d, Serving(), 0, 0, 32, folder, arch="ampere")
+    from_config = weights.stage_weight_bytes(d, Serving(), 0, 0, 32, arch="ampere")
+    assert with_headers.estimated and with_headers.bytes == from_config.bytes
+    headers = safetensors_header.stage_bytes(d, Serving(), folder, 0, 32, first=True, last=True)
+    assert headers is not None and headers.bytes > from_config.bytes - weights.rotary_cache_bytes(d)

@@ -774,8 +774,8 @@ def storage(
         (per, how), (expert_per, expert_how) = _wna16(quant, method, arch, awq_machete)
         if not quant:
             how += " (assumed: no quantization_config in the config)"
-        if expert_per != per:
-            how += f"; experts {expert_how.split(' ', 1)[1]}"
+        if expert_per != per and _first(cfg, "num_experts", "n_routed_experts", "num_local_experts"):
+            how += "; routed " + expert_how.split(" ", 1)[1]
         return Storage(per, expert_per, plain, plain, how, kept, mla_dequant=True)
     elif method == "bitsandbytes":
         found = 0.5 + 4 / 64, "bitsandbytes 4-bit NF4 (fp32 absmax per 64)"
@@ -840,14 +840,30 @@ def stage_weight_bytes(
     """Weight bytes on one TP rank of PP stage ``rank`` (decoder layers ``start..end``).
 
     Exact (read from the ``*.safetensors`` headers) when ``directory`` holds
-    the checkpoint; otherwise counted from the config.  ``arch``: the GPU's
+    an unquantized checkpoint; otherwise counted from the config, as for a
+    quantized one: vLLM's layout after loading is not the checkpoint's (Marlin
+    and Machete repacking, dropped or widened zero points, online
+    quantization), and the count follows it.  ``arch``: the GPU's
     architecture, which picks the quantization kernels' layout;
     ``hopper_triton``: the release runs MXFP4 MoE on Hopper through Triton;
     ``release``: the vLLM release (its quantization rules; overrides
     ``hopper_triton``).
     """
+    moe = moe_shards(serving)
+    how = storage(
+        model.config,
+        dtype_bytes(model, serving),
+        serving.quantization,
+        arch=arch,
+        tp=moe.tp,
+        num_layers=model.num_hidden_layers,
+        hopper_triton=hopper_triton,
+        release=release,
+    )
+    quantized = quantization_method(model.config, serving.quantization, release)[0] is not None
+    modelled = quantized and "not modelled" not in how.how
     index = None
-    if directory is not None:
+    if directory is not None and not modelled:
         from kvplan.memory import checkpoint
 
         index = checkpoint.read_index(directory)
@@ -860,18 +876,7 @@ def stage_weight_bytes(
                     exact.bytes, False, f"safetensors headers ({exact.files} files in {directory})"
                 )
     first, last = rank == 0, rank == serving.pp - 1
-    moe = moe_shards(serving)
     params = stage_params(model, serving.tp, start, end, first=first, last=last, moe=moe)
-    how = storage(
-        model.config,
-        dtype_bytes(model, serving),
-        serving.quantization,
-        arch=arch,
-        tp=moe.tp,
-        num_layers=model.num_hidden_layers,
-        hopper_triton=hopper_triton,
-        release=release,
-    )
     rope = rotary_cache_bytes(model)
     parts = [f"{end - start} layers"]
     if first:
