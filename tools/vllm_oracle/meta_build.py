@@ -64,6 +64,8 @@ GPUS: dict[str, tuple[str, int, int]] = {
 }
 DEFAULT_CAPABILITY = "9.0"
 GPUS_PER_NODE = 8
+# CPU memory of the pretend node (vLLM checks swap space against it).
+HOST_MEMORY = 2 * 1024**4
 
 # Namespaces of torch.ops that vLLM's compiled extensions register on a CUDA
 # build, keyed by the extension module that registers them.
@@ -92,6 +94,29 @@ CAPABILITY_OPS = {
     "_C::mxfp4_experts_quant_supported": lambda cap: cap >= 100,
     "_C::cutlass_sparse_scaled_mm_supported": lambda cap: cap == 90,
     "_C::is_onednn_acl_supported": lambda: False,
+}
+
+def _marlin_repack_shape(*args, **kwargs):
+    """Shape-only Marlin repack (GPTQ and AWQ): the packed weight becomes
+    (size_k / 16, size_n * 16 / pack_factor) with pack_factor = 32 / num_bits,
+    same dtype and device.  Used where a release registers no fake; the
+    signature changed (0.11 passes a permutation tensor), so the integers are
+    taken in order: size_k, size_n, num_bits."""
+    import torch
+
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    ints = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    size_k = kwargs.get("size_k", ints[0])
+    size_n = kwargs.get("size_n", ints[1])
+    num_bits = kwargs.get("num_bits", ints[2])
+    w = tensors[0]
+    return torch.empty((size_k // 16, size_n * 16 // (32 // num_bits)), dtype=w.dtype, device=w.device)
+
+
+# Shape functions used only when the release registers no fake of its own.
+FALLBACK_FAKES = {
+    "_C::gptq_marlin_repack": _marlin_repack_shape,
+    "_C::awq_marlin_repack": _marlin_repack_shape,
 }
 
 TOKENS_RE = re.compile(r"GPU KV cache size: ([\d,]+) tokens")
@@ -473,6 +498,7 @@ class Standins:
         plat = OracleCudaPlatform()
         platforms._current_platform = plat
         self.device_count_helpers()
+        self.host_memory()
         self.applied.append(
             f"platform: CudaPlatformBase subclass answering capability {self.capability}, "
             f"'{self.name}', {self.total_memory} bytes, {self.sms} SMs, {GPUS_PER_NODE} GPUs"
@@ -495,6 +521,20 @@ class Standins:
         if patched:
             self.applied.append(f"device count {GPUS_PER_NODE}: " + ", ".join(patched))
 
+    def host_memory(self) -> None:
+        """The node's CPU memory, for vLLM's swap-space check (4 GiB per GPU)."""
+        patched = []
+        for modname in ("vllm.utils.mem_utils", "vllm.utils"):
+            try:
+                mod = importlib.import_module(modname)
+            except Exception:  # noqa: BLE001
+                continue
+            if callable(getattr(mod, "get_cpu_memory", None)):
+                mod.get_cpu_memory = lambda: HOST_MEMORY
+                patched.append(f"{modname}.get_cpu_memory")
+        if patched:
+            self.applied.append(f"host memory {HOST_MEMORY} bytes (2 TiB): " + ", ".join(patched))
+
     def sweep(self) -> None:
         """Rebind copies of the patched helpers imported by name elsewhere."""
         fake = lambda *a, **k: GPUS_PER_NODE  # noqa: E731
@@ -504,6 +544,9 @@ class Standins:
             for attr in ("cuda_device_count_stateless",):
                 if callable(getattr(mod, attr, None)) and getattr(getattr(mod, attr), "__name__", "") != "<lambda>":
                     setattr(mod, attr, fake)
+            fn = getattr(mod, "get_cpu_memory", None)
+            if callable(fn) and getattr(fn, "__name__", "") != "<lambda>":
+                mod.get_cpu_memory = lambda: HOST_MEMORY
 
     def install(self, scratch: Path) -> None:
         self.environment(scratch)
@@ -565,6 +608,9 @@ class _FakeOp:
 
     def __call__(self, *args, **kwargs):
         fake = self._standins.fakes.get(self._qualname)
+        if fake is None and self._qualname in FALLBACK_FAKES:
+            fake = FALLBACK_FAKES[self._qualname]
+            self._standins.hit(f"fallback-fake:{self._qualname}")
         if fake is None:
             raise NotImplementedError(f"compiled op {self._qualname} called on the CPU stand-in (no fake)")
         self._standins.hit(f"op:{self._qualname}")
@@ -1002,9 +1048,25 @@ def backend_name(layer: Any) -> str | None:
     return None
 
 
+class _RunnerView(types.SimpleNamespace):
+    """Stands for the model runner in its get_kv_cache_spec: the attributes
+    the runner's __init__ copies from the config are looked up there
+    (vllm_config first, then model_config) and listed in ``derived``."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        for owner in ("vllm_config", "model_config"):
+            src = self.__dict__.get(owner)
+            if src is not None and hasattr(src, name):
+                self.__dict__.setdefault("derived", []).append(f"{owner}.{name}")
+                return getattr(src, name)
+        raise AttributeError(f"model runner stand-in has no attribute {name!r}")
+
+
 def collect_specs(vllm_config: Any) -> dict[str, Any]:
     """The KV cache specs exactly as the release's model runner collects them."""
-    ns = types.SimpleNamespace(
+    ns = _RunnerView(
         vllm_config=vllm_config,
         model_config=vllm_config.model_config,
         cache_config=vllm_config.cache_config,
@@ -1039,7 +1101,8 @@ def collect_specs(vllm_config: Any) -> dict[str, Any]:
     else:
         ns.kv_cache_dtype = table.get(cc.cache_dtype, mc.dtype)
     specs = Runner.get_kv_cache_spec(ns)
-    return {"runner": runner, "specs": specs, "shared": dict(ns.shared_kv_cache_layers)}
+    return {"runner": runner, "specs": specs, "shared": dict(ns.shared_kv_cache_layers),
+            "derived": ns.__dict__.get("derived", [])}
 
 
 def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: Standins,
@@ -1082,7 +1145,8 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
         start, end = get_pp_indices(n, pp_rank, pp)
         out["layers"] = [start, end]
     out["bytes"] = count_bytes(model)
-    if hasattr(current_platform, "update_block_size_for_backend"):
+    # Look on the class: the platform answers unknown attributes with None.
+    if callable(getattr(type(current_platform), "update_block_size_for_backend", None)):
         with set_current_vllm_config(vllm_config):
             current_platform.update_block_size_for_backend(vllm_config)
         out["update_block_size_for_backend"] = True
@@ -1096,6 +1160,8 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
                 out["kv_cache_layouts"] = WorkerBase.get_supported_kv_cache_layouts(
                     types.SimpleNamespace(vllm_config=vllm_config))
     out["runner"] = got["runner"]
+    if got["derived"]:
+        out["runner_attributes_from_config"] = sorted(set(got["derived"]))
     out["specs"] = got["specs"]
     out["kv_sharing"] = got["shared"]
     layers = vllm_config.compilation_config.static_forward_context
@@ -1428,18 +1494,33 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         dummy.materialize_meta_tensor = lambda t: t
         standins.applied.append("dummy loader: materialize_meta_tensor keeps meta tensors on meta")
     wu = importlib.import_module("vllm.model_executor.model_loader.weight_utils")
-    original_init = getattr(wu, "initialize_single_dummy_weight", None)
-    if original_init is not None:
+    skipped = []
+    original_single = getattr(wu, "initialize_single_dummy_weight", None)
+    if original_single is not None:
         def init_unless_meta(param, *a, **k):
             # Random values mean nothing on meta (and torch has no meta generator).
             if getattr(param, "is_meta", False):
                 return None
-            return original_init(param, *a, **k)
+            return original_single(param, *a, **k)
 
         for mod in (wu, dummy):
-            if getattr(mod, "initialize_single_dummy_weight", None) is original_init:
+            if getattr(mod, "initialize_single_dummy_weight", None) is original_single:
                 mod.initialize_single_dummy_weight = init_unless_meta
-        standins.applied.append("dummy weights: random initialisation skipped for meta tensors")
+        skipped.append("initialize_single_dummy_weight")
+    original_all = getattr(wu, "initialize_dummy_weights", None)
+    if original_all is not None and original_single is None:
+        def init_all_unless_meta(model, *a, **k):
+            if all(t.is_meta for t in model.state_dict().values()):
+                return None
+            return original_all(model, *a, **k)
+
+        for mod in (wu, dummy):
+            if getattr(mod, "initialize_dummy_weights", None) is original_all:
+                mod.initialize_dummy_weights = init_all_unless_meta
+        skipped.append("initialize_dummy_weights")
+    if skipped:
+        standins.applied.append(
+            "dummy weights: random initialisation skipped for meta tensors (" + ", ".join(skipped) + ")")
     import_seconds = round(time.time() - t0, 2)
     results = {}
     for case in cases:

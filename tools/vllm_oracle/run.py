@@ -153,6 +153,7 @@ def compact_case(case: dict, raw: dict, table: SpecTable) -> dict:
             "layers": st.get("layers"),
             "model_class": st.get("model_class"),
             "runner": st.get("runner"),
+            "runner_attributes_from_config": st.get("runner_attributes_from_config"),
             "kv_cache_spec": {"layers": names, "spec": refs},
             "kv_sharing": st.get("kv_sharing") or {},
             "attention_backends": {b: len(v) for b, v in backends.items()},

@@ -70,6 +70,12 @@ TRANSFORMERS = {
     "0.28.0": "transformers==5.10.4",
     "0.32.0": "transformers==5.19.0",
 }
+# Packages a release imports at model-building time whose wheel is pure Python
+# but whose declared dependencies are CUDA runtimes: installed --no-deps, with
+# the dependencies that are not CUDA packages.
+NO_DEPS = {
+    "humming-kernels": ["cuda-bindings", "pyelftools", "nvidia-ml-py", "tabulate"],
+}
 # Extra packages a release imports while building models but does not declare.
 EXTRA = ["loguru"]
 
@@ -121,6 +127,10 @@ def release_requirements(wheel: Path) -> list[str]:
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
         name = _norm(req.name)
+        if name in NO_DEPS:
+            req.extras = set()
+            out.append("--no-deps:" + str(req))
+            continue
         if name in SKIP or name.startswith(SKIP_PREFIXES):
             continue
         req.marker = None
@@ -150,7 +160,21 @@ def ensure_release(root: Path, version: str, wheel_dir: Path, cache: Path) -> di
     venv = root / version
     info_file = venv / ".oracle-env.json"
     if info_file.exists():
-        return json.loads(info_file.read_text())
+        info = json.loads(info_file.read_text())
+        if info.get("layout", 1) >= 2:
+            return info
+        # Environments made before NO_DEPS existed: add those packages.
+        py = venv / "bin" / "python"
+        for r in release_requirements(Path(wheel_dir) / info["wheel"]):
+            if r.startswith("--no-deps:"):
+                r = r.split(":", 1)[1]
+                name = _norm(re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0])
+                pip(py, ["--no-deps", r], cache)
+                pip(py, ["-c", str(venv / "constraints.txt"), *NO_DEPS[name]], cache)
+                info["requirements"] += [f"{r} (--no-deps)", *NO_DEPS[name]]
+        info["layout"] = 2
+        info_file.write_text(json.dumps(info, indent=1) + "\n")
+        return info
     wheel = wheel_for(version, wheel_dir, cache)
     if not venv.exists():
         sh([sys.executable, "-m", "venv", str(venv)]).check_returncode()
@@ -163,7 +187,14 @@ def ensure_release(root: Path, version: str, wheel_dir: Path, cache: Path) -> di
     pinned = TRANSFORMERS.get(version)
     if pinned:
         reqs = [r for r in reqs if not _norm(r).startswith("transformers")] + [pinned]
+    no_deps = [r.split(":", 1)[1] for r in reqs if r.startswith("--no-deps:")]
+    reqs = [r for r in reqs if not r.startswith("--no-deps:")]
     pip(py, ["-c", str(constraints), *reqs, *EXTRA], cache)
+    for r in no_deps:
+        pip(py, ["--no-deps", r], cache)
+        name = _norm(re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0])
+        pip(py, ["-c", str(constraints), *NO_DEPS[name]], cache)
+        reqs += [f"{r} (--no-deps)", *NO_DEPS[name]]
     versions = sh(
         [str(py), "-c",
          "import importlib.metadata as m, json, sys;"
@@ -173,6 +204,7 @@ def ensure_release(root: Path, version: str, wheel_dir: Path, cache: Path) -> di
     )
     versions.check_returncode()
     info = {
+        "layout": 2,
         "wheel": wheel.name,
         "versions": json.loads(versions.stdout),
         "requirements": reqs + EXTRA,
