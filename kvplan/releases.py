@@ -129,8 +129,9 @@ class Behaviour:
     gptq_act_order_refused: a GPTQ checkpoint with ``desc_act`` and groups is
         refused (gptq_utils.normalize_and_validate_gptq_desc_act, 0.30+).
     mxfp4_frees_scales: the Triton MXFP4 MoE path frees the loaded expert
-        scales once swizzled, and its swizzled rows align to 32 bytes, not 64
-        (0.25+).
+        scales once swizzled (0.25+).
+    mxfp4_swizzle_prepad64: the vendored triton_kernels' Hopper value swizzle
+        first pads both matrix dimensions to multiples of 64 (0.17 - 0.21).
     mxfp4_scale_groups_mod4: Hopper pads the MXFP4 scale groups to a multiple
         of 4 before swizzling (0.26+).
     mxfp4_trtllm_inter_128: the TRT-LLM MXFP4 MoE backends pad the per-rank
@@ -189,6 +190,7 @@ class Behaviour:
     awq_machete: bool = False
     gptq_act_order_refused: bool = False
     mxfp4_frees_scales: bool = False
+    mxfp4_swizzle_prepad64: bool = False
     mxfp4_scale_groups_mod4: bool = False
     mxfp4_trtllm_inter_128: bool = False
 
@@ -245,6 +247,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.17.0",
         {
+            "mxfp4_swizzle_prepad64": True,
             "sampler": "triton_from_8",
             "throughput_doubles": True,
             "check": "worker_groups",
@@ -269,7 +272,11 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.21.0", {"sampler": "flashinfer"}),
     (
         "0.22.0",
-        {"v2_runner": "listed_dense_unquantized", "v2_architectures": frozenset({"Qwen3ForCausalLM"})},
+        {
+            "mxfp4_swizzle_prepad64": False,
+            "v2_runner": "listed_dense_unquantized",
+            "v2_architectures": frozenset({"Qwen3ForCausalLM"}),
+        },
     ),
     (
         "0.23.0",

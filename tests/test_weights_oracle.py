@@ -8,8 +8,8 @@ config alone; the two must agree within 0.5%.
 
 Cases left out, and why: DeepSeek-V2-Lite (unquantized kv_b_proj: the fixture
 counts the W_UK/W_UV views of it as separate storages), and cases whose planner
-failed (no stage bytes).  gpt-oss is held against 0.33.0 and 0.19.1, whose
-Triton MXFP4 layouts differ (padded rows and the loaded scales kept before 0.25).
+failed (no stage bytes).  gpt-oss is also held against 0.15.1, 0.19.1, 0.23.0,
+0.28.0 and 0.32.0, whose Triton MXFP4 layouts differ.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from kvplan.releases import resolve_release
 from kvplan.vllm.layout import build_layout
 
 FIXTURE = Path(__file__).parent / "oracle" / "fixtures" / "vllm-0.33.0.json"
-FIXTURE_0_19 = Path(__file__).parent / "oracle" / "fixtures" / "vllm-0.19.1.json"
 ARCH = {"9.0": "hopper", "8.0": "ampere", "10.0": "blackwell"}
 TOLERANCE = 0.005
 
@@ -66,13 +65,19 @@ CASES = [
     ("gpt-oss-120b-tp4", "128 experts, intermediate 720 padded to 768"),
 ]
 
-# vLLM 0.19.1 keeps the loaded MXFP4 scales next to the swizzled ones and pads swizzled rows
-# to 64 bytes (tests/oracle/fixtures/vllm-0.19.1.json).
-CASES_0_19 = [
-    ("gpt-oss-20b-tp1", "MXFP4 on Hopper, 0.19 layout"),
-    ("gpt-oss-20b-tp2", "the same at TP 2"),
-    ("gpt-oss-120b-tp1", "128 experts"),
-    ("gpt-oss-120b-tp4", "TP 4"),
+# The Triton MXFP4 layout by release (tests/oracle/fixtures/vllm-<release>.json): the loaded
+# scales stay next to the swizzled ones before 0.25, the swizzle pads to 64 in 0.17 - 0.21,
+# the scale groups are padded to 4 from 0.26.
+OLDER_CASES = [
+    ("0.15.1", "gpt-oss-20b-tp1", "loaded scales kept"),
+    ("0.15.1", "gpt-oss-120b-tp4", "the same at TP 4"),
+    ("0.19.1", "gpt-oss-20b-tp1", "loaded scales kept, swizzle padded to 64"),
+    ("0.19.1", "gpt-oss-20b-tp2", "the same at TP 2"),
+    ("0.19.1", "gpt-oss-120b-tp1", "128 experts"),
+    ("0.19.1", "gpt-oss-120b-tp4", "TP 4"),
+    ("0.23.0", "gpt-oss-20b-tp1", "loaded scales kept, no 64 padding"),
+    ("0.28.0", "gpt-oss-20b-tp2", "scales freed, groups padded to 4"),
+    ("0.32.0", "gpt-oss-120b-tp4", "the same, TP 4"),
 ]
 
 
@@ -110,9 +115,11 @@ def test_weights_per_rank_match_vllm(oracle: dict, case: str, checks: str) -> No
         )
 
 
-@pytest.mark.parametrize(("case", "checks"), CASES_0_19, ids=[c for c, _ in CASES_0_19])
-def test_weights_per_rank_match_vllm_0_19(case: str, checks: str) -> None:
-    old = json.loads(FIXTURE_0_19.read_text())
+@pytest.mark.parametrize(
+    ("version", "case", "checks"), OLDER_CASES, ids=[f"{v}-{c}" for v, c, _ in OLDER_CASES]
+)
+def test_weights_per_rank_match_older_releases(version: str, case: str, checks: str) -> None:
+    old = json.loads((FIXTURE.parent / f"vllm-{version}.json").read_text())
     result = old["results"][case]
     assert result["status"] == "ok"
     for rank, mine, theirs in _kvplan_stage_bytes(result, old["vllm_version"]):

@@ -657,15 +657,19 @@ def _triton_hopper_expert_bytes(hidden: int, inter: int, behaviour: Any) -> int:
     rank's intermediate size, already padded).
 
     Values (two 4-bit values a byte): HopperMXValueLayout pads the rows to 16 and each row's
-    bytes to 32 (64 before 0.25).  Scales (a byte per 32 values): the number of groups is
-    padded to 4 (0.26+, mxfp4_utils._swizzle_mxfp4) and then to 2, the rows to 256
-    (HopperMXScaleLayout with 8 warps).  Before 0.25 the loaded scale parameters stay next
-    to the swizzled copies.  Checked byte for byte against vLLM 0.33.0 and 0.19.1 on the
+    bytes to 32, after padding both to 64 in the triton_kernels vLLM 0.17 - 0.21 vendor.
+    Scales (a byte per 32 values): the number of groups is padded to 4 (0.26+,
+    mxfp4_utils._swizzle_mxfp4) and then to 2, the rows to 256 (HopperMXScaleLayout with 8
+    warps).  Before 0.25 the loaded scale parameters stay next to the swizzled copies.
+    Checked byte for byte against vLLM 0.15.1, 0.19.1, 0.23.0, 0.28.0, 0.32.0 and 0.33.0 on the
     oracle (gpt-oss-20b TP 1/2, PP 2; gpt-oss-120b TP 1/4).
     """
-    row = 32 if behaviour.mxfp4_frees_scales else 64
-    values = _round_up(2 * inter, 16) * _round_up(hidden // 2, row)
-    values += _round_up(hidden, 16) * _round_up(inter // 2, row)
+    pre = 64 if behaviour.mxfp4_swizzle_prepad64 else 1
+
+    def matrix(rows: int, row_bytes: int) -> int:
+        return _round_up(_round_up(rows, pre), 16) * _round_up(_round_up(row_bytes, pre), 32)
+
+    values = matrix(2 * inter, hidden // 2) + matrix(hidden, inter // 2)
     g13, g2 = hidden // 32, inter // 32
     if behaviour.mxfp4_scale_groups_mod4:
         g13, g2 = _round_up(g13, 4), _round_up(g2, 4)
