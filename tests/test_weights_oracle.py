@@ -142,7 +142,8 @@ def test_the_cases_cover_quantized_and_unquantized_configs(oracle: dict) -> None
 # tools/vllm_oracle/weights.py).  Cases the harness could not build are not in it (see
 # README's stand-ins); every case named here must be.
 
-WEIGHTS_FIXTURE = Path(__file__).parent / "oracle" / "fixtures" / "weights" / "vllm-0.33.0.json"
+WEIGHTS = Path(__file__).parent / "oracle" / "fixtures" / "weights"
+WEIGHTS_FIXTURE = WEIGHTS / "vllm-0.33.0.json"
 CONFIGS = Path(__file__).parent / "oracle" / "configs"
 
 # (case id, the method vLLM resolved, what it checks)
@@ -163,6 +164,27 @@ QUANT_CASES = [
     ("qwen3-30b-a3b-fp8-tp2-sm80", "fp8", "FP8 MoE through Marlin"),
     ("qwen3-30b-a3b-fp8-tp2-sm100", "fp8", "FP8 MoE on Blackwell"),
     ("qwen3-30b-a3b-fp8-tp1-pp2", "fp8", "embedding and LM head on both stages (qwen3_moe.py)"),
+]
+
+# The same cases on an older release (tests/oracle/fixtures/weights/vllm-<release>.json):
+# (release, case id, the method vLLM resolved, what it checks).
+OLDER_QUANT_CASES = [
+    ("0.19.1", "llama-3.1-8b-awq-tp2", "awq_marlin", "AWQ on Hopper through Machete from 0.19"),
+    ("0.19.1", "llama-3.1-8b-gptq-tp2", "gptq_marlin", "GPTQ on Hopper (Machete)"),
+    ("0.19.1", "llama-3.1-8b-gptq-tp2-sm80", "gptq_marlin", "GPTQ on Ampere (Marlin)"),
+    (
+        "0.19.1",
+        "llama-3.1-8b-nvfp4-tp2",
+        "compressed-tensors",
+        "NVFP4 weights on Hopper (FP4 through Marlin)",
+    ),
+    ("0.19.1", "llama-3.1-8b-nvfp4-tp2-sm100", "compressed-tensors", "NVFP4 on Blackwell"),
+    ("0.19.1", "llama-3.1-8b-modelopt-fp4-tp2", "modelopt_fp4", "ModelOpt NVFP4 on Hopper"),
+    ("0.19.1", "llama-3.1-8b-modelopt-fp4-tp2-sm100", "modelopt_fp4", "ModelOpt NVFP4 on Blackwell"),
+    ("0.19.1", "llama-3.1-8b-w4a16-tp2", "compressed-tensors", "int4 group 128"),
+    ("0.19.1", "llama-3.1-8b-fp8-dynamic-tp2-sm80", "compressed-tensors", "FP8 through Marlin"),
+    ("0.19.1", "qwen3-30b-a3b-fp8-tp2-sm80", "fp8", "FP8 block MoE through Marlin"),
+    ("0.19.1", "qwen3-30b-a3b-tp2-dp2", None, "DP 2 without EP"),
 ]
 
 # (case id, what it checks): --enable-expert-parallel / --data-parallel-size
@@ -204,6 +226,27 @@ def _serving(inputs: dict) -> Any:
     if {"dp", "enable_expert_parallel"} <= names:
         return dataclasses.replace(serving, dp=dp, enable_expert_parallel=ep)
     return types.SimpleNamespace(**vars(serving), dp=dp, enable_expert_parallel=ep)
+
+
+@pytest.mark.parametrize(
+    ("version", "case", "method", "checks"),
+    OLDER_QUANT_CASES,
+    ids=[f"{v}-{c}" for v, c, _, _ in OLDER_QUANT_CASES],
+)
+def test_quantized_weights_per_rank_match_older_releases(
+    version: str, case: str, method: str, checks: str
+) -> None:
+    fixture = json.loads((WEIGHTS / f"vllm-{version}.json").read_text())
+    for rank, mine, theirs in _weights_case(fixture, case):
+        error = (mine - theirs) / theirs
+        assert abs(error) <= TOLERANCE, (
+            f"{case} stage {rank} ({checks}): {mine:,} vs {theirs:,} ({error:+.2%})"
+        )
+    result = fixture["results"][case]
+    assert result["quantization"] == method
+    cfg = json.loads((CONFIGS / result["inputs"]["config"] / "config.json").read_text())
+    arch = ARCH[result["inputs"]["capability"]]
+    assert weights.vllm_method_name(cfg, None, resolve_release(version), arch) == method
 
 
 def _weights_case(oracle: dict, case: str) -> list[tuple[int, int, int]]:
