@@ -640,6 +640,7 @@ def vllm_method_name(
     method, quant = quantization_method(cfg, flag, release)
     if method is None:
         return None
+    _refuse_gptq_act_order(quant, method, release)
     base = str(quant.get("quant_method", method)).lower() if quant else method
     algo = str(quant.get("quant_algo", "")).upper()
     if base in ("awq", "gptq") and method in (base, f"{base}_marlin", f"auto_{base}"):
@@ -894,6 +895,9 @@ def stage_weight_bytes(
     elif moe.tp != serving.tp:
         parts.append(f"experts sharded over TP x DP={moe.tp}")
     kept = ", ".join(f"{k} {v:.0%} unquantized" for k, v in how.kept.items() if v)
+    runs_as = ""
+    if quantized and release is not None:
+        runs_as = f" (vLLM {release.version} runs it as {vllm_method_name(model.config, serving.quantization, release, arch)})"
     if index is not None and index.missing:
         # Some shards are absent: the index's total_size is the checkpoint's, split as the config splits.
         whole = how.bytes(stage_params(model, 1, 0, model.num_hidden_layers, first=True, last=True))
@@ -908,5 +912,5 @@ def stage_weight_bytes(
         how.bytes(params) + rope,
         True,
         f"{params.total / 1e9:.2f}B params on this rank ({', '.join(parts)}; TP={serving.tp}) from the config, "
-        f"{how.how}{'; ' + kept if kept else ''} + RoPE cache {rope / 2**20:.0f} MiB",
+        f"{how.how}{'; ' + kept if kept else ''}{runs_as} + RoPE cache {rope / 2**20:.0f} MiB",
     )
