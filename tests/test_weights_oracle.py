@@ -185,6 +185,10 @@ OLDER_QUANT_CASES = [
     ("0.19.1", "llama-3.1-8b-fp8-dynamic-tp2-sm80", "compressed-tensors", "FP8 through Marlin"),
     ("0.19.1", "qwen3-30b-a3b-fp8-tp2-sm80", "fp8", "FP8 block MoE through Marlin"),
     ("0.19.1", "qwen3-30b-a3b-tp2-dp2", None, "DP 2 without EP"),
+    ("0.28.0", "llama-3.1-8b-awq-tp2", "auto_awq", "AWQ resolves to auto_awq from 0.24"),
+    ("0.28.0", "llama-3.1-8b-gptq-tp2", "auto_gptq", "auto_gptq from 0.22, Machete on Hopper"),
+    ("0.28.0", "llama-3.1-8b-w8a8-tp2-sm80", "compressed-tensors", "int8 on Ampere"),
+    ("0.28.0", "qwen3-30b-a3b-fp8-tp2-sm80", "fp8", "FP8 block MoE through Marlin"),
 ]
 
 # (case id, what it checks): --enable-expert-parallel / --data-parallel-size
@@ -314,10 +318,16 @@ def test_expert_parallel_over_eight_data_parallel_ranks_removes_what_vllm_remove
     assert abs((one - split) - theirs) / theirs <= TOLERANCE, (one - split, theirs)
 
 
-@pytest.mark.parametrize(("case", "text"), REFUSED_CASES, ids=[c for c, _ in REFUSED_CASES])
-def test_vllm_refusals_of_a_quantization_are_reproduced(weights_oracle: dict, case: str, text: str) -> None:
+@pytest.mark.parametrize(
+    ("version", "case", "text"),
+    [("0.33.0", c, t) for c, t in REFUSED_CASES]
+    + [("0.28.0", "llama-3.1-8b-tp1-bitsandbytes", "Unknown quantization method: bitsandbytes")],
+    ids=[f"0.33.0-{c}" for c, _ in REFUSED_CASES] + ["0.28.0-llama-3.1-8b-tp1-bitsandbytes"],
+)
+def test_vllm_refusals_of_a_quantization_are_reproduced(version: str, case: str, text: str) -> None:
     from kvplan.errors import PlannerRefusal
 
+    weights_oracle = json.loads((WEIGHTS / f"vllm-{version}.json").read_text())
     result = weights_oracle["results"][case]
     assert result["status"] == "config_error" and text in result["error"]["message"]
     release = resolve_release(weights_oracle["vllm_version"])
