@@ -23,6 +23,7 @@ from kvplan.model import config as model_config
 from kvplan.model.describe import describe
 from kvplan.model.layers import ChunkedLocalLayer, ModelDescription
 from kvplan.releases import Release, resolve_release
+from kvplan.vllm import engine_args
 from kvplan.vllm.engine import Engine
 from kvplan.vllm.engine import resolve as resolve_engine
 from kvplan.vllm.layout import Layout, build_layout
@@ -83,6 +84,7 @@ class Plan:
     max_num_seqs: int
     disable_hybrid_kv_cache_manager: bool
     engine: Engine
+    prefix_caching: bool = True
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -155,10 +157,19 @@ class Plan:
 
     @property
     def log_lines(self) -> tuple[str, ...]:
-        """The release's capacity log lines, verbatim (none when the memory is exhausted)."""
-        if self.memory_exhausted:
+        """The release's capacity log lines, verbatim; none when vLLM refuses to start (no
+        memory left, or its fit check raises before it logs the capacity)."""
+        if self.memory_exhausted or not self.fit.fits:
             return ()
         return self.capacity.log_lines if self.capacity else ()
+
+    @property
+    def override_excess_bytes(self) -> int:
+        """Bytes per worker that ``num_gpu_blocks_override`` allocates beyond the available
+        KV cache memory, on the stage where it is most (0 when it fits)."""
+        if self.kv.num_gpu_blocks_override is None:
+            return 0
+        return max((-st.unused_bytes for st in self.stages), default=0) if self.stages else 0
 
     @property
     def kv_cache_dtype(self) -> str:
@@ -255,20 +266,57 @@ def _model_input(model: ModelInput | str | dict[str, Any]) -> ModelInput:
     return resolve_model(model)
 
 
-def plan(model: ModelInput | str | dict[str, Any], **serving: Any) -> Plan:
+def resolve(
+    model: ModelInput | str | dict[str, Any] | None, serving: dict[str, Any]
+) -> tuple[ModelInput, Serving, tuple[str, ...]]:
+    """The model and the options in force, and notes on how they were read.
+
+    ``serving`` may hold ``vllm_args``: a pasted ``vllm serve ...`` line or
+    ``LLM(...)`` keywords, whose modelled flags become options (a flag giving
+    one a different value is an error) and whose model is used when
+    ``model`` is None.
+    """
+    serving = dict(serving)
+    text = serving.pop("vllm_args", None)
+    notes: list[str] = []
+    pasted = None
+    if text is not None:
+        from kvplan.inputs import vllm_args
+
+        pasted = vllm_args.parse(text)
+        notes += vllm_args.describe(pasted)
+        if model is None:
+            model = pasted.model
+        elif pasted.model is not None and pasted.model != model:
+            notes.append(f"planned the MODEL given ({model}), not the pasted one ({pasted.model})")
+    if model is None:
+        raise InputError(
+            "no MODEL given",
+            hint="name one (a preset, a YAML, a config.json, a directory or a hub id), "
+            'or paste a "vllm serve MODEL ..." line with --vllm-args',
+        )
+    source = _model_input(model)
+    options = serving_mod.merge(source.serving, source.source, serving, pasted.serving if pasted else None)
+    return source, options, tuple(notes) + source.notes
+
+
+def plan(model: ModelInput | str | dict[str, Any] | None, **serving: Any) -> Plan:
     """Plan one model's KV cache as vLLM would.
 
     ``model``: a preset name, a model YAML, a config.json, a model directory or
     a cached hub id (as on the command line), a config dict, or a
     ``ModelInput``.  ``serving``: the options of ``kvplan plan`` spelled with
     underscores (``tp=2``, ``kv_cache_memory="20GiB"``, ``gpu="H100-80GB"``,
-    ``vllm_version="0.19"``, ...); None means "not given", and a given option
-    beats the model YAML's ``serving:`` section.  Raises ``InputError`` on bad
-    input and ``PlannerRefusal`` where the release's planner would refuse.
+    ``vllm_version="0.19"``, ...) or as vLLM's engine arguments
+    (``tensor_parallel_size=2``), and ``vllm_args`` (a pasted ``vllm serve``
+    line); None means "not given", and a given option beats the model YAML's
+    ``serving:`` section.  Raises ``InputError`` on bad input and
+    ``PlannerRefusal`` where the release would refuse.
     """
-    source = _model_input(model)
-    options = serving_mod.merge(source.serving, source.source, serving)
-    return plan_with(source, options)
+    source, options, notes = resolve(model, serving)
+    result = plan_with(source, options)
+    result.notes = notes + result.notes
+    return result
 
 
 def plan_with(model: ModelInput, options: Serving, description: ModelDescription | None = None) -> Plan:
@@ -278,7 +326,9 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         description = describe(model, release)
     if options.dtype not in (None, "auto"):
         description = replace(description, dtype=canonical_dtype(options.dtype, field="dtype"))
-    layout = build_layout(description, options, release)
+    mamba = engine_args.mamba_cache(description, options, release)
+    engine_args.check(description, options, release, mamba)
+    layout = build_layout(description, options, release, mamba)
     max_len = _max_model_len(description, options, release)
     disable_hybrid = options.disable_hybrid_kv_cache_manager
     if disable_hybrid is None:
@@ -318,6 +368,8 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         fallback_max_model_len=description.max_position_embeddings,
         mamba_cache_mode=layout.mamba_cache_mode,
         max_concurrent_batches=engine.max_concurrent_batches,
+        cache_block_size=layout.context.block_size,
+        kv_sharing=layout.kv_sharing,
     )
     kv = plan_kv_cache(request)
     notes = budget.notes + _override_notes(kv, options.num_gpu_blocks_override)
@@ -339,7 +391,8 @@ def plan_with(model: ModelInput, options: Serving, description: ModelDescription
         max_num_seqs=mns,
         disable_hybrid_kv_cache_manager=disable_hybrid,
         engine=engine,
-        notes=notes,
+        prefix_caching=mamba.prefix_caching,
+        notes=((mamba.note,) if mamba.note else ()) + notes,
     )
 
 

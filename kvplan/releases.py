@@ -9,6 +9,7 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from kvplan.errors import InputError
 
@@ -27,7 +28,6 @@ KNOWN_RELEASES: tuple[str, ...] = (
 NEWEST = KNOWN_RELEASES[-1]
 
 
-@dataclass(frozen=True, eq=False)
 class Behaviour:
     """The planner semantics of one vLLM release (see ``_CHANGES`` for the sources).
 
@@ -90,6 +90,14 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
+    gdn_mamba_type: the name a gated delta net's state reports as its Mamba
+        type (``linear_attention`` before 0.12, ``gdn_attention`` from 0.12).
+    attention_layers_first: the model runner collects every attention layer's
+        spec first and the Mamba layers' after them (<= 0.11.0; model order
+        from 0.11.1), which orders the groups and tensors.
+    mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
+        ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
+        reads it and ``mamba2`` has no converter of its own).
     chunked_disables_hybrid: a model with chunked local attention turns the
         hybrid KV cache manager off by default (up to 0.13, while
         VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE defaulted to 0).
@@ -136,6 +144,48 @@ class Behaviour:
         of 4 before swizzling (0.26+).
     mxfp4_trtllm_inter_128: the TRT-LLM MXFP4 MoE backends pad the per-rank
         intermediate size to 128, not 256 (0.27+).
+
+    Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
+
+    dcp_flag: ``--decode-context-parallel-size`` exists (0.10.2+).
+    dcp_tp_check: how ParallelConfig refuses ``tp % dcp != 0``: ``none``
+        (before 0.16: no check; the DCP groups are cut from the TP group and
+        startup fails), ``v0_16`` (its text lacks a space: "divisible
+        bydcp_size"), ``v0_26``.
+    dcp_gqa_check: ModelConfig's DCP checks for GQA/MQA models (0.27+).
+    mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
+        take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
+    mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    mamba_cache_modes: the values ``--mamba-cache-mode`` takes (0.15+; empty before).
+    mamba_cache_mode_ignored: the flag is deprecated and has no effect: the
+        mode follows prefix caching (0.33).
+    mamba_prefix_caching: what prefix caching does to a Mamba model: ``off``
+        (<= 0.11.0: vLLM turns it off), ``supported`` (0.11.1 - 0.14: on, with
+        states every block, only for ``mamba_all_archs``; off otherwise),
+        ``modes`` (0.15 - 0.27: mode ``all`` for ``mamba_all_archs``, else
+        ``align``), ``align`` (0.28+: mode ``align``).
+    mamba_all_archs: the architectures that implement SupportsMambaPrefixCaching.
+    mamba2_spec_rows: a Mamba2 conv state has a row per speculative token (0.17+;
+        gated delta nets always have, Mamba (v1) never).
+    kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
+    kda_spec_rows: a KDA conv state has a row per speculative token (0.27+).
+    short_conv_spec_rows: a short-conv state has a row per speculative token (0.29+).
+    lfm2_conv_name: the module LFM2's short-conv state registers under
+        (``conv``, ``short_conv`` from 0.28).
+    kimi_mla_name: the suffix of Kimi-Linear's MLA cache layer after the
+        decoder layer (``self_attn.attn``; ``self_attn`` from 0.27, whose MLA
+        module is its own attention layer).
+    mla_hybrid_block: the multiple an MLA + Mamba model's attention block size
+        is raised in (64 up to 0.19; None from 0.20: the MLA backend's own block).
+    mla_hybrid_min_block: the least such multiple (128 from 0.27, for the
+        TRTLLM / FlashInfer MLA decode kernels).
+    hybrid_block_reset: a hybrid (attention + Mamba) model's attention layers
+        build their specs with the default block size, 16, unless --block-size
+        is given: the workers' ``update_block_size_for_backend`` resets the
+        aligned block size after the model is built, while the Mamba page stays
+        padded to the aligned attention page (0.18 - 0.19; the planner's page
+        unification then grows the attention blocks again).
+
     """
 
     sizing: str = "per_worker"
@@ -175,6 +225,9 @@ class Behaviour:
     async_scheduling_default: bool = False
     v1_async_without_pp: bool = False
     chunked_disables_hybrid: bool = True
+    attention_layers_first: bool = True
+    mamba2_needs_heads: bool = False
+    gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
     snapshot_before_distributed: bool = True
@@ -193,6 +246,57 @@ class Behaviour:
     mxfp4_swizzle_prepad64: bool = False
     mxfp4_scale_groups_mod4: bool = False
     mxfp4_trtllm_inter_128: bool = False
+    dcp_flag: bool = False
+    dcp_tp_check: str = "none"
+    dcp_gqa_check: bool = False
+    mamba_dtypes: tuple[str, ...] = ()
+    mamba_block_size_flag: bool = False
+    mamba_cache_modes: tuple[str, ...] = ()
+    mamba_cache_mode_ignored: bool = False
+    mamba_prefix_caching: str = "off"
+    mamba_all_archs: frozenset[str] = frozenset()
+    mamba2_spec_rows: bool = False
+    kda_split_conv: bool = True
+    kda_spec_rows: bool = False
+    short_conv_spec_rows: bool = False
+    lfm2_conv_name: str = "conv"
+    kimi_mla_name: str = "self_attn.attn"
+    mla_hybrid_block: int | None = 64
+    mla_hybrid_min_block: int = 0
+    hybrid_block_reset: bool = False
+
+    # A plain read-only class rather than a dataclass: its defaults live on the
+    # class, and kvplan builds one per plan, so nothing is generated at import.
+    def __init__(self, **changes: object) -> None:
+        for name, value in changes.items():
+            if name not in _BEHAVIOUR_FIELDS:
+                raise TypeError(f"Behaviour has no field {name!r}")
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Behaviour is read-only (setting {name!r})")
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"Behaviour({changed})"
+
+
+_BEHAVIOUR_FIELDS = frozenset(Behaviour.__annotations__)
+
+# The model classes that implement SupportsMambaPrefixCaching (vllm/model_executor/models/*.py),
+# by their registry names; FalconMamba is served by MambaForCausalLM.  Bamba left in 0.24.
+_MAMBA_ALL = frozenset(
+    {
+        "FalconH1ForCausalLM",
+        "GraniteMoeHybridForCausalLM",
+        "JambaForCausalLM",
+        "Mamba2ForCausalLM",
+        "MambaForCausalLM",
+        "FalconMambaForCausalLM",
+        "NemotronHForCausalLM",
+        "Zamba2ForCausalLM",
+    }
+)
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -213,6 +317,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.11.1",
         {
+            "attention_layers_first": False,
             "sampler": "sort",
             "batch_caps": "capped",
             "shrink_tensors": True,
@@ -223,6 +328,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     (
         "0.12.0",
         {
+            "gdn_mamba_type": "gdn_attention",
             "mxfp4_hopper_triton": True,
             "rope_loop": True,
             "cp_tokens": "pcp_dcp",
@@ -230,11 +336,18 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "group_size_rule": "1.25",
         },
     ),
-    ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
+    (
+        "0.13.0",
+        {
+            "error_style": "v0_13",
+            "nemotron_h_ssm_dtype": "float16",
+        },
+    ),
     (
         "0.14.0",
         {
             "requested_ceil": True,
+            "mamba2_needs_heads": True,
             "check": "global_min",
             "needed_first_group": True,
             "auto_fit": True,
@@ -243,7 +356,13 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "chunked_disables_hybrid": False,
         },
     ),
-    ("0.15.0", {"mamba_usage": "mode", "mla_block_size_blackwell_nope128": 64}),
+    (
+        "0.15.0",
+        {
+            "mamba_usage": "mode",
+            "mla_block_size_blackwell_nope128": 64,
+        },
+    ),
     (
         "0.17.0",
         {
@@ -252,24 +371,50 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "throughput_doubles": True,
             "check": "worker_groups",
             "project_uniform_type": True,
+            "mamba2_spec_rows": True,
         },
     ),
     (
         "0.18.0",
         {
+            "mamba2_needs_heads": False,
             "group_size_rule": "1.5",
             "mla_block_size": 16,
             "mla_block_size_blackwell": 32,
             "mla_block_size_blackwell_nope128": 32,
+            "hybrid_block_reset": True,
         },
     ),
-    ("0.19.0", {"needed_first_group": False, "awq_machete": True}),
+    (
+        "0.19.0",
+        {
+            "needed_first_group": False,
+            "awq_machete": True,
+        },
+    ),
     (
         "0.20.0",
-        {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
+        {
+            "gpu_memory_utilization": 0.92,
+            "nemotron_h_ssm_dtype": "float32",
+            "cuda_graphs_in_budget": True,
+            "hybrid_block_reset": False,
+            "mla_hybrid_block": None,
+        },
     ),
-    ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
-    ("0.21.0", {"sampler": "flashinfer"}),
+    (
+        "0.20.1",
+        {
+            "override_memory": True,
+            "tokens": "concurrency",
+        },
+    ),
+    (
+        "0.21.0",
+        {
+            "sampler": "flashinfer",
+        },
+    ),
     (
         "0.22.0",
         {
@@ -283,6 +428,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "error_style": "v0_23",
             "v2_architectures": frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}),
+            "kda_split_conv": False,
         },
     ),
     (
@@ -292,12 +438,12 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_runner": "listed",
             "v2_architectures": frozenset(
                 {
-                    "Qwen3ForCausalLM",
                     "DeepseekV2ForCausalLM",
-                    "Qwen2MoeForCausalLM",
                     "GraniteMoeForCausalLM",
                     "LlamaForCausalLM",
                     "MistralForCausalLM",
+                    "Qwen2MoeForCausalLM",
+                    "Qwen3ForCausalLM",
                 }
             ),
         },
@@ -308,7 +454,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mxfp4_frees_scales": True,
             "v2_runner": "listed_or_dense",
             "v2_architectures": frozenset(
-                {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+                {"DeepseekV2ForCausalLM", "GraniteMoeForCausalLM", "Qwen2MoeForCausalLM"}
             ),
         },
     ),
@@ -350,6 +496,9 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                     "Qwen2MoeForCausalLM",
                 }
             ),
+            "kda_spec_rows": True,
+            "kimi_mla_name": "self_attn",
+            "mla_hybrid_min_block": 128,
         },
     ),
     (
@@ -369,6 +518,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                     "Qwen2MoeForCausalLM",
                 }
             ),
+            "lfm2_conv_name": "short_conv",
         },
     ),
     (
@@ -381,13 +531,55 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "unify_error": "v0_29",
             "cohere2_window_plus_one": True,
             "v2_runner": "all",
+            "short_conv_spec_rows": True,
         },
     ),
-    ("0.30.0", {"rope_yarn_scaled": False, "gptq_act_order_refused": True}),
-    ("0.33.0", {"v2_sampler_warmup": True, "global_window_all_sliding": True, "v1_async_without_pp": True}),
+    (
+        "0.30.0",
+        {
+            "rope_yarn_scaled": False,
+            "gptq_act_order_refused": True,
+        },
+    ),
+    (
+        "0.33.0",
+        {
+            "v2_sampler_warmup": True,
+            "global_window_all_sliding": True,
+            "v1_async_without_pp": True,
+        },
+    ),
 )
 
 
+# Which engine arguments each release has and what they do (vllm/engine/arg_utils.py,
+# vllm/config/{parallel,model,cache,vllm}.py, vllm/model_executor/models/config.py);
+# applied like _CHANGES, on fields of their own.
+_ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
+    ("0.10.2", {"dcp_flag": True}),
+    (
+        "0.11.1",
+        {
+            "mamba_block_size_flag": True,
+            "mamba_prefix_caching": "supported",
+            "mamba_all_archs": _MAMBA_ALL | {"BambaForCausalLM"},
+        },
+    ),
+    ("0.13.0", {"mamba_dtypes": ("auto", "float32", "float16")}),
+    ("0.15.0", {"mamba_cache_modes": ("all", "align", "none"), "mamba_prefix_caching": "modes"}),
+    ("0.16.0", {"dcp_tp_check": "v0_16"}),
+    ("0.22.0", {"mamba_dtypes": ("auto", "float32", "float16", "bfloat16")}),
+    ("0.24.0", {"mamba_all_archs": _MAMBA_ALL}),
+    ("0.26.0", {"dcp_tp_check": "v0_26"}),
+    ("0.27.0", {"dcp_gqa_check": True}),
+    ("0.28.0", {"mamba_prefix_caching": "align"}),
+    ("0.32.0", {"mamba_cache_modes": ("align", "none")}),
+    ("0.33.0", {"mamba_cache_mode_ignored": True}),
+)
+
+
+@cache
 def parse_version(text: str) -> Version:
     """``0.19`` / ``0.19.1`` / ``v0.19.1`` to a (major, minor, patch) tuple."""
     parts = text.strip().lstrip("v").split(".")
@@ -426,10 +618,12 @@ class Release:
         return until is None or self.key < parse_version(until)
 
 
+@cache
 def resolve_release(text: str | None) -> Release:
     """The release a ``--vllm-version`` names; ``X.Y`` means the newest ``X.Y.*``.
 
     Raises ``InputError`` for versions outside 0.10.0 - the newest known.
+    Cached: a sweep resolves one release for every combination.
     """
     if text is None:
         text = NEWEST
@@ -451,10 +645,10 @@ def resolve_release(text: str | None) -> Release:
     version = candidates[-1]
     key = parse_version(version)
     changes: dict[str, object] = {}
-    for first, row in _CHANGES:
+    for first, row in (*_CHANGES, *_ENGINE_ARG_CHANGES):
         if parse_version(first) <= key:
             changes.update(row)
-    return Release(version=version, behaviour=Behaviour(**changes))  # type: ignore[arg-type]
+    return Release(version=version, behaviour=Behaviour(**changes))
 
 
 def release_for_log(version: str | None) -> tuple[str | None, str | None]:

@@ -435,7 +435,11 @@ def check_case(runner: CliRunner, label: str, path: Path) -> str | None:
 
 
 def test_fuzz_model_inputs(tmp_path: Path) -> None:
-    """Every case exits 0 with a plan or 2 with one ``kvplan: error:`` message; under a minute."""
+    """Every case exits 0 with a plan or 2 with one ``kvplan: error:`` message, none hanging.
+
+    Each case has its own hang limit (``CASE_SECONDS``); how long the whole run
+    takes is not asserted (speed is measured in benchmarks/, not here).
+    """
     runner = CliRunner()
     start = time.perf_counter()
     problems: list[str] = []
@@ -460,9 +464,8 @@ def test_alias_bomb_is_refused_or_planned_quickly(tmp_path: Path, levels: int) -
     """A billion-laughs YAML neither hangs nor expands: small ones plan, big ones exit 2."""
     path = tmp_path / "bomb.yaml"
     path.write_bytes(_alias_bomb(levels, 9))
-    start = time.perf_counter()
-    result = CliRunner().invoke(app, ["plan", str(path), *ARGS])
-    assert time.perf_counter() - start < 5
+    with time_limit(CASE_SECONDS):  # a hang guard, not a speed test
+        result = CliRunner().invoke(app, ["plan", str(path), *ARGS])
     if levels == 3:
         assert result.exit_code == 0, result.stderr
     else:

@@ -302,20 +302,18 @@ def test_missing_shards_use_the_index_total_size(tmp_path: Path) -> None:
 
 
 def test_checkpoint_experts_split_as_vllm_splits_them(tmp_path: Path) -> None:
-    import types
-
     # 4 routed experts of 8x8 bf16 (128 B each) in layer 0, a replicated router.
     tensors = {f"model.layers.0.mlp.experts.{e}.down_proj.weight": ("BF16", [8, 8]) for e in range(4)}
     tensors["model.layers.0.mlp.gate.weight"] = ("BF16", [4, 8])
     _write_safetensors(tmp_path / "model.safetensors", tensors)
     d = _describe("qwen3-30b-a3b")
     # TP 1 x DP 2 without EP: each expert divided over the 2 ranks (FusedMoEParallelConfig.make).
-    dp = types.SimpleNamespace(**vars(Serving()), dp=2, enable_expert_parallel=False)
+    dp = Serving(dp=2)
     got = safetensors_header.stage_bytes(d, dp, tmp_path, 0, 1, first=False, last=False)
     assert got is not None and got.bytes == 4 * 128 // 2 + 64
     # With EP over 48 ranks: the model's 128 experts are 32 x 3 + 16 x 2 (determine_expert_map:
     # the first 128 % 48 ranks hold one more), so rank 0 holds experts 0-2 of the file's 0-3.
-    ep = types.SimpleNamespace(**vars(Serving()), dp=48, enable_expert_parallel=True)
+    ep = Serving(dp=48, enable_expert_parallel=True)
     got = safetensors_header.stage_bytes(d, ep, tmp_path, 0, 1, first=False, last=False)
     assert got is not None and got.bytes == 3 * 128 + 64
 

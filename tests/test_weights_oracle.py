@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
 from pathlib import Path
 from typing import Any
 
@@ -220,20 +219,14 @@ def weights_oracle() -> dict:
 
 
 def _serving(inputs: dict) -> Any:
-    """Serving for a case's inputs; ``data_parallel_size`` / ``enable_expert_parallel`` set
-    the fields weights.moe_shards reads."""
+    """Serving for a case's inputs (vLLM's ``data_parallel_size`` is kvplan's ``dp``)."""
     args = inputs["args"]
     extra: dict[str, Any] = {"tp": inputs["tp"], "pp": inputs["pp"]}
     if "quantization" in args:
         extra["quantization"] = args["quantization"]
     serving = serving_mod.merge({}, None, extra)
     dp, ep = args.get("data_parallel_size", 1), args.get("enable_expert_parallel", False)
-    if dp == 1 and not ep:
-        return serving
-    names = {f.name for f in dataclasses.fields(serving)}
-    if {"dp", "enable_expert_parallel"} <= names:
-        return dataclasses.replace(serving, dp=dp, enable_expert_parallel=ep)
-    return types.SimpleNamespace(**vars(serving), dp=dp, enable_expert_parallel=ep)
+    return dataclasses.replace(serving, dp=dp, enable_expert_parallel=ep)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,10 @@
-"""The command line: a thin skin over ``kvplan.api`` and the renderers, one module per command."""
+"""The command line: a thin skin over ``kvplan.api`` and the renderers, one module per command.
 
-from kvplan.cli import check, lists, log, plan, probe, sweep  # noqa: F401  (each registers its command)
+``main`` imports only the module of the command being run; ``app`` (the whole
+typer application, as tests and tools use it) imports every command module the
+first time its commands are read.
+"""
+
 from kvplan.cli.app import app, main
 
 __all__ = ["app", "main"]

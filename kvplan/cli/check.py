@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvplan.cli.app import app, debug_mode, fail, print_json
+from kvplan.cli.app import Command, app, debug_mode, fail, print_json
 from kvplan.cli.options import DebugOpt, Format, FormatOpt, serving_options
 from kvplan.errors import InputError, KvplanError
 
@@ -47,13 +47,19 @@ def _write_summary(text: str) -> None:
         raise InputError(f"cannot append to the step summary ({exc.strerror})", source=path) from None
 
 
-@app.command()
+@app.command(cls=Command, short_help="CI gate: exit 1 when a budget fails.")
 @serving_options()
 def check(
     models: Annotated[
-        list[str],
-        typer.Argument(help="one or more models: preset, model YAML, config.json, directory, hub id"),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="one or more models: preset, model YAML, config.json, directory, hub id "
+            "(none: the model of --vllm-args)",
+            metavar="MODEL...",
+            show_default=False,
+        ),
+    ] = None,
+    *,
     serving: dict[str, Any],
     min_kv_tokens: MinTokensOpt = None,
     min_concurrency: MinConcOpt = None,
@@ -66,8 +72,7 @@ def check(
 ) -> None:
     """CI gate: one verdict per budget and model; exit 0 when all hold, 1 when any fails."""
     debug_mode(debug)
-    from kvplan.api import plan
-    from kvplan.inputs.models import resolve_model
+    from kvplan.api import plan_with, resolve
     from kvplan.render import check as render_check
     from kvplan.workflows import check as check_mod
 
@@ -84,8 +89,9 @@ def check(
             None,
             prefix="--",
         )
-        for name in models:
-            model = resolve_model(name)
+        names: list[str | None] = list(models) if models else [None]
+        for name in names:
+            model, options, _ = resolve(name, serving)
             budget = check_mod.merge(check_mod.parse_budget(model.budget, model.source), flag_budget)
             if budget.is_empty():
                 raise InputError(
@@ -94,7 +100,7 @@ def check(
                     field="budget",
                     hint="add a budget: section or give --min-kv-tokens, --min-concurrency, ...",
                 )
-            verdicts += check_mod.evaluate(model.label, plan(model, **serving), budget)
+            verdicts += check_mod.evaluate(model.label, plan_with(model, options), budget)
         if junit:
             try:
                 with open(junit, "w", encoding="utf-8") as fh:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from kvplan.cli.app import app, console, print_json
+from kvplan.cli.app import Command, app, console, print_json
 from kvplan.cli.options import Format, FormatOpt
 
 
-@app.command()
+def _markdown(title: str, headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    lines = [f"### {title}", "", "| " + " | ".join(headers) + " |"]
+    lines.append("|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|")
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _print(title: str, headers: list[str], rows: list[list[str]], right: set[int], wrap: set[int]) -> None:
+    from kvplan.render.fit import Col, show, table
+
+    out = console()
+    cols = [Col(h, "right" if i in right else "left", wrap=i in wrap) for i, h in enumerate(headers)]
+    show(out, table(title, cols, rows, out.width, styled=out.is_terminal))
+
+
+@app.command(cls=Command, short_help="The built-in model presets.")
 def presets(format: FormatOpt = Format.table) -> None:
     """List the built-in model presets."""
     from kvplan.inputs import presets as presets_mod
@@ -24,17 +40,15 @@ def presets(format: FormatOpt = Format.table) -> None:
     if format is Format.json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(title="Model presets")
-    for col in ("name", "hf_id", "architecture"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], str(row["hf_id"]), row["architecture"])
-    console().print(table)
+    headers = ["name", "hf_id", "architecture"]
+    cells = [[r["name"], str(r["hf_id"]), r["architecture"]] for r in rows]
+    if format is Format.markdown:
+        sys.stdout.write(_markdown("Model presets", headers, cells, set()))
+        return
+    _print("Model presets", headers, cells, set(), {1, 2})
 
 
-@app.command()
+@app.command(cls=Command, short_help="The built-in GPU memory presets.")
 def gpus(format: FormatOpt = Format.table) -> None:
     """List the built-in GPU memory presets (total memory as torch reports it)."""
     from kvplan.inputs import presets as presets_mod
@@ -54,13 +68,11 @@ def gpus(format: FormatOpt = Format.table) -> None:
     if format is Format.json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(title="GPU presets")
-    for col in ("name", "total bytes", "GiB", "vendor", "arch"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(
-            row["name"], f"{row['total_bytes']:,}", f"{row['total_gib']:.2f}", row["vendor"], row["arch"]
-        )
-    console().print(table)
+    headers = ["name", "total bytes", "GiB", "vendor", "arch"]
+    cells = [
+        [r["name"], f"{r['total_bytes']:,}", f"{r['total_gib']:.2f}", r["vendor"], r["arch"]] for r in rows
+    ]
+    if format is Format.markdown:
+        sys.stdout.write(_markdown("GPU presets", headers, cells, {1, 2}))
+        return
+    _print("GPU presets", headers, cells, {1, 2}, {0, 3})

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from kvplan.cli.app import app, console, debug_mode, fail, print_json
+from kvplan.cli.app import Command, app, console, debug_mode, fail, print_json
 from kvplan.cli.options import DebugOpt, Format, FormatOpt, serving_options
 from kvplan.errors import InputError, KvplanError
 
 
-@app.command()
+@app.command(cls=Command, short_help="Re-plan a vLLM startup log, side by side.")
 @serving_options()
 def log(
     file: Annotated[str, typer.Argument(help="a vLLM startup log, or - for stdin")],

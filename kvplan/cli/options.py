@@ -3,7 +3,9 @@
 ``SERVING`` lists the serving options of ``plan`` (each also a ``serving:``
 key of a model YAML); ``serving_options`` gives a command all of them, so
 ``plan``, ``check``, ``sweep`` and ``log`` cannot drift apart.  The command
-receives them as one ``serving`` dict of the options actually given.
+receives them as one ``serving`` dict of the options actually given.  Each
+option also answers to vLLM's own flag where kvplan's is shorter
+(``--tp`` / ``--tensor-parallel-size``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import typer
 
@@ -28,79 +29,149 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
-@dataclass(frozen=True)
-class ServingOption:
-    """One serving option: its ``Serving`` field, flag spelling, type and help."""
+class ServingOption(NamedTuple):
+    """One serving option: its ``Serving`` field, flag spellings, type, metavar and help.
+
+    ``flags`` is a tuple of names; a switch is one ``"--on/--off"`` entry.
+    """
 
     name: str
-    flags: str
+    flags: tuple[str, ...]
     type: Any
     help: str
+    metavar: str | None = None
     default: Any = None
 
 
+def _switch(name: str, flag: str, help: str) -> ServingOption:
+    """An on/off option spelled as vLLM spells it: ``--flag`` / ``--no-flag``."""
+    return ServingOption(name, (f"{flag}/--no-{flag[2:]}",), bool, help)
+
+
 SERVING: tuple[ServingOption, ...] = (
-    ServingOption("tp", "--tp", int, "tensor parallel size"),
-    ServingOption("pp", "--pp", int, "pipeline parallel size"),
-    ServingOption("dcp", "--dcp", int, "decode context parallel size"),
+    ServingOption("tp", ("--tp", "--tensor-parallel-size"), int, "tensor parallel size", "N"),
+    ServingOption("pp", ("--pp", "--pipeline-parallel-size"), int, "pipeline parallel size", "N"),
+    ServingOption(
+        "dcp", ("--dcp", "--decode-context-parallel-size"), int, "decode context parallel size", "N"
+    ),
+    ServingOption(
+        "dp",
+        ("--dp", "--data-parallel-size"),
+        int,
+        "data parallel size: engines of TP x PP GPUs each",
+        "N",
+    ),
+    _switch(
+        "enable_expert_parallel",
+        "--enable-expert-parallel",
+        "split the MoE experts over TP x DP ranks",
+    ),
     ServingOption(
         "pp_layer_partition",
-        "--pp-layer-partition",
+        ("--pp-layer-partition",),
         str,
-        "layers per stage, e.g. 7,8,8,7 (VLLM_PP_LAYER_PARTITION)",
+        "layers per stage, as VLLM_PP_LAYER_PARTITION",
+        "7,8,8,7",
     ),
-    ServingOption("gpu", "--gpu", str, "GPU preset name (see `kvplan gpus`)"),
-    ServingOption("gpu_memory", "--gpu-memory", str, "total GPU memory, e.g. 80GiB"),
-    ServingOption("probe", "--probe", bool, "read total memory from the local CUDA device", False),
+    ServingOption("gpu", ("--gpu",), str, "GPU preset (see `kvplan gpus`)", "NAME"),
+    ServingOption("gpu_memory", ("--gpu-memory",), str, "total GPU memory, e.g. 80GiB", "SIZE"),
+    ServingOption("probe", ("--probe",), bool, "total memory of the local CUDA device", default=False),
     ServingOption(
         "gpu_memory_utilization",
-        "--gpu-memory-utilization",
+        ("--gpu-memory-utilization",),
         float,
         "vLLM's fraction (default: the release's)",
+        "F",
     ),
     ServingOption(
         "kv_cache_memory",
-        "--kv-cache-memory",
+        ("--kv-cache-memory",),
         str,
-        "KV cache memory per worker (one size, or one per PP stage: 20GiB,18GiB)",
-    ),
-    ServingOption("max_model_len", "--max-model-len", str, "tokens per request; -1 or auto to fit memory"),
-    ServingOption("block_size", "--block-size", int, "tokens per block"),
-    ServingOption(
-        "kv_cache_dtype", "--kv-cache-dtype", str, "auto, bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, ..."
+        "KV cache memory per worker: one size, or one per PP stage",
+        "SIZE[,SIZE]",
     ),
     ServingOption(
-        "num_gpu_blocks_override", "--num-gpu-blocks-override", int, "as vLLM's num_gpu_blocks_override"
+        "kv_cache_memory_bytes",
+        ("--kv-cache-memory-bytes",),
+        str,
+        "vLLM's name for it: one size (20G = 20 GiB, 20g = 20e9)",
+        "SIZE",
     ),
     ServingOption(
+        "cpu_offload_gb", ("--cpu-offload-gb",), float, "GiB of weights vLLM keeps in CPU memory", "GIB"
+    ),
+    ServingOption(
+        "max_model_len", ("--max-model-len",), str, "tokens per request (32k, 32K); auto or -1 fits", "N"
+    ),
+    ServingOption("block_size", ("--block-size",), int, "tokens per block", "N"),
+    ServingOption(
+        "kv_cache_dtype", ("--kv-cache-dtype",), str, "auto, bfloat16, float16, fp8, fp8_e5m2, ...", "DTYPE"
+    ),
+    ServingOption(
+        "num_gpu_blocks_override", ("--num-gpu-blocks-override",), int, "blocks per worker, as vLLM's", "N"
+    ),
+    _switch(
         "disable_hybrid_kv_cache_manager",
-        "--disable-hybrid-kv-cache-manager/--hybrid-kv-cache-manager",
-        bool,
-        "as vLLM's flag",
+        "--disable-hybrid-kv-cache-manager",
+        "one KV cache group type (vLLM's flag)",
     ),
-    ServingOption("max_num_batched_tokens", "--max-num-batched-tokens", int, "as in vLLM"),
-    ServingOption("max_num_seqs", "--max-num-seqs", int, "as in vLLM"),
-    ServingOption("enforce_eager", "--enforce-eager", bool, "no CUDA graphs (memory estimate)"),
+    _switch("enable_prefix_caching", "--enable-prefix-caching", "prefix caching (sets the Mamba cache mode)"),
+    ServingOption(
+        "mamba_cache_mode", ("--mamba-cache-mode",), str, "none, align or all (0.15 - 0.32)", "MODE"
+    ),
+    ServingOption("mamba_block_size", ("--mamba-block-size",), int, "tokens per Mamba state block", "N"),
+    ServingOption(
+        "mamba_cache_dtype", ("--mamba-cache-dtype",), str, "Mamba state dtype: auto, float32, ...", "DTYPE"
+    ),
+    ServingOption(
+        "mamba_ssm_cache_dtype", ("--mamba-ssm-cache-dtype",), str, "Mamba SSM state dtype", "DTYPE"
+    ),
+    _switch("async_scheduling", "--async-scheduling", "async scheduling (default: on)"),
+    ServingOption("max_num_batched_tokens", ("--max-num-batched-tokens",), str, "as in vLLM (8k, 8K)", "N"),
+    ServingOption("max_num_seqs", ("--max-num-seqs",), int, "as in vLLM", "N"),
+    ServingOption(
+        "enforce_eager", ("--enforce-eager",), bool, "no CUDA graphs (memory estimate)", default=False
+    ),
     ServingOption(
         "vllm_version",
-        "--vllm-version",
+        ("--vllm-version",),
         str,
-        "vLLM release whose planner to reproduce (default: newest known)",
+        "release whose planner to reproduce (default: newest)",
+        "X.Y[.Z]",
     ),
     ServingOption(
-        "quantization", "--quantization", str, "vLLM's --quantization (fp8, awq, gptq, mxfp4, ...)"
+        "quantization",
+        ("--quantization", "-q"),
+        str,
+        "vLLM's --quantization (fp8, awq, gptq, mxfp4, ...)",
+        "METHOD",
     ),
-    ServingOption("dtype", "--dtype", str, "vLLM's --dtype: auto, half, float16, bfloat16, float32"),
     ServingOption(
-        "usage_context", "--usage-context", str, "serve (vllm serve, default), llm (offline LLM), engine"
+        "dtype", ("--dtype",), str, "vLLM's --dtype: auto, half, float16, bfloat16, float32", "DTYPE"
     ),
-    ServingOption("performance_mode", "--performance-mode", str, "balanced, interactivity or throughput"),
+    ServingOption(
+        "usage_context",
+        ("--usage-context",),
+        str,
+        "serve (vllm serve, default), llm (offline LLM), engine",
+        "CONTEXT",
+    ),
+    ServingOption(
+        "performance_mode", ("--performance-mode",), str, "balanced, interactivity or throughput", "MODE"
+    ),
     ServingOption(
         "flashinfer_sampler",
-        "--flashinfer-sampler/--no-flashinfer-sampler",
+        ("--flashinfer-sampler/--no-flashinfer-sampler",),
         bool,
         "vLLM's sampler uses FlashInfer top-k/top-p (VLLM_USE_FLASHINFER_SAMPLER; before 0.11.1 only "
         "when flashinfer is installed); default: the release's",
+    ),
+    ServingOption(
+        "vllm_args",
+        ("--vllm-args",),
+        str,
+        'a pasted "vllm serve MODEL ..." line or LLM(...) keywords',
+        "TEXT",
     ),
 )
 
@@ -111,10 +182,13 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
 def _annotation(option: ServingOption, as_list: bool) -> Any:
     if as_list:
         return Annotated[
-            str | None, typer.Option(option.flags, help=f"{option.help} (a comma list sweeps it)")
+            str | None,
+            typer.Option(
+                *option.flags, help=f"{option.help} (a comma list sweeps it)", metavar=option.metavar
+            ),
         ]
     kind = option.type if option.default is not None else option.type | None
-    return Annotated[kind, typer.Option(option.flags, help=option.help)]
+    return Annotated[kind, typer.Option(*option.flags, help=option.help, metavar=option.metavar)]
 
 
 def serving_options(*, lists: tuple[str, ...] = ()) -> Callable[[F], F]:
@@ -137,8 +211,8 @@ def serving_options(*, lists: tuple[str, ...] = ()) -> Callable[[F], F]:
             )
             for o in SERVING
         ]
-        positional = [p for p in own if p.default is inspect.Parameter.empty]
-        rest = [p for p in own if p.default is not inspect.Parameter.empty]
+        positional = [p for p in own if p.default is inspect.Parameter.empty or _is_argument(p)]
+        rest = [p for p in own if p not in positional]
         params = positional + added + rest
 
         @functools.wraps(func)
@@ -155,3 +229,9 @@ def serving_options(*, lists: tuple[str, ...] = ()) -> Callable[[F], F]:
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def _is_argument(param: inspect.Parameter) -> bool:
+    """A positional CLI argument (``typer.Argument``) or the click context, kept first."""
+    meta = getattr(param.annotation, "__metadata__", ())
+    return any(isinstance(m, typer.models.ArgumentInfo) for m in meta) or param.name == "ctx"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kvplan.cli.app import ModelArg, app, console, debug_mode, fail, print_json
+from kvplan.cli.app import Command, ModelArg, app, console, debug_mode, fail, pasted_command, print_json
 from kvplan.cli.options import DebugOpt, Format, FormatOpt, serving_options
 from kvplan.errors import KvplanError
 
@@ -16,20 +16,30 @@ ExplainOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(
+    cls=Command, context_settings={"allow_extra_args": True}, short_help="Plan the KV cache of one model."
+)
 @serving_options()
 def plan(
-    model: ModelArg,
+    ctx: typer.Context,
+    model: ModelArg = None,
+    *,
     serving: dict[str, Any],
     format: FormatOpt = Format.table,
     explain: ExplainOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Plan the KV cache: blocks per PP stage, tensors, per-layer bytes, capacity."""
+    """Plan the KV cache: blocks per PP stage, tensors, per-layer bytes, capacity.
+
+    `kvplan plan -- vllm serve org/model --tensor-parallel-size 4 ...` plans a
+    pasted vLLM command: every flag kvplan models is used, every other one is
+    named as ignored.
+    """
     debug_mode(debug)
     from kvplan.api import plan as make_plan
 
     try:
+        model, serving = pasted_command(model, list(ctx.args), serving)
         result = make_plan(model, **serving)
     except KvplanError as err:
         fail(err)

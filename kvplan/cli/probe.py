@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kvplan.cli.app import app, console, debug_mode, fail, print_json
+from kvplan.cli.app import Command, app, console, debug_mode, fail, print_json
 from kvplan.cli.options import DebugOpt, Format, FormatOpt
 from kvplan.errors import KvplanError
 
 
-@app.command()
+@app.command(cls=Command, short_help="The local CUDA devices' memory.")
 def probe(format: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
     """Every visible CUDA device: name, total, free and used memory."""
     debug_mode(debug)

@@ -31,6 +31,7 @@ class ModelInput:
     layers: list[Any] | None = None
     budget: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None  # where safetensors may be found
+    notes: tuple[str, ...] = ()  # how the name was resolved, when it is worth saying
 
 
 def _as_mapping(data: Any, source: str) -> dict[str, Any]:
@@ -98,18 +99,28 @@ def hf_cache_dirs() -> list[Path]:
 
 
 def find_in_hf_cache(repo_id: str) -> Path | None:
-    """The newest cached ``config.json`` of a hub id, or None (never downloads)."""
+    """The newest cached ``config.json`` of a hub id, or None (never downloads).
+
+    An unreadable cache folder or snapshot is an ``InputError`` naming it.
+    """
     folder = "models--" + repo_id.replace("/", "--")
     for cache in hf_cache_dirs():
         snapshots = cache / folder / "snapshots"
-        if not snapshots.is_dir():
-            continue
-        ref = cache / folder / "refs" / "main"
-        if ref.is_file():
-            candidate = snapshots / ref.read_text().strip() / "config.json"
-            if candidate.is_file():
-                return candidate
-        found = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+        try:
+            if not snapshots.is_dir():
+                continue
+            ref = cache / folder / "refs" / "main"
+            if ref.is_file():
+                candidate = snapshots / ref.read_text().strip() / "config.json"
+                if candidate.is_file():
+                    return candidate
+            found = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+        except OSError as exc:
+            raise InputError(
+                f"cannot read the Hugging Face cache ({exc.strerror or exc})",
+                source=str(exc.filename or snapshots),
+                hint="check the folder's permissions",
+            ) from None
         if found:
             return found[-1]
     return None
@@ -131,45 +142,83 @@ def preset_model(name: str) -> ModelInput | None:
     )
 
 
+def _looks_like_path(name: str) -> bool:
+    """A name written as a file path: a model-file suffix, or a ./ ../ / ~ start."""
+    return name.lower().endswith((".yaml", ".yml", ".json")) or name.startswith(("./", "../", "/", "~", "."))
+
+
+def _local(name: str, path: Path) -> ModelInput | None:
+    """The model at an existing path (directory, ``.json``, ``.yaml``/``.yml``), or None."""
+    try:
+        if path.is_dir():
+            config = path / "config.json"
+            if not config.is_file():
+                raise InputError(
+                    "directory has no config.json", source=str(path), hint="point at a model directory"
+                )
+            return from_json_file(config, name)
+        if path.exists():
+            suffix = path.suffix.lower()
+            if suffix == ".json":
+                return from_json_file(path, name)
+            if suffix in (".yaml", ".yml"):
+                return from_yaml_file(path, name)
+            raise InputError(
+                "unknown file type", source=str(path), hint="a .yaml/.yml model file or a config.json"
+            )
+        if path.is_symlink():
+            raise InputError(
+                "is a symbolic link to nothing (a dangling link, or a loop)",
+                source=str(path),
+                hint="point at the model file or directory itself",
+            )
+    except PermissionError:
+        raise InputError("cannot read it (permission denied)", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror or exc})", source=str(path)) from None
+    return None
+
+
 def resolve_model(name: str) -> ModelInput:
     """Turn a MODEL argument into its raw inputs.
 
     Order: an existing path (directory, ``.json``, ``.yaml``/``.yml``), then a
-    preset name, then a hub id in the local HF cache.
+    preset name, then a hub id in the local HF cache, then the preset whose
+    ``hf_id`` that hub id is.  A name written as a path that does not exist is
+    "no such file", never a hub id.
     """
     if not name or not name.strip():
         raise InputError("MODEL is empty", hint="a preset name, a YAML, a config.json or a directory")
     path = Path(name).expanduser()
-    if path.is_dir():
-        config = path / "config.json"
-        if not config.is_file():
-            raise InputError(
-                "directory has no config.json", source=str(path), hint="point at a model directory"
-            )
-        return from_json_file(config, name)
-    if path.exists():
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            return from_json_file(path, name)
-        if suffix in (".yaml", ".yml"):
-            return from_yaml_file(path, name)
-        raise InputError(
-            "unknown file type", source=str(path), hint="a .yaml/.yml model file or a config.json"
-        )
+    local = _local(name, path)
+    if local is not None:
+        return local
+    if _looks_like_path(name):
+        raise InputError("no such file or directory", source=str(path))
     preset = preset_model(name)
     if preset is not None:
         return preset
     if _HUB_ID.match(name):
         cached = find_in_hf_cache(name)
-        if cached is None:
-            raise InputError(
-                f"'{name}' is not in the local Hugging Face cache",
-                hint="kvplan never downloads; run `huggingface-cli download "
-                f"{name} config.json` or point at a config.json",
+        if cached is not None:
+            return from_json_file(cached, name)
+        from kvplan.inputs import presets
+
+        known = presets.find_model_by_hf_id(name)
+        if known is not None:
+            model = preset_model(known)
+            assert model is not None
+            model.notes = (
+                f"{name} is not in the local Hugging Face cache: planned from preset {known}, its config.json",
             )
-        return from_json_file(cached, name)
-    if "/" in name or path.suffix.lower() in (".yaml", ".yml", ".json"):
-        raise InputError("no such file", source=str(path))
+            return model
+        raise InputError(
+            f"'{name}' is not in the local Hugging Face cache",
+            hint="kvplan never downloads; run `huggingface-cli download "
+            f"{name} config.json` or point at a config.json",
+        )
+    if "/" in name:
+        raise InputError("no such file or directory", source=str(path))
     raise InputError(
         f"unknown model '{name}'",
         hint="not a file, a preset (see `kvplan presets`) or a cached hub id (org/name)",

@@ -53,13 +53,38 @@ def model_info(name: str) -> dict[str, Any]:
     return _load_model(name)
 
 
+_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
 def find_model(name: str) -> dict[str, Any] | None:
-    """The file contents of the preset called ``name`` (case-insensitive), or None."""
+    """The file contents of the preset called ``name`` (case-insensitive), or None.
+
+    Only a plain preset name is looked up (``../gpus`` is not one), so no
+    other file of the presets folder can be read as a model.
+    """
     key = name.strip().lower()
+    if not _PRESET_NAME.match(key) or key.endswith((".yaml", ".yml")):
+        return None
     path = _data_dir() / "models" / f"{key}.yaml"
     if not path.is_file():
         return None
     return _load_model(key)
+
+
+def find_model_by_hf_id(repo_id: str) -> str | None:
+    """The preset whose ``hf_id`` is ``repo_id`` (case-insensitive), or None.
+
+    A preset holds that repository's config.json, so a hub id kvplan cannot
+    find in the local cache can still be planned from it.
+    """
+    wanted = repo_id.strip().lower()
+    folder = _data_dir() / "models"
+    for name in model_names():
+        text = (folder / f"{name}.yaml").read_text(encoding="utf-8")
+        m = re.search(r"^hf_id:\s*(\S+)\s*$", text, flags=re.M)
+        if m and m.group(1).strip("'\"").lower() == wanted:
+            return name
+    return None
 
 
 @dataclass(eq=False)
@@ -116,8 +141,12 @@ def _candidate_entries(key: str) -> list[GPU]:
     return found
 
 
+@cache
 def find_gpu(name: str) -> GPU:
-    """The GPU preset matching ``name`` or one of its aliases (case-insensitive)."""
+    """The GPU preset matching ``name`` or one of its aliases (case-insensitive).
+
+    Cached: a sweep names a few GPUs in thousands of combinations.
+    """
     key = name.strip().lower()
     for gpu in _candidate_entries(key) if key else ():
         if key == gpu.name.lower() or key in (a.lower() for a in gpu.aliases):

@@ -266,15 +266,26 @@ def _estimated(
             vendor=gpu.vendor,
             dtype_bytes=dtype_bytes,
         )
+        # --cpu-offload-gb: vLLM keeps up to that many GiB of this GPU's weights in CPU memory.
+        offload = min(int(serving.cpu_offload_gb * GiB), w.bytes)
         terms = (
             Term("total", total, False, gpu.source),
             Term("requested (x gpu_memory_utilization)", requested, False, requested_how),
             Term("weights", -w.bytes, w.estimated, w.source),
+            *(
+                (
+                    Term(
+                        "weights in CPU memory", offload, True, f"--cpu-offload-gb {serving.cpu_offload_gb:g}"
+                    ),
+                )
+                if offload
+                else ()
+            ),
             Term("activation peak", -act.bytes, True, act.source),
             Term("non-torch memory", -non_torch.bytes, True, non_torch.source),
             Term("CUDA graphs", -graphs.bytes, graphs.estimated, graphs.source),
         )
-        available = requested - w.bytes - act.bytes - non_torch.bytes - graphs.bytes
+        available = requested - w.bytes + offload - act.bytes - non_torch.bytes - graphs.bytes
         stages_out.append(StageBudget(rank, terms, available))
         if w.bytes > total:
             oom.append(f"stage {rank}: {w.bytes / GiB:.2f} GiB")

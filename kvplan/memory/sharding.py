@@ -33,8 +33,7 @@ class MoeShards:
 def moe_shards(serving: Serving) -> MoeShards:
     """The routed-expert split for ``serving``: TP x DP ranks, whole experts with
     ``--enable-expert-parallel`` (rank 0, which holds the most)."""
-    dp = int(getattr(serving, "dp", 1) or 1)
-    grid = serving.tp * dp
-    if bool(getattr(serving, "enable_expert_parallel", False)) and grid > 1:
+    grid = serving.tp * serving.dp
+    if serving.enable_expert_parallel and grid > 1:
         return MoeShards(tp=1, ep=grid)
     return MoeShards(tp=grid)

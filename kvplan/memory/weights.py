@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +325,7 @@ _EMBED_ON_EVERY_STAGE = frozenset(
 )
 
 
+@lru_cache(maxsize=1024)  # a sweep asks for the same stages under many GPUs, dtypes and block sizes
 def stage_params(
     model: ModelDescription,
     tp: int,

@@ -117,19 +117,44 @@ def _layer_count(cfg: Config, source: str) -> int | None:
     return count
 
 
-def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
-    """``max_position_embeddings`` in tokens (``default`` when absent)."""
-    value = cfg.get("max_position_embeddings")
+# The config keys vLLM reads the model's length from (ModelArchConfigConvertor's
+# possible_keys): the smallest given wins, except that model_max_length overrides.
+LENGTH_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+def _length(cfg: Config, key: str, source: str) -> int | None:
+    value = cfg.get(key)
     if value is None:
-        return default
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MODEL_LEN:
         raise InputError(
             f"must be a whole number of tokens from 1 to {MAX_MODEL_LEN:,}",
             source=source,
-            field="max_position_embeddings",
+            field=key,
             value=value,
         )
     return value
+
+
+def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
+    """The model's length in tokens as vLLM derives it from the config; ``default``
+    stands in for ``max_position_embeddings`` when the config omits it."""
+    if (override := _length(cfg, "model_max_length", source)) is not None:
+        return override
+    found = [v for key in LENGTH_KEYS if (v := _length(cfg, key, source)) is not None]
+    if "max_position_embeddings" not in cfg and default is not None:
+        found.append(default)
+    return min(found) if found else None
 
 
 def describe(model: ModelInput, release: Release) -> ModelDescription:
@@ -180,10 +205,12 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     module, function = entry.derive.split(":")
     deriver = getattr(import_module(f"kvplan.model.families.{module}"), function)
     layers = deriver(text, source, release, **entry.options, **prefix)
+    # Configs without num_hidden_layers (Whisper's name them per side) count the derived layers.
+    count = value(text, "num_hidden_layers", source, default=None)
     return ModelDescription(
         architecture=arch,
         family=entry.family,
-        num_hidden_layers=value(text, "num_hidden_layers", source),
+        num_hidden_layers=count or max((layer.index for layer in layers), default=-1) + 1,
         layers=tuple(layers),
         dtype=dtype,
         max_position_embeddings=_max_len(text, source, entry.max_len),

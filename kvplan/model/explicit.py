@@ -20,7 +20,9 @@ _KEYS: dict[str, set[str]] = {
     "full": {"num_kv_heads", "head_size", "head_size_v", "dtype", "num_attention_heads"},
     "sliding_window": {"num_kv_heads", "head_size", "dtype", "sliding_window", "num_attention_heads"},
     "chunked_local": {"num_kv_heads", "head_size", "dtype", "attention_chunk_size", "num_attention_heads"},
-    "mla": {"kv_lora_rank", "qk_rope_head_dim", "dtype"},
+    # MLA as the model has it (kv_lora_rank + qk_rope_head_dim), or as vLLM's
+    # MLAAttentionSpec has it: one KV head of head_size = their sum.
+    "mla": {"kv_lora_rank", "qk_rope_head_dim", "dtype", "num_kv_heads", "head_size"},
     "mamba": {"shapes", "dtypes", "mamba_type"},
 }
 _COMMON = {"name", "type", "block_size", "page_size_padded", "index"}
@@ -38,6 +40,44 @@ def _pos_int(entry: dict[str, Any], key: str, where: str, source: str, required:
             "must be a positive whole number", source=source, field=f"{where}.{key}", value=value
         )
     return value
+
+
+def _mla(
+    entry: dict[str, Any],
+    where: str,
+    source: str,
+    name: str,
+    index: int,
+    dtype: str | None,
+    block: int | None,
+    padded: int | None,
+) -> MLALayer:
+    """An MLA layer from either spelling; when both are given they must agree."""
+    heads = _pos_int(entry, "num_kv_heads", where, source, required=False)
+    if heads is not None and heads != 1:
+        raise InputError(
+            "must be 1: an MLA layer caches one latent row per token (vLLM's MLAAttentionSpec)",
+            source=source,
+            field=f"{where}.num_kv_heads",
+            value=heads,
+        )
+    head = _pos_int(entry, "head_size", where, source, required=False)
+    has_parts = "kv_lora_rank" in entry or "qk_rope_head_dim" in entry
+    if head is not None and not has_parts:
+        # vLLM's spelling: only the row width is known, which is all the cache needs.
+        return MLALayer(name, index, kv_lora_rank=head, qk_rope_head_dim=0, dtype=dtype, block_size=block,
+                        page_size_padded=padded)  # fmt: skip
+    rank = _pos_int(entry, "kv_lora_rank", where, source) or 0
+    rope = _pos_int(entry, "qk_rope_head_dim", where, source) or 0
+    if head is not None and head != rank + rope:
+        raise InputError(
+            f"must be kv_lora_rank + qk_rope_head_dim = {rank} + {rope} = {rank + rope}",
+            source=source,
+            field=f"{where}.head_size",
+            value=head,
+        )
+    return MLALayer(name, index, kv_lora_rank=rank, qk_rope_head_dim=rope, dtype=dtype, block_size=block,
+                    page_size_padded=padded)  # fmt: skip
 
 
 def parse_layers(entries: list[Any], source: str) -> list[Layer]:
@@ -88,15 +128,7 @@ def parse_layers(entries: list[Any], source: str) -> list[Layer]:
         )
         layer: Layer
         if kind == "mla":
-            layer = MLALayer(
-                name,
-                index,
-                kv_lora_rank=_pos_int(entry, "kv_lora_rank", where, source) or 0,
-                qk_rope_head_dim=_pos_int(entry, "qk_rope_head_dim", where, source) or 0,
-                dtype=dtype,
-                block_size=block,
-                page_size_padded=padded,
-            )
+            layer = _mla(entry, where, source, name, index, dtype, block, padded)
         elif kind == "mamba":
             shapes = entry.get("shapes")
             dtypes = entry.get("dtypes")

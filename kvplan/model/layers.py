@@ -55,6 +55,11 @@ class Layer:
     def check_tp(self, tp: int) -> None:
         """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
 
+    @property
+    def kv_sharing_target(self) -> str | None:
+        """The layer whose KV cache this one reads (None: it keeps its own)."""
+        return None
+
 
 @dataclass(frozen=True, eq=False)
 class AttentionLayer(Layer):
@@ -89,11 +94,32 @@ class SlidingWindowLayer(AttentionLayer):
 
 
 @dataclass(frozen=True, eq=False)
+class CrossAttentionLayer(AttentionLayer):
+    """An encoder-decoder model's cross attention over the encoder's output."""
+
+    kind: ClassVar[str] = "cross_attention"
+
+
+@dataclass(frozen=True, eq=False)
 class ChunkedLocalLayer(AttentionLayer):
     """Attention inside chunks of ``attention_chunk_size`` tokens."""
 
     kind: ClassVar[str] = "chunked_local"
     attention_chunk_size: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class SharedKVLayer(Layer):
+    """An attention layer that reads the KV cache of an earlier layer, ``target``
+    (vLLM's ``kv_sharing_target_layer_name``): no spec and no pages of its own; on
+    the workers it joins its target's KV cache group and aliases its tensor."""
+
+    kind: ClassVar[str] = "shared"
+    target: str = ""
+
+    @property
+    def kv_sharing_target(self) -> str | None:
+        return self.target
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,7 +137,12 @@ class MLALayer(Layer):
 
 @dataclass(frozen=True, eq=False)
 class MambaLayer(Layer):
-    """Recurrent state whose per-rank shapes are given (or computed by a subclass)."""
+    """Recurrent state whose per-rank shapes are given (or computed by a subclass).
+
+    ``prefill_checkpoint_alignment``: the token multiple at which the layer can
+    export its state from inside a prefill (vLLM's ``align`` mode then keeps
+    block sizes on it); None when it exports none.
+    """
 
     kind: ClassVar[str] = "mamba"
     shapes: tuple[tuple[int, ...], ...] = ()
@@ -119,14 +150,15 @@ class MambaLayer(Layer):
     mamba_type: str = "mamba2"
     block_size: int | None = None
     page_size_padded: int | None = None
+    prefill_checkpoint_alignment: int | None = None
 
-    def state(self, tp: int) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
-        """Per-rank state shapes and their dtypes."""
+    def state(self, tp: int, num_spec: int = 0) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+        """Per-rank state shapes and their dtypes, with ``num_spec`` speculative tokens."""
         return self.shapes, self.dtypes
 
-    def state_bytes(self, tp: int) -> int:
+    def state_bytes(self, tp: int, num_spec: int = 0) -> int:
         """Unpadded bytes of one request's state on one rank."""
-        shapes, dtypes = self.state(tp)
+        shapes, dtypes = self.state(tp, num_spec)
         return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
 
 

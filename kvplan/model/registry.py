@@ -112,12 +112,33 @@ _RECURRENT: dict[str, Entry] = {
         since="0.17.0",
     ),
     "NemotronHForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h"),
+    # The same vLLM class; per-layer block_configs need the checkpoint's own config code.
+    "NemotronHPuzzleForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h", {"puzzle": True}, since="0.16.0"),
     "GraniteMoeHybridForCausalLM": Entry("mamba hybrid", "mamba:granite_h"),
     "JambaForCausalLM": Entry("mamba hybrid", "mamba:jamba"),
     "FalconH1ForCausalLM": Entry("mamba hybrid", "mamba:falcon_h1"),
-    "Mamba2ForCausalLM": Entry("attention-free (mamba2)", "mamba:mamba2_only"),
-    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only"),
-    "FalconMambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only"),
+    # Their configs name no length: vLLM then takes 2048 tokens (config/model.py, default_max_len).
+    "Mamba2ForCausalLM": Entry("attention-free (mamba2)", "mamba:mamba2_only", max_len=2048),
+    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
+    "FalconMambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
+    "Zamba2ForCausalLM": Entry("mamba hybrid", "recurrent:zamba2", max_len=4096),
+    "OlmoHybridForCausalLM": Entry(
+        "linear-attention hybrid", "recurrent:olmo_hybrid", since="0.18.0", max_len=65536
+    ),
+    "KimiLinearForCausalLM": Entry("linear-attention hybrid", "recurrent:kimi_linear", since="0.11.1"),
+    "Lfm2ForCausalLM": Entry("short-conv hybrid", "recurrent:lfm2", since="0.10.2", max_len=128000),
+    "Lfm2MoeForCausalLM": Entry(
+        "short-conv hybrid", "recurrent:lfm2", {"moe": True}, since="0.11.1", max_len=128000
+    ),
+}
+
+_KV_SHARING: dict[str, Entry] = {
+    "Gemma3nForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma3n", since="0.10.1", max_len=32768),
+    "Gemma4ForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma4", since="0.19.0", max_len=131072),
+}
+
+_ENCODER_DECODER: dict[str, Entry] = {
+    "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper"),
 }
 
 ARCHITECTURES: dict[str, Entry] = {
@@ -126,6 +147,8 @@ ARCHITECTURES: dict[str, Entry] = {
     **_CHUNKED_LOCAL,
     **_MLA,
     **_RECURRENT,
+    **_KV_SHARING,
+    **_ENCODER_DECODER,
 }
 
 _MULTIMODAL: dict[str, Wrapper] = {
@@ -136,9 +159,20 @@ _MULTIMODAL: dict[str, Wrapper] = {
 _RECURRENT_WRAPPERS: dict[str, Wrapper] = {
     "Qwen3_5ForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.17.0"),
     "Qwen3_5MoeForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.17.0"),
+    # minicpmv4_6.py / minicpmv4_7.py build Qwen3_5ForCausalLM under "language_model".
+    "MiniCPMV4_6ForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.22.0"),
+    "MiniCPMV4_7ForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.32.0"),
+    # lfm2_vl.py: the text config's own architectures, under "language".
+    "Lfm2VlForConditionalGeneration": Wrapper(prefix="language.model.layers", since="0.14.0"),
 }
 
-WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS}
+_KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
+    "Gemma3nForConditionalGeneration": Wrapper(backbone="Gemma3nForCausalLM"),
+    "Gemma4ForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.19.0"),
+    "Gemma4UnifiedForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.23.0"),
+}
+
+WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHARING_WRAPPERS}
 
 # transformers' MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, for the text model types wrappers carry:
 # the backbone vLLM builds when text_config names no architectures.

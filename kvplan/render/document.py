@@ -62,7 +62,10 @@ def _branch(b: Branch) -> dict[str, Any]:
 
 
 def _group(g: Group) -> dict[str, Any]:
-    return {"layer_names": list(g.layer_names), "spec": spec_dict(g.spec)}
+    out: dict[str, Any] = {"layer_names": list(g.layer_names), "spec": spec_dict(g.spec)}
+    if g.shared_layers:
+        out["shared_layers"] = list(g.shared_layers)
+    return out
 
 
 def _layer(row: LayerRow) -> dict[str, Any]:
@@ -88,6 +91,7 @@ def document(plan: Plan) -> dict[str, Any]:
     fit = plan.fit
     stages = []
     for stage, (start, end) in zip(plan.stages, plan.layout.ranges, strict=True):
+        sharing = plan.layout.kv_sharing[stage.pp_rank] if plan.layout.kv_sharing else {}
         stages.append(
             {
                 "pp_rank": stage.pp_rank,
@@ -101,6 +105,7 @@ def document(plan: Plan) -> dict[str, Any]:
                 "kv_cache_tensors": [_tensor(t) for t in stage.tensors],
                 "branches": {name: _branch(b) for name, b in stage.branches.items() if name != "none"},
                 "branch_taken": stage.branch_taken,
+                **({"kv_sharing": dict(sharing)} if sharing else {}),
             }
         )
     memory = {
@@ -137,6 +142,14 @@ def document(plan: Plan) -> dict[str, Any]:
             "tp": plan.serving.tp,
             "pp": plan.serving.pp,
             "dcp": plan.serving.dcp,
+            "dp": plan.serving.dp,
+            "gpus": plan.serving.gpus,
+            "enable_expert_parallel": plan.serving.enable_expert_parallel,
+            "expert_parallel_size": plan.serving.expert_parallel_size,
+            "enable_prefix_caching": plan.prefix_caching,
+            "mamba_cache_mode": plan.layout.mamba_cache_mode,
+            "async_scheduling": plan.engine.async_scheduling,
+            "cpu_offload_gb": plan.serving.cpu_offload_gb,
             "kv_cache_dtype": plan.kv_cache_dtype,
             "max_num_batched_tokens": plan.max_num_batched_tokens,
             "max_num_seqs": plan.max_num_seqs,

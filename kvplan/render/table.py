@@ -1,23 +1,27 @@
-"""Rich tables for ``kvplan plan``, built from a finished ``Plan``."""
+"""The tables of ``kvplan plan``, built from a finished ``Plan`` and laid out for a width."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
 from kvplan.api import Plan
+from kvplan.render.fit import Cell, Col, Line, fits, show, table, wrap
 from kvplan.sizes import human
 from kvplan.vllm.planner import Branch
 
 _NUM = re.compile(r"\.(\d+)\.")
 
 
-def compact_names(names: list[str]) -> str:
-    """``model.layers.{0..31}.self_attn.attn`` for runs of consecutive indices."""
+def compact_names(names: list[str], sep: str = ",") -> str:
+    """``model.layers.{0..31}.self_attn.attn`` for runs of consecutive indices.
+
+    ``sep`` joins the indices of a list (``{0,7,14}``); tables use ``", "`` so a
+    long list wraps between indices, never inside one.
+    """
     if len(names) <= 2:
         return ", ".join(names)
     patterns: dict[str, list[int]] = {}
@@ -34,49 +38,69 @@ def compact_names(names: list[str]) -> str:
     parts = []
     for key in order:
         idx = patterns[key]
-        parts.append(key.replace("{}", "{" + _ranges(idx) + "}"))
+        parts.append(key.replace("{}", "{" + _ranges(idx, sep) + "}"))
     return "; ".join(parts)
 
 
-def _ranges(idx: list[int]) -> str:
+def _ranges(idx: list[int], sep: str = ",") -> str:
     if len(idx) > 2:
         step = idx[1] - idx[0]
         if step > 0 and all(b - a == step for a, b in zip(idx, idx[1:], strict=False)):
             if step == 1:
                 return f"{idx[0]}..{idx[-1]}"
             return f"{idx[0]}..{idx[-1]} step {step}"
-    return ",".join(map(str, idx))
+    # Runs of three or more consecutive indices as a..b.
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    parts = [f"{r[0]}..{r[-1]}" if len(r) > 2 else sep.join(map(str, r)) for r in runs]
+    return sep.join(parts)
 
 
-def _summary(plan: Plan) -> Table:
+def _summary(plan: Plan, width: int, styled: bool = False) -> list[Line]:
     d = plan.description
-    t = Table(title=f"kvplan: {plan.model.label} on vLLM {plan.release.version}", show_header=False)
-    t.add_column("what", style="bold")
-    t.add_column("value")
+    rows: list[list[Any]] = []
     s = plan.serving
     fit = plan.fit
-    t.add_row("model", f"{d.architecture} ({d.family}), {d.num_hidden_layers} layers, {d.dtype}")
-    t.add_row("parallelism", f"TP={s.tp} PP={s.pp} DCP={s.dcp}")
-    t.add_row(
-        "KV cache dtype / block",
-        f"{plan.kv_cache_dtype} / {plan.block_size} tokens ({plan.layout.block_size_note})",
+    rows.append(["model", f"{d.architecture} ({d.family}), {d.num_hidden_layers} layers, {d.dtype}"])
+    parallel = f"TP={s.tp} PP={s.pp} DCP={s.dcp}"
+    if s.dp > 1:
+        parallel += f" DP={s.dp} ({s.dp} engines, each as below; {s.gpus} GPUs)"
+    if s.enable_expert_parallel:
+        parallel += f", experts over {s.expert_parallel_size} ranks (EP)"
+    rows.append(["parallelism", parallel])
+    rows.append(
+        [
+            "KV cache dtype / block",
+            f"{plan.kv_cache_dtype} / {plan.block_size} tokens ({plan.layout.block_size_note})",
+        ]
     )
-    t.add_row("KV cache groups", str(len(plan.groups)))
-    t.add_row(
-        "num_blocks (every worker)",
-        f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
+    rows.append(["KV cache groups", str(len(plan.groups))])
+    rows.append(
+        [
+            "num_blocks (every worker)",
+            f"{plan.num_blocks:,} ({plan.usable_blocks:,} usable: block 0 is the null block)",
+        ]
     )
     if plan.memory_exhausted:
-        t.add_row(
-            "KV cache tokens",
-            Text("none: vLLM refuses to start (no memory left for the KV cache)", style="bold red"),
+        rows.append(
+            [
+                "KV cache tokens",
+                Text("none: vLLM refuses to start (no memory left for the KV cache)", style="bold red"),
+            ]
         )
     else:
-        t.add_row("KV cache tokens", f"{plan.kv_cache_tokens:,}")
+        refused = "" if fit.fits else " (vLLM logs none: it refuses to start)"
+        rows.append(["KV cache tokens", f"{plan.kv_cache_tokens:,}{refused}"])
     if plan.max_concurrency is not None and not plan.memory_exhausted:
-        t.add_row(
-            "max concurrency",
-            f"{plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens per request",
+        rows.append(
+            [
+                "max concurrency",
+                f"{plan.max_concurrency:.2f}x at {plan.tokens_per_request:,} tokens per request",
+            ]
         )
     verdict = Text("fits", style="green") if fit.fits else Text("does NOT fit", style="bold red")
     if plan.memory_exhausted:
@@ -85,10 +109,23 @@ def _summary(plan: Plan) -> Table:
     line.append_text(verdict)
     if fit.estimated_max_model_len:
         line.append(f" (estimated maximum {fit.estimated_max_model_len:,})")
-    t.add_row("fit check", line)
+    over = plan.override_excess_bytes
+    if over and fit.fits:
+        line.append(f" in the overridden memory, {human(over)} more than available", style="yellow")
+    rows.append(["fit check", line])
     mem = plan.memory
-    t.add_row("memory", "exact (--kv-cache-memory)" if mem.exact else f"estimated from {mem.total_source}")
-    return t
+    rows.append(
+        ["memory", "exact (--kv-cache-memory)" if mem.exact else f"estimated from {mem.total_source}"]
+    )
+    title = f"kvplan: {plan.model.label} on vLLM {plan.release.version}"
+    return table(
+        title,
+        [Col("what", style="bold"), Col("value", wrap=True)],
+        rows,
+        width,
+        show_header=False,
+        styled=styled,
+    )
 
 
 _BRANCH_TITLES = (
@@ -107,75 +144,129 @@ def _branch_cell(branch: Branch | None, taken: bool) -> Text:
     return text
 
 
-def _stages(plan: Plan) -> Table:
-    t = Table(title="Pipeline stages, both branches side by side (per worker; blocks are per layer)")
-    for col in ("stage", "decoder layers", "KV memory"):
-        t.add_column(col, justify="right")
-    for _, title in _BRANCH_TITLES:
-        t.add_column(title, justify="right")
-    t.add_column("taken")
-    for col in ("num_blocks", "unused"):
-        t.add_column(col, justify="right")
-    several = len(plan.stages) > 1
-    for st, (a, b) in zip(plan.stages, plan.layout.ranges, strict=True):
-        t.add_row(
-            str(st.pp_rank),
-            f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
-            _kv_memory(st.available_bytes),
-            *(_branch_cell(st.branches.get(key), st.branch_taken == key) for key, _ in _BRANCH_TITLES),
-            st.branch_taken.replace("_", "-"),
-            f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
-            _kv_memory(st.unused_bytes),
-        )
-    return t
-
-
 def _kv_memory(num_bytes: int) -> str:
     """A stage's KV cache memory; none (and how much is missing) when the budget is gone."""
     return human(num_bytes) if num_bytes >= 0 else f"none ({human(-num_bytes)} short)"
 
 
-def _tensors(plan: Plan, limit: int = 12) -> Table:
-    t = Table(title="KV cache tensors and the layers sharing them")
-    for col in ("stage", "tensor", "size", "shared_by"):
-        t.add_column(col)
+def _unused(st: Any) -> str:
+    # No memory at all: none, and how short; an override above the memory: over by that much.
+    if st.available_bytes < 0:
+        return _kv_memory(st.unused_bytes)
+    return human(st.unused_bytes) if st.unused_bytes >= 0 else f"over {human(-st.unused_bytes)}"
+
+
+def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
+    several = len(plan.stages) > 1
+    title = "Pipeline stages, both branches side by side (per worker; blocks are per layer)"
+    wide_cols = [
+        Col("stage", "right"),
+        Col("decoder layers", "right"),
+        Col("KV memory", "right"),
+        *(Col(t, "right") for _, t in _BRANCH_TITLES),
+        Col("taken"),
+        Col("num_blocks", "right"),
+        Col("unused", "right"),
+    ]
+    wide_rows: list[list[Cell]] = []
+    for st, (a, b) in zip(plan.stages, plan.layout.ranges, strict=True):
+        wide_rows.append(
+            [
+                str(st.pp_rank),
+                f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
+                _kv_memory(st.available_bytes),
+                *(_branch_cell(st.branches.get(key), st.branch_taken == key) for key, _ in _BRANCH_TITLES),
+                st.branch_taken.replace("_", "-"),
+                f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
+                _unused(st),
+            ]
+        )
+    if fits(wide_cols, wide_rows, width):
+        return [table(title, wide_cols, wide_rows, width, styled=styled)]
+    # Narrow: one table of stages, one of the branches (a row each), both whole figures.
+    stage_cols = [
+        Col("stage", "right"),
+        Col("layers", "right", wrap=True),
+        Col("KV memory", "right"),
+        Col("taken"),
+        Col("num_blocks", "right"),
+        Col("unused", "right"),
+    ]
+    stage_rows = [
+        [
+            str(st.pp_rank),
+            f"{a}..{b - 1}\n{len(st.layer_names)} with KV",
+            _kv_memory(st.available_bytes),
+            st.branch_taken.replace("_", "-"),
+            f"{st.num_blocks:,}\nmin of stages" if several else f"{st.num_blocks:,}",
+            _unused(st),
+        ]
+        for st, (a, b) in zip(plan.stages, plan.layout.ranges, strict=True)
+    ]
+    branch_cols = [
+        Col("stage", "right"),
+        Col("branch"),
+        Col("num_blocks", "right"),
+        Col("B per block", "right"),
+    ]
+    branch_rows = []
+    for st in plan.stages:
+        for key, name in _BRANCH_TITLES:
+            branch = st.branches.get(key)
+            if branch is None:
+                continue
+            mark = " (taken)" if st.branch_taken == key else ""
+            if branch.applicable:
+                figures = [f"{branch.num_blocks:,}", f"{branch.bytes_per_block:,}"]
+            else:
+                figures = ["n/a", ""]
+            branch_rows.append([str(st.pp_rank), name + mark, *figures])
+    return [
+        table(
+            "Pipeline stages (per worker; blocks are per layer)", stage_cols, stage_rows, width, styled=styled
+        ),
+        table("Both sizing branches, side by side", branch_cols, branch_rows, width, styled=styled),
+    ]
+
+
+def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> list[Line]:
+    cols = [Col("stage"), Col("tensor"), Col("size", "right"), Col("shared_by", wrap=True)]
+    rows: list[list[str]] = []
     for st in plan.stages:
         tensors = st.tensors
         sizes = {x.size for x in tensors}
         if len(tensors) > 2 and len(sizes) == 1 and all(len(x.shared_by) == 1 for x in tensors):
             # One tensor per layer, all alike: one row says it.
             names = [x.shared_by[0] for x in tensors]
-            t.add_row(
-                str(st.pp_rank),
-                f"0..{len(tensors) - 1}",
-                f"{human(tensors[0].size)} each",
-                "one layer each: " + compact_names(names),
+            rows.append(
+                [
+                    str(st.pp_rank),
+                    f"0..{len(tensors) - 1}",
+                    f"{human(tensors[0].size)} each",
+                    "one layer each: " + compact_names(names, ", "),
+                ]
             )
             continue
         for i, tensor in enumerate(tensors[:limit]):
             off = f" @+{human(tensor.offset)}" if tensor.offset is not None else ""
-            t.add_row(str(st.pp_rank), f"{i}{off}", human(tensor.size), compact_names(list(tensor.shared_by)))
+            rows.append(
+                [
+                    str(st.pp_rank),
+                    f"{i}{off}",
+                    human(tensor.size),
+                    compact_names(list(tensor.shared_by), ", "),
+                ]
+            )
         if len(tensors) > limit:
-            t.add_row(str(st.pp_rank), "...", "", f"{len(tensors) - limit} more tensors (see --format json)")
-    return t
+            rows.append(
+                [str(st.pp_rank), "...", "", f"{len(tensors) - limit} more tensors (see --format json)"]
+            )
+    return table("KV cache tensors and the layers sharing them", cols, rows, width, styled=styled)
 
 
-def _layers(plan: Plan) -> Table:
-    t = Table(title="Per-layer byte budget (one TP rank)")
-    for col in (
-        "layers",
-        "stage",
-        "type",
-        "KV heads",
-        "head size",
-        "dtype",
-        "block",
-        "bytes/token",
-        "page bytes",
-        "bytes per layer",
-    ):
-        t.add_column(col)
-    rows: list[tuple[tuple[Any, ...], list[str]]] = []
+def _layers(plan: Plan, width: int, styled: bool = False) -> list[Line]:
+    # Layers alike (same stage and spec) share a row, wherever they sit in the model.
+    groups: dict[tuple[Any, ...], list[str]] = {}
     for layer in plan.layers:
         key = (
             layer.stage,
@@ -187,26 +278,53 @@ def _layers(plan: Plan) -> Table:
             layer.bytes_per_token,
             layer.page_size_bytes,
         )
-        if rows and rows[-1][0] == key:
-            rows[-1][1].append(layer.name)
-        else:
-            rows.append((key, [layer.name]))
+        groups.setdefault(key, []).append(layer.name)
     blocks = plan.num_blocks
-    for key, names in rows:
+    title = "Per-layer byte budget (one TP rank)"
+    cols = [
+        Col("layers", wrap=True),
+        Col("stage", "right"),
+        Col("type"),
+        Col("KV heads", "right"),
+        Col("head size", "right"),
+        Col("dtype"),
+        Col("block", "right"),
+        Col("bytes/token", "right"),
+        Col("page bytes", "right"),
+        Col("bytes per layer", "right"),
+    ]
+    rows = []
+    for key, names in groups.items():
         stage, kind, heads, head, dtype, block, bpt, page = key
-        t.add_row(
-            compact_names(names),
-            str(stage),
-            kind,
-            "-" if heads is None else str(heads),
-            "-" if head is None else str(head),
-            str(dtype),
-            str(block),
-            "-" if bpt is None else f"{bpt:g}",
-            f"{page:,}",
-            human(page * blocks),
+        rows.append(
+            [
+                compact_names(names, ", "),
+                str(stage),
+                kind,
+                "-" if heads is None else str(heads),
+                "-" if head is None else str(head),
+                str(dtype),
+                str(block),
+                "-" if bpt is None else f"{bpt:g}",
+                f"{page:,}",
+                human(page * blocks),
+            ]
         )
-    return t
+    if fits(cols, rows, width):
+        return table(title, cols, rows, width, styled=styled)
+    # Narrow: the names in one column, the spec as lines beside them.
+    narrow = []
+    for (stage, kind, heads, head, dtype, block, bpt, page), names in groups.items():
+        shape = f"{heads} KV heads x {head}, " if heads is not None else ""
+        per_token = f"{bpt:g} B/token, " if bpt is not None else ""
+        narrow.append(
+            [
+                compact_names(names, ", "),
+                f"{kind}, stage {stage}\n{shape}{dtype}\nblock {block}: {per_token}{page:,} B/page\n"
+                f"{human(page * blocks)} per layer",
+            ]
+        )
+    return table(title, [Col("layers", wrap=True), Col("spec")], narrow, width, styled=styled)
 
 
 _BAR_PARTS = (
@@ -230,19 +348,30 @@ def _bar(picture: dict[str, int]) -> Text:
     return bar
 
 
-def _memory(plan: Plan) -> Group:
+def _memory(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
     mem = plan.memory
-    t = Table(title="Memory budget per stage (estimated terms marked ~)")
-    for col in ("stage", "term", "bytes", "source"):
-        t.add_column(col)
+    title = "Memory budget per stage (estimated terms marked ~)"
+    cols = [Col("stage"), Col("term", wrap=True), Col("bytes", "right"), Col("source", wrap=True)]
+    rows: list[list[Any]] = []
     for st in mem.stages:
         for term in st.terms:
             mark = "~ " if term.estimated else ""
-            t.add_row(str(st.pp_rank), term.name, mark + human(term.bytes), term.source)
+            rows.append([str(st.pp_rank), term.name, mark + human(term.bytes), term.source])
         left = human(st.available) if st.available > 0 else _kv_memory(st.available)
-        t.add_row(str(st.pp_rank), Text("KV cache memory", style="bold"), left, "")
+        rows.append([str(st.pp_rank), Text("KV cache memory", style="bold"), left, ""])
+    if width < 100:
+        # Narrow: the source under its term, so the prose gets the width.
+        cols = [Col("stage"), Col("term and source", wrap=True), Col("bytes", "right")]
+        narrow: list[list[Any]] = []
+        for stage, term, size, source in rows:
+            cell = Text(term) if isinstance(term, str) else term.copy()
+            if source:
+                cell.append("\n" + source, style="dim")
+            narrow.append([stage, cell, size])
+        rows = narrow
+    t = table(title, cols, rows, width, styled=styled)
     if mem.exact:
-        return Group(t)
+        return [t]
     pictures = Text("Memory picture per stage (one GPU):\n")
     for st in mem.stages:
         pictures.append(f"  stage {st.pp_rank} ")
@@ -250,26 +379,35 @@ def _memory(plan: Plan) -> Group:
         pictures.append("\n")
     legend = ", ".join(f"{c} {k.replace('_', ' ')}" for k, c, _ in _BAR_PARTS)
     pictures.append(f"  {legend}", style="dim")
-    return Group(t, pictures)
+    return [t, wrap(pictures, width, styled)]
 
 
-def renderable(plan: Plan) -> Group:
-    """Every table of a plan, in reading order."""
-    parts: list[Any] = [_summary(plan), _stages(plan), _tensors(plan), _layers(plan), _memory(plan)]
+def renderable(plan: Plan, width: int = 80, styled: bool = False) -> list[Line]:
+    """Every table of a plan, in reading order, laid out for ``width`` columns, as lines
+    (styled ``Text`` for a terminal, plain strings otherwise)."""
+    tables: list[list[Line]] = [
+        _summary(plan, width, styled),
+        *_stages(plan, width, styled),
+        _tensors(plan, width, styled),
+        _layers(plan, width, styled),
+        *_memory(plan, width, styled),
+    ]
+    prose: list[Text] = []
     fit = plan.fit
     if plan.memory_exhausted and fit.error:
-        parts.append(
+        prose.append(
             Text("vLLM refuses to start (no memory left for the KV cache): " + fit.error, style="red")
         )
     elif not fit.fits and fit.error:
-        parts.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
+        prose.append(Text("vLLM would refuse to start: " + fit.error, style="red"))
     if plan.log_lines:
-        parts.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
+        prose.append(Text("vLLM logs:\n" + "\n".join("  " + line for line in plan.log_lines), style="dim"))
     for note in plan.all_notes:
-        parts.append(Text("note: " + note, style="yellow"))
-    return Group(*parts)
+        prose.append(Text("note: " + note, style="yellow"))
+    lines = [line for lines_of in tables for line in lines_of]
+    return lines + [line for text in prose for line in wrap(text, width, styled)]
 
 
 def print_plan(plan: Plan, console: Console) -> None:
-    """Print the plan's tables."""
-    console.print(renderable(plan))
+    """Print the plan's tables, laid out for the console's width."""
+    show(console, renderable(plan, console.width, console.is_terminal))

@@ -9,9 +9,10 @@ from typing import Any
 from kvplan.dtypes import resolve_kv_cache_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
-from kvplan.model.layers import ModelDescription
+from kvplan.model.layers import Layer, MambaLayer, ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import platform
+from kvplan.vllm import engine_args, platform
+from kvplan.vllm.engine_args import MambaCache
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
 
@@ -71,6 +72,7 @@ class Layout:
     mamba_cache_mode: str = "none"
     kv_cache_dtype: str = "auto"
     kv_cache_dtype_note: str = ""
+    kv_sharing: tuple[dict[str, str], ...] = ()
 
 
 def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
@@ -90,8 +92,26 @@ def checkpoint_kv_cache_dtype(config: dict[str, Any]) -> str | None:
     return "fp8" if quant.get("kv_cache_scheme") else None
 
 
-def build_layout(model: ModelDescription, serving: Serving, release: Release) -> Layout:
-    """Split the model over PP stages and build every layer's spec on one TP rank."""
+def collection_order(layers: list[Layer], release: Release) -> list[Layer]:
+    """The order the model runner collects a stage's layers in: the model's, except that up to
+    0.11.0 it takes every attention layer first and the Mamba layers after them."""
+    if not release.behaviour.attention_layers_first:
+        return layers
+    return [x for x in layers if not isinstance(x, MambaLayer)] + [
+        x for x in layers if isinstance(x, MambaLayer)
+    ]
+
+
+def build_layout(
+    model: ModelDescription, serving: Serving, release: Release, mamba: MambaCache | None = None
+) -> Layout:
+    """Split the model over PP stages and build every layer's spec on one TP rank.
+
+    ``mamba``: prefix caching and the Mamba cache mode in force (default: as
+    ``engine_args.mamba_cache`` resolves them).
+    """
+    if mamba is None:
+        mamba = engine_args.mamba_cache(model, serving, release)
     for layer in model.layers:
         layer.check_tp(serving.tp)
     dtype_note = ""
@@ -100,15 +120,21 @@ def build_layout(model: ModelDescription, serving: Serving, release: Release) ->
         serving = replace(serving, kv_cache_dtype=wanted)
         dtype_note = f"kv cache dtype {wanted}: the checkpoint's quantization_config asks for it"
     kv_dtype = resolve_kv_cache_dtype(serving.kv_cache_dtype, model.dtype)
-    context, note = platform.shard_context(model, serving, release, kv_dtype)
+    context, note = platform.shard_context(model, serving, release, kv_dtype, mamba.mode)
     ranges = stage_ranges(pp_partition(model.num_hidden_layers, serving.pp, serving.pp_layer_partition))
     stage_specs = tuple(
-        {layer.name: spec_for(layer, context) for layer in model.layers_in(start, end)}
+        {
+            layer.name: spec_for(layer, context)
+            for layer in collection_order(model.layers_in(start, end), release)
+            if layer.kv_sharing_target is None
+        }
         for start, end in ranges
     )
-    mode = (
-        "align"
-        if release.behaviour.hybrid_prefix_caching and context.mamba_block_size == context.block_size
-        else "none"
+    # Layers that read another layer's cache get no spec (vLLM's model runner skips them).
+    kv_sharing = tuple(
+        {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
+        for start, end in ranges
     )
-    return Layout(tuple(ranges), stage_specs, context, note, mode, serving.kv_cache_dtype, dtype_note)
+    return Layout(
+        tuple(ranges), stage_specs, context, note, mamba.mode, serving.kv_cache_dtype, dtype_note, kv_sharing
+    )

@@ -39,10 +39,15 @@ GiB = 1 << 30
 
 @dataclass(frozen=True, eq=False)
 class Group:
-    """A KV cache group: layers that share one block table and one spec."""
+    """A KV cache group: layers that share one block table and one spec.
+
+    ``shared_layers`` read the cache of one of the group's layers (KV sharing):
+    the workers add them to the group, and they cost no pages of their own.
+    """
 
     layer_names: tuple[str, ...]
     spec: KVCacheSpec
+    shared_layers: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -139,7 +144,8 @@ class PlanRequest:
 
     ``stage_specs[i]`` maps layer name to spec for PP stage i, in model order;
     ``available[i]`` is that stage's KV cache memory per worker in bytes.
-    ``max_model_len`` of -1 asks for auto-fit.
+    ``max_model_len`` of -1 asks for auto-fit.  ``kv_sharing[i]`` maps stage i's
+    layers that read another layer's KV cache to that layer.
     """
 
     stage_specs: Sequence[dict[str, KVCacheSpec]]
@@ -155,6 +161,8 @@ class PlanRequest:
     fallback_max_model_len: int | None = None
     mamba_cache_mode: str = "none"
     max_concurrent_batches: int = 1
+    cache_block_size: int | None = None
+    kv_sharing: Sequence[dict[str, str]] = ()
 
 
 @dataclass(eq=False)
@@ -511,6 +519,30 @@ def shrink(
 
 
 # --------------------------------------------------------------------------
+# KV sharing: layers without a cache of their own
+# --------------------------------------------------------------------------
+
+
+def _with_shared(group: Group, sharing: dict[str, str]) -> Group:
+    names = set(group.layer_names)
+    shared = tuple(n for n, target in sharing.items() if target in names)
+    return replace(group, shared_layers=shared) if shared else group
+
+
+def _stage_with_shared(stage: StagePlan, sharing: dict[str, str]) -> StagePlan:
+    """The stage as its workers hold it: shared layers in their target's group and tensor."""
+    local = {n: t for n, t in sharing.items() if t in set(stage.layer_names)}
+    if not local:
+        return stage
+    tensors = []
+    for t in stage.tensors:
+        held = set(t.shared_by)
+        extra = tuple(n for n, target in local.items() if target in held)
+        tensors.append(replace(t, shared_by=t.shared_by + extra) if extra else t)
+    return replace(stage, groups=tuple(_with_shared(g, local) for g in stage.groups), tensors=tuple(tensors))
+
+
+# --------------------------------------------------------------------------
 # Memory checks (max_model_len fit, estimate, auto-fit)
 # --------------------------------------------------------------------------
 
@@ -711,10 +743,13 @@ def capacity(
     behaviour: Behaviour,
     dcp: int,
     pcp: int,
+    cache_block_size: int | None = None,
 ) -> Capacity:
     """Tokens and maximum concurrency as the release logs them.
 
-    ``groups`` are the first stage's groups (vLLM logs the first worker's).
+    ``groups`` are the first stage's groups (vLLM logs the first worker's);
+    ``cache_block_size`` is vLLM's ``cache_config.block_size``, which 0.10
+    multiplies a one-group model's blocks by (not a Mamba spec's block).
     """
     live = [g for g in groups if g.layer_names] or list(groups)
     if behaviour.concurrency == "sum_groups":
@@ -729,7 +764,7 @@ def capacity(
         tokens = int(concurrency * usage.max_model_len)
     elif behaviour.tokens == "v0_10" and len(groups) == 1:
         # 0.10: a uniform model logs every block x block size, times DCP.
-        tokens = num_blocks * groups[0].spec.block_size * dcp
+        tokens = num_blocks * (cache_block_size or groups[0].spec.block_size) * dcp
     elif behaviour.tokens == "v0_10":
         tokens = num_blocks // len(groups) * min(g.spec.block_size for g in groups)
     else:
@@ -769,6 +804,7 @@ def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
         cp_size=req.dcp * req.pcp,
         mamba_cache_mode=req.mamba_cache_mode,
         mamba_usage=behaviour.mamba_usage,
+        max_num_encoder_input_tokens=req.max_num_batched_tokens,
     )
 
 
@@ -845,11 +881,17 @@ def plan(req: PlanRequest) -> KVCachePlan:
                 held_bytes_per_block=held_per_block(chosen),
             )
         )
+    if any(req.kv_sharing):
+        # After sizing: shared layers join their target's group and alias its tensor
+        # (vLLM's add_kv_sharing_layers_to_kv_cache_groups, on the workers).
+        sharing = {n: t for stage in req.kv_sharing for n, t in stage.items()}
+        groups = [_with_shared(g, sharing) for g in groups]
+        stages = [_stage_with_shared(st, sharing) for st in stages]
     report = None
     if groups and projected[0]:
         # <= 0.11.0 each worker logs its own count before the cross-worker minimum.
         logged = stages[0].num_blocks_before_unify if behaviour.report_before_min else num_blocks
-        report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp)
+        report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp, req.cache_block_size)
     return KVCachePlan(
         release=req.release,
         groups=tuple(groups),

@@ -15,7 +15,7 @@ from math import lcm
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
-from kvplan.vllm.sharding import ShardContext, spec_for
+from kvplan.vllm.sharding import ShardContext, mamba_state_bytes, spec_for
 from kvplan.vllm.specs import cdiv
 
 DEFAULT_BLOCK_SIZE = 16
@@ -53,9 +53,12 @@ def mla_block_size(arch: str, release: Release, kv_dtype: str, qk_nope_head_dim:
 
 
 def shard_context(
-    model: ModelDescription, serving: Serving, release: Release, kv_dtype: str
+    model: ModelDescription, serving: Serving, release: Release, kv_dtype: str, mode: str = "none"
 ) -> tuple[ShardContext, str]:
-    """The shard context of one worker, and a sentence saying where the block size came from."""
+    """The shard context of one worker, and a sentence saying where the block size came from.
+
+    ``mode``: the Mamba cache mode in force (``kvplan.vllm.engine_args.mamba_cache``).
+    """
     has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
     has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
     if serving.block_size is not None:
@@ -68,46 +71,92 @@ def shard_context(
     else:
         block, note = DEFAULT_BLOCK_SIZE, f"block size {DEFAULT_BLOCK_SIZE}: vLLM's CUDA default"
     context = ShardContext(
-        tp=serving.tp, block_size=block, kv_dtype=kv_dtype, kv_cache_dtype=serving.kv_cache_dtype
+        tp=serving.tp,
+        block_size=block,
+        kv_dtype=kv_dtype,
+        kv_cache_dtype=serving.kv_cache_dtype,
+        mamba_cache_dtype=serving.mamba_cache_dtype,
+        mamba_ssm_cache_dtype=serving.mamba_ssm_cache_dtype,
     )
     if has_mamba:
-        context, note = align(model, serving, release, context)
+        context, note = align(model, serving, release, context, mode)
     return context, note
 
 
+def mamba_chunk_size(config: dict[str, object]) -> int:
+    """The Mamba2 kernel's chunk size, as vLLM's ``get_mamba_chunk_size`` reads it:
+    ``mamba_chunk_size``, else ``chunk_size``, else 2048 (Mamba1 has no chunks)."""
+    text = config.get("text_config")
+    cfg = text if isinstance(text, dict) else config
+    for key in ("mamba_chunk_size", "chunk_size"):
+        value = cfg.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 2048
+
+
+def _model_max_len(model: ModelDescription, serving: Serving) -> int | None:
+    # max_model_len when given; under auto-fit (-1) vLLM builds the specs with the model's maximum.
+    given = serving.max_model_len
+    return given if given not in (None, -1) else model.max_position_embeddings
+
+
 def align(
-    model: ModelDescription, serving: Serving, release: Release, context: ShardContext
+    model: ModelDescription, serving: Serving, release: Release, context: ShardContext, mode: str = "none"
 ) -> tuple[ShardContext, str]:
     """Raise the attention block size until one attention page holds a state, and pad states.
 
-    ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (64
-    for MLA), lcm'd with 64 for gated delta nets in 0.26+'s ``align`` mode
-    (prefix caching on, FlashInfer's prefill checkpoints); the state page is
+    ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (for
+    MLA 64 up to 0.19, then the MLA backend's block size, at least 128 from
+    0.27), lcm'd with the layers' prefill checkpoint alignment in 0.26+'s
+    ``align`` mode (prefix caching on) when every state layer exports
+    checkpoints (Qwen's gated delta nets: 64); in mode ``all`` the block is a
+    multiple of ``lcm(chunk, k)`` holding a state, where chunk is
+    ``--mamba-block-size`` or the model's Mamba chunk size.  The state page is
     then padded to ``block x attention bytes per token``.  Mamba's own block
-    size is the attention block in ``align`` mode, else max_model_len.
+    size is the attention block in ``align`` mode, the ``all`` block in mode
+    ``all``, else max_model_len.
     """
     mambas = [layer for layer in model.layers if isinstance(layer, MambaLayer)]
     attn = next((layer for layer in model.layers if isinstance(layer, AttentionLayer | MLALayer)), None)
-    state = max(layer.state_bytes(context.tp) for layer in mambas)
-    mode = "align" if release.behaviour.hybrid_prefix_caching else "none"
+    state = max(mamba_state_bytes(layer, context) for layer in mambas)
     if attn is None:
-        # Attention-free: no alignment; one state per request.
-        return replace(context, mamba_block_size=serving.max_model_len or model.max_position_embeddings), (
-            "attention-free: one state page per request"
+        if mode == "none":
+            # Attention-free: no alignment; one state per request.
+            return replace(context, mamba_block_size=_model_max_len(model, serving)), (
+                "attention-free: one state page per request"
+            )
+        mamba_block = serving.mamba_block_size or context.block_size
+        return replace(context, mamba_block_size=mamba_block), (
+            f"attention-free, prefix caching on: a state every {mamba_block} tokens (mamba cache mode {mode})"
         )
     probe = spec_for(attn, replace(context, block_size=1, mla_block_size=1))
     per_token = probe.page_size_bytes
-    k = context.block_size if isinstance(attn, MLALayer) else 16
-    if mode == "align" and all(layer.mamba_type == "gdn_attention" for layer in mambas):
-        k = lcm(k, 64)
-    block = k * cdiv(state, k * per_token)
+    if isinstance(attn, MLALayer):
+        behaviour = release.behaviour
+        k = max(behaviour.mla_hybrid_block or context.block_size, behaviour.mla_hybrid_min_block)
+    else:
+        k = 16
+    alignments = [layer.prefill_checkpoint_alignment for layer in mambas]
+    if mode == "align" and all(alignments):
+        k = lcm(k, *(a for a in alignments if a))
+    if mode == "all":
+        chunk = lcm(serving.mamba_block_size or mamba_chunk_size(model.config), k)
+        block = chunk * cdiv(cdiv(state, per_token), chunk)
+        k = chunk
+    else:
+        block = k * cdiv(state, k * per_token)
+    all_block = block
     if isinstance(attn, AttentionLayer):
         kv_heads_per_rank(attn.num_kv_heads, context.tp, layer=attn.name)
     block = max(block, serving.block_size or 0)
     page = block * per_token
-    mamba_block = (
-        block if mode == "align" else (serving.max_model_len or model.max_position_embeddings or block)
-    )
+    if mode == "align":
+        mamba_block = block
+    elif mode == "all":
+        mamba_block = all_block
+    else:
+        mamba_block = _model_max_len(model, serving) or block
     ctx = replace(
         context,
         block_size=block,
@@ -119,4 +168,10 @@ def align(
         f"block size {block}: raised so one attention page ({page:,} B) holds a {state:,} B state "
         f"(k={k}, mamba cache mode {mode})"
     )
+    if release.behaviour.hybrid_block_reset and serving.block_size is None:
+        # The workers put the attention block size back to 16 after building the model;
+        # the Mamba page stays padded, so the planner grows the attention blocks again.
+        reset = DEFAULT_BLOCK_SIZE
+        ctx = replace(ctx, block_size=reset, mla_block_size=reset if isinstance(attn, MLALayer) else None)
+        note += f"; the layers' specs keep {reset}-token blocks until the planner unifies the pages"
     return ctx, note

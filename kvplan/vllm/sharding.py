@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import singledispatch
+from math import prod
 
+from kvplan.dtypes import dtype_size
 from kvplan.model.layers import (
     AttentionLayer,
     ChunkedLocalLayer,
+    CrossAttentionLayer,
     Layer,
     MambaLayer,
     MLALayer,
@@ -20,6 +23,7 @@ from kvplan.model.layers import (
 )
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
+    CrossAttentionSpec,
     FullAttentionSpec,
     KVCacheSpec,
     MambaSpec,
@@ -34,7 +38,11 @@ class ShardContext:
 
     ``kv_dtype`` is the resolved attention cache dtype (``auto`` already
     replaced by the model dtype); ``kv_cache_dtype`` is the flag as given,
-    which MLA records as its ``cache_dtype_str``.
+    which MLA records as its ``cache_dtype_str``.  ``num_speculative_tokens``
+    (0: no speculative decoding) adds conv rows to recurrent states and
+    speculative blocks to their specs.  ``mamba_cache_dtype`` and
+    ``mamba_ssm_cache_dtype`` are vLLM's flags of those names (``auto``: the
+    model's own choice).
     """
 
     tp: int
@@ -42,9 +50,12 @@ class ShardContext:
     kv_dtype: str
     kv_cache_dtype: str = "auto"
     mla_block_size: int | None = None
+    num_speculative_tokens: int = 0
     mamba_block_size: int | None = None
     mamba_page_size_padded: int | None = None
     attention_page_size_padded: int | None = None
+    mamba_cache_dtype: str = "auto"
+    mamba_ssm_cache_dtype: str = "auto"
 
 
 @singledispatch
@@ -75,6 +86,11 @@ def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
 
 
 @spec_for.register
+def _cross(layer: CrossAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
+    return CrossAttentionSpec(**_attention_fields(layer, ctx))  # type: ignore[arg-type]
+
+
+@spec_for.register
 def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     return ChunkedLocalAttentionSpec(
         **_attention_fields(layer, ctx),  # type: ignore[arg-type]
@@ -95,13 +111,45 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
+def mamba_state(layer: MambaLayer, ctx: ShardContext) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
+    """A Mamba layer's per-rank state shapes and dtypes under ``--mamba-cache-dtype`` and
+    ``--mamba-ssm-cache-dtype``, as vLLM's ``MambaStateDtypeCalculator`` resolves them.
+
+    The first state (the convolution state) takes ``--mamba-cache-dtype``; the
+    second (the temporal / SSM state) takes ``--mamba-ssm-cache-dtype``, and
+    otherwise follows the first unless the model sets its own SSM dtype
+    (Nemotron-H's and Qwen3.5's defaults apply only when the flag is ``auto``).
+    An explicit ``layers:`` entry gives vLLM's resolved dtypes, which the flags
+    do not change.
+    """
+    shapes, dtypes = layer.state(ctx.tp, ctx.num_speculative_tokens)
+    if type(layer) is MambaLayer or (ctx.mamba_cache_dtype == "auto" and ctx.mamba_ssm_cache_dtype == "auto"):
+        return shapes, dtypes
+    out = list(dtypes)
+    own_ssm = len(out) > 1 and out[1] != out[0]  # the model set the SSM state's dtype itself
+    if ctx.mamba_cache_dtype != "auto":
+        out[0] = ctx.mamba_cache_dtype
+        if len(out) > 1 and not own_ssm:
+            out[1] = ctx.mamba_cache_dtype
+    if len(out) > 1 and ctx.mamba_ssm_cache_dtype != "auto":
+        out[1] = ctx.mamba_ssm_cache_dtype
+    return shapes, tuple(out)
+
+
+def mamba_state_bytes(layer: MambaLayer, ctx: ShardContext) -> int:
+    """Unpadded bytes of one request's state of ``layer`` on one rank, in the dtypes in force."""
+    shapes, dtypes = mamba_state(layer, ctx)
+    return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
+
+
 @spec_for.register
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
-    shapes, dtypes = layer.state(ctx.tp)
+    shapes, dtypes = mamba_state(layer, ctx)
     return MambaSpec(
         block_size=layer.block_size or ctx.mamba_block_size or ctx.block_size,
         shapes=shapes,
         dtypes=dtypes,
         page_size_padded=layer.page_size_padded or ctx.mamba_page_size_padded,
         mamba_type=layer.mamba_type,
+        num_speculative_blocks=ctx.num_speculative_tokens,
     )

@@ -12,9 +12,10 @@ dataclasses, because the planner groups layers by equal specs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from math import prod
-from typing import ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar
 
 from kvplan.dtypes import dtype_size
 
@@ -32,7 +33,8 @@ class Usage:
     tokens each rank keeps; ``max_num_batched_tokens`` is the tokens in flight
     (doubled by async scheduling from 0.26); ``mamba_usage`` (``page``,
     ``blocks`` or ``mode``) and ``mamba_cache_mode`` select how Mamba state is
-    counted in the release.
+    counted in the release.  ``max_num_encoder_input_tokens`` is the scheduler's
+    encoder budget a cross-attention layer keeps for one request.
     """
 
     max_model_len: int
@@ -40,18 +42,56 @@ class Usage:
     cp_size: int = 1
     mamba_cache_mode: str = "none"
     mamba_usage: str = "mode"
+    max_num_encoder_input_tokens: int = 0
 
 
 class SpecMergeError(Exception):
     """Layers whose specs cannot share one KV cache group."""
 
 
-@dataclass(frozen=True)
+# Every spec is a frozen dataclass; equality, hashing and repr are written once
+# on KVCacheSpec (over the fields, as dataclass would generate them) instead of
+# being generated for each of the nine classes on every start.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_GETTERS: dict[type, Any] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _getter(cls: type) -> Any:
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        names = _field_names(cls)
+        getter = _GETTERS[cls] = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+    return getter
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class KVCacheSpec:
-    """The KV cache format of one layer on one worker."""
+    """The KV cache format of one layer on one worker (equal when type and every field are)."""
 
     kind: ClassVar[str] = "abstract"
     block_size: int
+
+    def _values(self) -> tuple[object, ...]:
+        return _getter(type(self))(self)  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{n}={getattr(self, n)!r}" for n in _field_names(type(self)))
+        return f"{type(self).__name__}({values})"
 
     @property
     def page_size_bytes(self) -> int:
@@ -92,7 +132,7 @@ class KVCacheSpec:
         return self
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class AttentionSpec(KVCacheSpec):
     """A K and a V row per token and KV head (``page_size_padded`` may pad it)."""
 
@@ -130,7 +170,7 @@ class AttentionSpec(KVCacheSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class FullAttentionSpec(AttentionSpec):
     """Every token of the request is kept.
 
@@ -173,7 +213,7 @@ class FullAttentionSpec(AttentionSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class MLAAttentionSpec(FullAttentionSpec):
     """Multi-head latent attention: one latent row per token, no separate V.
 
@@ -203,7 +243,7 @@ class MLAAttentionSpec(FullAttentionSpec):
         return self
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class SlidingWindowSpec(AttentionSpec):
     """Only the last ``sliding_window`` tokens (plus the batch being computed) are kept."""
 
@@ -222,7 +262,7 @@ class SlidingWindowSpec(AttentionSpec):
         return super().as_full_attention(sliding_window=self.sliding_window)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
 class ChunkedLocalAttentionSpec(AttentionSpec):
     """Attention within chunks of ``attention_chunk_size`` tokens (Llama 4)."""
 
@@ -240,7 +280,19 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
         return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+class CrossAttentionSpec(AttentionSpec):
+    """An encoder-decoder model's cross attention: K and V of the encoder's output,
+    kept for the scheduler's encoder budget rather than for ``max_model_len``
+    (vLLM's ``max_num_encoder_input_tokens``, which is ``max_num_batched_tokens``)."""
+
+    kind: ClassVar[str] = "cross_attention"
+
+    def max_memory_usage_bytes(self, usage: Usage) -> int:
+        return cdiv(usage.max_num_encoder_input_tokens, self.block_size) * self.page_size_bytes
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class MambaSpec(KVCacheSpec):
     """Recurrent state (Mamba, gated delta net, ...): a fixed size per request.
 
@@ -281,7 +333,7 @@ class MambaSpec(KVCacheSpec):
         return self.num_speculative_blocks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class UniformTypeSpecs(KVCacheSpec):
     """Layers of one type but different sizes, kept in one group (vLLM's
     ``UniformTypeKVCacheSpecs``).  A "page" is the sum of every layer's page:

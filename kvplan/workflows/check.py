@@ -159,6 +159,8 @@ def evaluate(model: str, plan: Plan, budget: Budget) -> list[Verdict]:
                 f"max_model_len {length:,} does not fit "
                 f"(estimated maximum {plan.fit.estimated_max_model_len or 0:,} tokens)"
             )
+        if not budget.max_model_len_must_fit:
+            text += "; not required (max_model_len_must_fit is false)"
         out.append(Verdict(model, "max_model_len_must_fit", ok, fits, budget.max_model_len_must_fit, text))
     if budget.min_num_blocks is not None:
         blocks = plan.num_blocks

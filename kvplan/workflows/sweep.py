@@ -10,7 +10,9 @@ the reason, not an error.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from math import prod
 from typing import Any
 
 from kvplan.api import plan_with
@@ -21,8 +23,11 @@ from kvplan.inputs.serving import Serving
 from kvplan.model.describe import describe
 from kvplan.releases import resolve_release
 
-AXES: tuple[str, ...] = ("tp", "pp", "gpu", "kv_cache_dtype", "block_size", "max_model_len")
+AXES: tuple[str, ...] = ("tp", "pp", "dp", "gpu", "kv_cache_dtype", "block_size", "max_model_len")
 SORT_KEYS: tuple[str, ...] = ("tokens", "concurrency", "gpus")
+# Grids larger than this are refused unless raised (--max-configurations): about
+# a second per thousand configurations.
+MAX_CONFIGURATIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,18 +44,25 @@ class Combo:
 
     tp: int
     pp: int
+    dp: int
     gpu: str | None
     kv_cache_dtype: str
     block_size: int | None
     max_model_len: int | None
 
+    @property
+    def gpus(self) -> int:
+        """GPUs the combination occupies: TP x PP x DP."""
+        return self.tp * self.pp * self.dp
+
     def label(self) -> str:
-        """``tp=2 pp=1 gpu=H100-80GB kv=fp8 block=16 len=8192``."""
+        """``tp=2 pp=1 gpu=H100-80GB kv=fp8 block=16 len=8192`` (``dp=`` when above 1)."""
         return " ".join(
             f"{name}={'-' if value is None else value}"
             for name, value in (
                 ("tp", self.tp),
                 ("pp", self.pp),
+                *((("dp", self.dp),) if self.dp > 1 else ()),
                 ("gpu", self.gpu),
                 ("kv", self.kv_cache_dtype),
                 ("block", self.block_size),
@@ -63,7 +75,7 @@ class Combo:
 class Row:
     """The plan of one valid combination.
 
-    gpus: tp x pp.  kv_cache_tokens and max_concurrency as the selected
+    gpus: tp x pp x dp.  kv_cache_tokens and max_concurrency as the selected
     release logs them; available_kv_bytes is the smallest stage's KV memory.
     """
 
@@ -84,6 +96,7 @@ class Row:
         return {
             "tp": self.combo.tp,
             "pp": self.combo.pp,
+            "dp": self.combo.dp,
             "gpus": self.gpus,
             "gpu": self.combo.gpu,
             "kv_cache_dtype": self.combo.kv_cache_dtype,
@@ -159,11 +172,40 @@ def _sort_key(sort: str) -> Any:
 
 
 def cheapest(rows: list[Row]) -> Row | None:
-    """Fewest GPUs (tp x pp), then most KV cache tokens, among rows meeting the target."""
+    """Fewest GPUs (tp x pp x dp), then most KV cache tokens, among rows meeting the target."""
     candidates = [r for r in rows if r.meets_target]
     if not candidates:
         return None
     return min(candidates, key=lambda r: (r.gpus, -r.kv_cache_tokens))
+
+
+def none_can_run(invalid: list[Invalid]) -> str:
+    """Why no combination of a grid can run: each distinct reason, how often, and one example."""
+    by_reason: dict[str, list[Combo]] = {}
+    for bad in invalid:
+        by_reason.setdefault(bad.reason, []).append(bad.combo)
+    lines = [f"none of the {len(invalid):,} configurations can run:"]
+    for reason, combos in sorted(by_reason.items(), key=lambda item: -len(item[1])):
+        lines.append(f"  {len(combos):,} x {reason} (e.g. {combos[0].label()})")
+    return "\n".join(lines)
+
+
+def grid_size(axes: dict[str, list[Any]]) -> int:
+    """How many configurations ``axes`` make."""
+    return prod(len(axes[a]) for a in AXES)
+
+
+def check_grid_size(axes: dict[str, list[Any]], limit: int = MAX_CONFIGURATIONS) -> int:
+    """The grid's size; ``InputError`` with the count when it exceeds ``limit``."""
+    size = grid_size(axes)
+    if size > limit:
+        shape = " x ".join(f"{len(axes[a])} {a}" for a in AXES if len(axes[a]) > 1)
+        raise InputError(
+            f"the grid has {size:,} configurations ({shape}), more than the limit of {limit:,}",
+            field="--max-configurations",
+            hint=f"raise it with --max-configurations {size} (about 1 s per 1,000), or narrow an axis",
+        )
+    return size
 
 
 def sweep(
@@ -172,12 +214,19 @@ def sweep(
     axes: dict[str, list[Any]],
     target: Target,
     sort: str = "tokens",
+    progress: Callable[[int, int], None] | None = None,
+    limit: int = MAX_CONFIGURATIONS,
 ) -> SweepResult:
-    """Plan every combination of ``axes`` on top of ``base``; describe the model once."""
+    """Plan every combination of ``axes`` on top of ``base``; describe the model once.
+
+    ``progress(done, total)`` is called after each combination (the CLI draws a
+    bar from it).  A grid over ``limit`` configurations is refused.
+    """
     if sort not in SORT_KEYS:
         raise InputError(
             "unknown sort key", field="--sort", value=sort, hint="one of " + ", ".join(SORT_KEYS)
         )
+    total = check_grid_size(axes, limit)
     release = resolve_release(base.vllm_version)
     description = describe(model, release)
     if axes["gpu"] != [None] and base.gpu_memory is not None:
@@ -186,12 +235,15 @@ def sweep(
         )
     rows: list[Row] = []
     invalid: list[Invalid] = []
-    for values in itertools.product(*(axes[a] for a in AXES)):
+    for done, values in enumerate(itertools.product(*(axes[a] for a in AXES)), start=1):
+        if progress is not None:
+            progress(done - 1, total)
         combo = Combo(**dict(zip(AXES, values, strict=True)))
         options = replace(
             base,
             tp=combo.tp,
             pp=combo.pp,
+            dp=combo.dp,
             gpu=combo.gpu,
             kv_cache_dtype=combo.kv_cache_dtype,
             block_size=combo.block_size,
@@ -219,7 +271,7 @@ def sweep(
         rows.append(
             Row(
                 combo=combo,
-                gpus=combo.tp * combo.pp,
+                gpus=combo.gpus,
                 block_size=plan.block_size,
                 max_model_len=plan.max_model_len,
                 num_blocks=plan.num_blocks,
@@ -231,6 +283,10 @@ def sweep(
                 meets_target=meets,
             )
         )
+    if progress is not None:
+        progress(total, total)
+    if not rows:
+        raise InputError(none_can_run(invalid), hint="see the reasons above; change the grid")
     rows.sort(key=_sort_key(sort))
     return SweepResult(
         model=model.label,

@@ -40,8 +40,9 @@ def test_fixture_is_complete_and_references_resolve(path: Path) -> None:
             "planner_error",
             "timeout_error",
             "crash_error",
+            "harness_gap",
         }, (cid, res["status"])
-        if res["status"] in {"config_error", "build_error"}:
+        if res["status"] in {"config_error", "build_error", "harness_gap"}:
             assert res["error"]["type"] and res["error"]["message"]
         for stage in res.get("stages", []):
             spec = stage["kv_cache_spec"]

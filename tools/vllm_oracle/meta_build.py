@@ -37,13 +37,11 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import io
 import json
 import logging
 import os
 import pickle
 import re
-import resource
 import select
 import signal
 import sys
@@ -96,6 +94,7 @@ CAPABILITY_OPS = {
     "_C::is_onednn_acl_supported": lambda: False,
 }
 
+
 def _marlin_repack_shape(*args, **kwargs):
     """Shape-only Marlin repack (GPTQ and AWQ): the packed weight becomes
     (size_k / 16, size_n * 16 / pack_factor) with pack_factor = 32 / num_bits,
@@ -114,9 +113,17 @@ def _marlin_repack_shape(*args, **kwargs):
 
 
 # Shape functions used only when the release registers no fake of its own.
+def _no_output(*args, **kwargs):
+    return None
+
+
 FALLBACK_FAKES = {
     "_C::gptq_marlin_repack": _marlin_repack_shape,
     "_C::awq_marlin_repack": _marlin_repack_shape,
+    # Writes the quantized activations and scales into the tensors it is given
+    # (used when MLA layers dequantize their fp8 kv_b_proj through a forward).
+    "_C::per_token_group_fp8_quant": _no_output,
+    "_C::per_token_group_fp8_quant_packed": _no_output,
 }
 
 TOKENS_RE = re.compile(r"GPU KV cache size: ([\d,]+) tokens")
@@ -195,7 +202,8 @@ class Standins:
         sys.meta_path.insert(0, Finder())
         self.applied.append(
             "compiled extensions replaced by empty modules (any attribute is a function that raises, "
-            "except init/shutdown/set_* setup calls): " + ", ".join(self.stub_modules))
+            "except init/shutdown/set_* setup calls): " + ", ".join(self.stub_modules)
+        )
 
     # -- torch.ops namespaces ---------------------------------------------
     def op_namespace(self, ns: str) -> None:
@@ -218,6 +226,7 @@ class Standins:
             if isinstance(name, str) and "::" in name:
                 ns = name.split("::", 1)[0]
                 if isinstance(getattr(torch.ops, ns, None), _OpNamespace):
+
                     def keep(f):
                         stubs.fakes[name] = f
                         return f
@@ -542,7 +551,10 @@ class Standins:
             if not name.startswith("vllm") or mod is None:
                 continue
             for attr in ("cuda_device_count_stateless",):
-                if callable(getattr(mod, attr, None)) and getattr(getattr(mod, attr), "__name__", "") != "<lambda>":
+                if (
+                    callable(getattr(mod, attr, None))
+                    and getattr(getattr(mod, attr), "__name__", "") != "<lambda>"
+                ):
                     setattr(mod, attr, fake)
             fn = getattr(mod, "get_cpu_memory", None)
             if callable(fn) and getattr(fn, "__name__", "") != "<lambda>":
@@ -563,16 +575,82 @@ class Standins:
 _SETUP_CALLS = re.compile(r"^(init|shutdown|set_[a-z_0-9]+)$")
 
 
-def _stub_attr(module_name: str, standins: "Standins"):
+def _deep_gemm_sf_layout(standins: Standins):
+    """Shape-only version of DeepGEMM's transform_sf_into_required_layout, for
+    the weight scale factors vLLM hands it after loading fp8 block weights.
+
+    DeepGEMM's rule (csrc/apis/layout.hpp): FP32 scales with 128x128 blocks on
+    SM90 (or with the UE8M0 cast disabled) are kept as they are; on SM100 they
+    are broadcast to one row per output channel and packed four UE8M0 bytes to
+    an int32, MN-major, rows padded to a multiple of 4 (16-byte TMA alignment)
+    and the K blocks to a multiple of 4.  Other inputs are not covered."""
+
+    def transform(sf, mn, k, recipe, num_groups=None, is_sfa=False, disable_ue8m0_cast=False, **_):
+        import torch
+
+        if isinstance(recipe, tuple) and len(recipe) == 3:
+            gran_mn = recipe[0] if is_sfa else recipe[1]
+        else:
+            gran_mn = recipe[0]
+        gran_k = recipe[-1]
+        standins.hit("deep_gemm-sf-layout")
+        if sf.dtype == torch.float32 and gran_mn == 128 and gran_k == 128:
+            if standins.major == 9 or disable_ue8m0_cast:
+                return sf
+            if standins.major == 10:
+                groups = sf.shape[0] if sf.dim() == 3 else 1
+                k_blocks = sf.shape[-1]
+                rows = ((mn + 3) // 4) * 4
+                cols = ((k_blocks + 3) // 4) * 4 // 4
+                out = torch.empty_strided(
+                    (groups, rows, cols), (rows * cols, 1, rows), dtype=torch.int32, device=sf.device
+                )[:, :mn]
+                return out if sf.dim() == 3 else out.squeeze(0)
+        raise NotImplementedError(
+            f"DeepGEMM scale layout for {sf.dtype} recipe {recipe} on sm_{standins.major}x: "
+            "not covered by the CPU stand-in"
+        )
+
+    return transform
+
+
+def _writes_into_outputs(name: str):
+    """Kernels that write into tensors the caller allocated: on meta there is
+    nothing to write, so doing nothing leaves every shape as vLLM made it."""
+
+    def factory(standins: Standins):
+        def call(*args, **kwargs):
+            standins.hit(f"no-op:{name}")
+            return None
+
+        return call
+
+    return factory
+
+
+# Functions of stubbed extensions that have a shape-only stand-in.
+STUB_IMPLS = {
+    "transform_sf_into_required_layout": _deep_gemm_sf_layout,
+    # DeepGEMM's M/K alignment for grouped contiguous layouts (a constant 128).
+    "get_mk_alignment_for_contiguous_layout": lambda st: lambda: 128,
+    "fp8_gemm_nt": _writes_into_outputs("deep_gemm.fp8_gemm_nt"),
+}
+
+
+def _stub_attr(module_name: str, standins: Standins):
     def getattr_(name: str):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in STUB_IMPLS and "deep_gemm" in module_name:
+            return STUB_IMPLS[name](standins)
 
         def call(*args, **kwargs):
             if _SETUP_CALLS.match(name):
                 standins.hit(f"stub-call:{module_name}.{name}")
                 return None
-            raise NotImplementedError(f"{module_name}.{name} is compiled code; the CPU stand-in cannot run it")
+            raise NotImplementedError(
+                f"{module_name}.{name} is compiled code; the CPU stand-in cannot run it"
+            )
 
         call.__name__ = name
         call.__qualname__ = f"{module_name}.{name}"
@@ -886,7 +964,6 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
                     dp_rank: int = 0) -> None:
     import torch.distributed as dist
     import vllm.distributed.parallel_state as ps
-
     from vllm.config import set_current_vllm_config
 
     init = f"file://{store_dir / 'gloo-store'}"
@@ -1101,12 +1178,17 @@ def collect_specs(vllm_config: Any) -> dict[str, Any]:
     else:
         ns.kv_cache_dtype = table.get(cc.cache_dtype, mc.dtype)
     specs = Runner.get_kv_cache_spec(ns)
-    return {"runner": runner, "specs": specs, "shared": dict(ns.shared_kv_cache_layers),
-            "derived": ns.__dict__.get("derived", [])}
+    return {
+        "runner": runner,
+        "specs": specs,
+        "shared": dict(ns.shared_kv_cache_layers),
+        "derived": ns.__dict__.get("derived", []),
+    }
 
 
-def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: Standins,
-                store_dir: Path) -> dict[str, Any]:
+def build_stage(
+    vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: Standins, store_dir: Path
+) -> dict[str, Any]:
     """One worker: distributed init, model on meta, post-load, block size, specs."""
     import torch
     from vllm.config import set_current_vllm_config
@@ -1158,7 +1240,8 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
         if hasattr(WorkerBase, "get_supported_kv_cache_layouts"):
             with set_current_vllm_config(vllm_config):
                 out["kv_cache_layouts"] = WorkerBase.get_supported_kv_cache_layouts(
-                    types.SimpleNamespace(vllm_config=vllm_config))
+                    types.SimpleNamespace(vllm_config=vllm_config)
+                )
     out["runner"] = got["runner"]
     if got["derived"]:
         out["runner_attributes_from_config"] = sorted(set(got["derived"]))
@@ -1168,9 +1251,13 @@ def build_stage(vllm_config: Any, case: dict[str, Any], pp_rank: int, standins: 
     out["backends"] = {name: b for name, layer in layers.items() if (b := backend_name(layer)) is not None}
     out["cache_after_load"] = {
         k: to_json(_get(vllm_config, k))
-        for k in ("cache_config.block_size", "cache_config.mamba_block_size",
-                  "cache_config.mamba_page_size_padded", "cache_config.mamba_cache_mode",
-                  "cache_config.enable_prefix_caching")
+        for k in (
+            "cache_config.block_size",
+            "cache_config.mamba_block_size",
+            "cache_config.mamba_page_size_padded",
+            "cache_config.mamba_cache_mode",
+            "cache_config.enable_prefix_caching",
+        )
         if _get(vllm_config, k) != "<absent>"
     }
     return out
@@ -1212,8 +1299,9 @@ class _Executor:
         return record
 
 
-def run_planner(vllm_config: Any, specs: list[dict[str, Any]], memory: list[int],
-                layouts: list[Any]) -> dict[str, Any]:
+def run_planner(
+    vllm_config: Any, specs: list[dict[str, Any]], memory: list[int], layouts: list[Any]
+) -> dict[str, Any]:
     """The release's own EngineCore._initialize_kv_caches, on the collected specs.
 
     The executor is replaced by an object that hands over the stages' specs,
@@ -1284,9 +1372,15 @@ def kv_config_json(cfg: Any) -> dict[str, Any]:
         {f.name: to_json(getattr(t, f.name)) for f in dataclasses.fields(t)} for t in cfg.kv_cache_tensors
     ]
     out["kv_cache_groups"] = [
-        {"layer_names": list(g.layer_names), "spec": spec_json(g.kv_cache_spec),
-         **{f.name: to_json(getattr(g, f.name)) for f in dataclasses.fields(g)
-            if f.name not in ("layer_names", "kv_cache_spec")}}
+        {
+            "layer_names": list(g.layer_names),
+            "spec": spec_json(g.kv_cache_spec),
+            **{
+                f.name: to_json(getattr(g, f.name))
+                for f in dataclasses.fields(g)
+                if f.name not in ("layer_names", "kv_cache_spec")
+            },
+        }
         for g in cfg.kv_cache_groups
     ]
     for f in dataclasses.fields(cfg):
@@ -1351,8 +1445,14 @@ def _fork_call(fn, timeout: float) -> tuple[Any, dict[str, Any]]:
         return ("err", {"stage": "timeout", "type": "Timeout", "message": f"killed after {timeout} s"}), info
     if not chunks:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        return ("err", {"stage": "crash", "type": "Crash",
-                        "message": f"child ended without a result (status {status}, signal {sig})"}), info
+        return (
+            "err",
+            {
+                "stage": "crash",
+                "type": "Crash",
+                "message": f"child ended without a result (status {status}, signal {sig})",
+            },
+        ), info
     return pickle.loads(b"".join(chunks)), info
 
 
@@ -1400,9 +1500,11 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
                 stages.append(build_stage(vllm_config, case, 0, standins, store_dir))
         else:
             for rank in range(pp):
+
                 def stage_fn(rank=rank):
                     with _tag("build"):
                         return build_stage(vllm_config, case, rank, standins, store_dir / f"pp{rank}")
+
                 (store_dir / f"pp{rank}").mkdir(exist_ok=True)
                 (kind, payload), info = _fork_call(stage_fn, timeout)
                 if kind != "ok":
@@ -1414,14 +1516,22 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
         memory = case.get("memory_per_worker_bytes")
         if memory is not None:
             specs = [s["specs"] for s in stages]
+            mark = len(handler.records)
             try:
                 with _tag("planner"):
                     result["planner"] = run_planner(
-                        vllm_config, specs, [int(memory)] * len(specs),
-                        [s.get("kv_cache_layouts") for s in stages])
+                        vllm_config,
+                        specs,
+                        [int(memory)] * len(specs),
+                        [s.get("kv_cache_layouts") for s in stages],
+                    )
             except Exception as exc:  # noqa: BLE001 - vLLM's refusal is the answer
                 result["planner"] = {"error": error_json(exc, "planner")}
                 result["status"] = "planner_error"
+            # Every INFO+ line vLLM printed while planning.
+            result["planner"]["log"] = [
+                f"{lvl} {where}: {msg[:500]}" for lvl, where, msg in handler.records[mark:]
+            ]
     except _Failure as f:
         result["status"] = f"{f.payload.get('stage', '?')}_error"
         result["error"] = f.payload
@@ -1430,8 +1540,9 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
         result["status"] = f"{err['stage']}_error"
         result["error"] = err
     result["log"] = [f"{lvl} {msg}" for lvl, _, msg in handler.records if CAPACITY_LINE_RE.search(msg)]
-    result["warnings"] = sorted({f"{where}: {msg[:300]}" for lvl, where, msg in handler.records
-                                 if lvl in ("WARNING", "ERROR")})[:40]
+    result["warnings"] = sorted(
+        {f"{where}: {msg[:300]}" for lvl, where, msg in handler.records if lvl in ("WARNING", "ERROR")}
+    )[:40]
     result["standins_used"] = dict(sorted(standins.hits.items()))
     if standins.meta_reads:
         result["meta_value_reads"] = dict(sorted(standins.meta_reads.items()))
@@ -1478,6 +1589,7 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
     import vllm.engine.arg_utils  # noqa: F401
     import vllm.model_executor.model_loader  # noqa: F401
     import vllm.v1.core.kv_cache_utils  # noqa: F401
+
     with contextlib.suppress(Exception):
         import vllm.v1.worker.gpu_model_runner  # noqa: F401
     with contextlib.suppress(Exception):
@@ -1497,6 +1609,7 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
     skipped = []
     original_single = getattr(wu, "initialize_single_dummy_weight", None)
     if original_single is not None:
+
         def init_unless_meta(param, *a, **k):
             # Random values mean nothing on meta (and torch has no meta generator).
             if getattr(param, "is_meta", False):
@@ -1509,6 +1622,7 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         skipped.append("initialize_single_dummy_weight")
     original_all = getattr(wu, "initialize_dummy_weights", None)
     if original_all is not None and original_single is None:
+
         def init_all_unless_meta(model, *a, **k):
             if all(t.is_meta for t in model.state_dict().values()):
                 return None
@@ -1520,10 +1634,12 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         skipped.append("initialize_dummy_weights")
     if skipped:
         standins.applied.append(
-            "dummy weights: random initialisation skipped for meta tensors (" + ", ".join(skipped) + ")")
+            "dummy weights: random initialisation skipped for meta tensors (" + ", ".join(skipped) + ")"
+        )
     import_seconds = round(time.time() - t0, 2)
     results = {}
     for case in cases:
+
         def case_fn(case=case):
             return finish(run_case(case, standins, timeout))
 
@@ -1531,11 +1647,22 @@ def run_group(capability: str, cases: list[dict[str, Any]], timeout: float) -> d
         if kind != "ok":
             payload = {"status": f"{payload.get('stage', '?')}_error", "error": payload}
         payload["seconds"] = info["seconds"]
-        payload["peak_rss_mib"] = max([info["peak_rss_mib"]] + [
-            s.get("peak_rss_mib", 0) for s in payload.get("stages", [])])
+        payload["peak_rss_mib"] = max(
+            [info["peak_rss_mib"]] + [s.get("peak_rss_mib", 0) for s in payload.get("stages", [])]
+        )
         results[case["id"]] = payload
-        print(json.dumps({"id": case["id"], "status": payload["status"], "seconds": info["seconds"],
-                          "peak_rss_mib": payload["peak_rss_mib"]}), file=sys.stderr, flush=True)
+        print(
+            json.dumps(
+                {
+                    "id": case["id"],
+                    "status": payload["status"],
+                    "seconds": info["seconds"],
+                    "peak_rss_mib": payload["peak_rss_mib"],
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     return {
         "capability": capability,
         "gpu": {"name": standins.name, "total_memory": standins.total_memory, "sms": standins.sms},
@@ -1563,11 +1690,16 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"case {c['id']}: unknown capability {cap} (known: {', '.join(GPUS)})")
         groups.setdefault(cap, []).append(c)
     t0 = time.time()
-    out: dict[str, Any] = {"environment": {"python": sys.version.split()[0], "versions": versions()},
-                           "groups": {}, "results": {}}
+    out: dict[str, Any] = {
+        "environment": {"python": sys.version.split()[0], "versions": versions()},
+        "groups": {},
+        "results": {},
+    }
     for cap, group_cases in groups.items():
-        (kind, payload), info = _fork_call(lambda: run_group(cap, group_cases, a.timeout),
-                                           a.timeout * (len(group_cases) + 1))
+        (kind, payload), info = _fork_call(
+            lambda cap=cap, group_cases=group_cases: run_group(cap, group_cases, a.timeout),
+            a.timeout * (len(group_cases) + 1),
+        )
         if kind != "ok":
             for c in group_cases:
                 out["results"][c["id"]] = {"status": "harness_error", "error": payload}

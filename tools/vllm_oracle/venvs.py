@@ -103,8 +103,19 @@ def wheel_for(version: str, wheel_dir: Path, cache: Path) -> Path:
     hits = sorted(glob.glob(str(wheel_dir / f"vllm-{version}-*.whl")))
     if not hits:
         res = sh(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--cache-dir",
-             str(cache), "-d", str(wheel_dir), f"vllm=={version}"]
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--cache-dir",
+                str(cache),
+                "-d",
+                str(wheel_dir),
+                f"vllm=={version}",
+            ]
         )
         if res.returncode != 0:
             raise RuntimeError(f"cannot download vllm {version}: {res.stderr[-2000:]}")
@@ -196,11 +207,20 @@ def ensure_release(root: Path, version: str, wheel_dir: Path, cache: Path) -> di
         pip(py, ["-c", str(constraints), *NO_DEPS[name]], cache)
         reqs += [f"{r} (--no-deps)", *NO_DEPS[name]]
     versions = sh(
-        [str(py), "-c",
-         "import importlib.metadata as m, json, sys;"
-         "print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))",
-         "vllm", "torch", "triton", "transformers", "huggingface_hub", "tokenizers",
-         "compressed-tensors", "numpy"]
+        [
+            str(py),
+            "-c",
+            "import importlib.metadata as m, json, sys;"
+            "print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))",
+            "vllm",
+            "torch",
+            "triton",
+            "transformers",
+            "huggingface_hub",
+            "tokenizers",
+            "compressed-tensors",
+            "numpy",
+        ]
     )
     versions.check_returncode()
     info = {
