@@ -960,8 +960,9 @@ def config_values(vllm_config: Any) -> dict[str, Any]:
     return out
 
 
-def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path,
-                    dp_rank: int = 0) -> None:
+def _parallel_world(
+    config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path, dp_rank: int = 0
+) -> None:
     import torch.distributed as dist
     import vllm.distributed.parallel_state as ps
     from vllm.config import set_current_vllm_config
@@ -1005,8 +1006,7 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
     tp_ranks = [base + pp_rank * tp + i for i in range(tp)]
     overwrite(getattr(ps, "_TP", None), tp_ranks)
     overwrite(getattr(ps, "_PP", None), [base + s * tp + tp_rank for s in range(pp)])
-    overwrite(getattr(ps, "_EP", None),
-              [d * engine + pp_rank * tp + i for d in range(dp) for i in range(tp)])
+    overwrite(getattr(ps, "_EP", None), [d * engine + pp_rank * tp + i for d in range(dp) for i in range(tp)])
     if dp > 1:
         overwrite(getattr(ps, "_DP", None), [d * engine + pp_rank * tp + tp_rank for d in range(dp)])
         ep = getattr(ps, "_EP", None)
@@ -1016,8 +1016,11 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
             # sizes (all2all_utils.maybe_make_prepare_finalize) and allocates
             # nothing that stays with the model.
             manager = types.SimpleNamespace(
-                world_size=ep.world_size, rank=ep.rank_in_group, dp_world_size=dp,
-                get_handle=lambda *a, **k: None)
+                world_size=ep.world_size,
+                rank=ep.rank_in_group,
+                dp_world_size=dp,
+                get_handle=lambda *a, **k: None,
+            )
             ep.device_communicator = types.SimpleNamespace(all2all_manager=manager)
     overwrite(getattr(ps, "_WORLD", None), list(range(base, base + engine)))
     assert dist.is_initialized()

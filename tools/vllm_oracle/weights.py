@@ -75,8 +75,11 @@ def compact(raw: dict, cases: list[dict]) -> dict:
             results[cid] = compact_case(by_id[cid], r)
         else:
             err = r.get("error", {})
-            print(f"{cid}: {r['status']} (not stored): {err.get('type')}: {str(err.get('message'))[:200]} "
-                  f"at {err.get('where')}", file=sys.stderr)
+            print(
+                f"{cid}: {r['status']} (not stored): {err.get('type')}: {str(err.get('message'))[:200]} "
+                f"at {err.get('where')}",
+                file=sys.stderr,
+            )
     return {
         "schema": 1,
         "vllm_version": raw["environment"]["versions"].get("vllm"),
@@ -103,8 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             case_file, raw_file = Path(tmp) / "cases.json", Path(tmp) / "raw.json"
             case_file.write_text(json.dumps({"cases": meta_cases(cases)}))
             python = a.venv_root / a.version / "bin" / "python"
-            cmd = ["flock", str(LOCK), str(python), str(HERE / "meta_build.py"), str(case_file), str(raw_file),
-                   "--timeout", str(a.timeout)]
+            cmd = [
+                "flock",
+                str(LOCK),
+                str(python),
+                str(HERE / "meta_build.py"),
+                str(case_file),
+                str(raw_file),
+                "--timeout",
+                str(a.timeout),
+            ]
             env = dict(os.environ, ORACLE_SCRATCH=tmp)
             subprocess.run(cmd, check=True, env=env)
             raw = json.loads(raw_file.read_text())
