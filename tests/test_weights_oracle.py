@@ -301,7 +301,7 @@ def test_expert_parallel_over_eight_data_parallel_ranks_removes_what_vllm_remove
     weights_oracle: dict, oracle: dict
 ) -> None:
     # DeepSeek-V3 at TP 1 with DP 8 and EP: 32 of 256 experts per rank, MLA and the dense layers
-    # whole.  The fixture counts the MLA W_UK_T / W_UV views of one tensor twice (oracle-cases note),
+    # whole.  The fixture counts the MLA W_UK_T / W_UV views of one tensor as two storages (meta tensors),
     # the same ~2 GB at TP 1 with and without EP, so the bytes EP removes from the rank are compared:
     # vLLM's TP 1 case (vllm-0.33.0.json) minus its DP 8 EP case, against kvplan's.
     ep = weights_oracle["results"]["deepseek-v3-tp1-dp8-ep"]
