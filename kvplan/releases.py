@@ -192,6 +192,21 @@ class Behaviour:
     sliding_extra_retained: sliding-window specs keep
         ``num_speculative_tokens - 1`` extra tokens for multi-module MTP (0.28+).
 
+    awq_machete: AWQ linears pick their kernel with choose_mp_linear_kernel, so
+        Hopper runs them on Machete, whose zero points are 16-bit (0.19+;
+        Marlin before).
+    gptq_act_order_refused: a GPTQ checkpoint with ``desc_act`` and groups is
+        refused (gptq_utils.normalize_and_validate_gptq_desc_act, 0.30+).
+    mxfp4_frees_scales: the Triton MXFP4 MoE path frees the loaded expert
+        scales once swizzled (0.25+).
+    mxfp4_swizzle_prepad64: the vendored triton_kernels' Hopper value swizzle
+        first pads both matrix dimensions to multiples of 64 (0.17 - 0.21).
+    mxfp4_scale_groups_mod4: Hopper pads the MXFP4 scale groups to a multiple
+        of 4 before swizzling (0.26+).
+    mxfp4_trtllm_inter_128: the TRT-LLM MXFP4 MoE backends pad the per-rank
+        intermediate size to 128, not 256 (0.27+).
+
+    Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
     """
 
     sizing: str = "per_worker"
@@ -273,6 +288,12 @@ class Behaviour:
     draft_kv_cache_dtype: bool = False
     draft_with_pp: bool = False
     sliding_extra_retained: bool = False
+    awq_machete: bool = False
+    gptq_act_order_refused: bool = False
+    mxfp4_frees_scales: bool = False
+    mxfp4_swizzle_prepad64: bool = False
+    mxfp4_scale_groups_mod4: bool = False
+    mxfp4_trtllm_inter_128: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -380,6 +401,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "check": "worker_groups",
             "project_uniform_type": True,
             "mamba2_spec_rows": True,
+            "mxfp4_swizzle_prepad64": True,
         },
     ),
     (
@@ -398,6 +420,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "needed_first_group": False,
             "dsa_fp8_blackwell": "fp8",
+            "awq_machete": True,
         },
     ),
     (
@@ -429,6 +452,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "v2_runner": "listed_dense_unquantized",
             "v2_architectures": frozenset({"Qwen3ForCausalLM"}),
+            "mxfp4_swizzle_prepad64": False,
         },
     ),
     (
@@ -463,6 +487,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_architectures": frozenset(
                 {"DeepseekV2ForCausalLM", "GraniteMoeForCausalLM", "Qwen2MoeForCausalLM"}
             ),
+            "mxfp4_frees_scales": True,
         },
     ),
     (
@@ -483,6 +508,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
                 }
             ),
             "draft_kv_cache_dtype": True,
+            "mxfp4_scale_groups_mod4": True,
         },
     ),
     (
@@ -505,6 +531,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "kda_spec_rows": True,
             "kimi_mla_name": "self_attn",
             "mla_hybrid_min_block": 128,
+            "mxfp4_trtllm_inter_128": True,
         },
     ),
     (
@@ -547,6 +574,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "rope_yarn_scaled": False,
             "dsa_index_roles": True,
             "draft_with_pp": True,
+            "gptq_act_order_refused": True,
         },
     ),
     (

@@ -80,3 +80,37 @@ def test_every_gpu_name_and_alias_resolves_to_its_entry():
         for name in (gpu.name, gpu.name.upper(), *gpu.aliases):
             found = presets.find_gpu(name)
             assert (found.name, found.total_bytes, found.arch) == (gpu.name, gpu.total_bytes, gpu.arch)
+
+
+# GPUs that public vLLM startup logs name, with the total each preset's source quotes:
+# (name, quoted figure, unit); MiB figures are torch's truncated prints, GiB ones the
+# two-decimal OOM "total capacity", so the preset must round back to the quote.
+PUBLIC_LOG_GPUS = [
+    ("RTX-3060", 12044, "MiB"),
+    ("RTX-4070", 11874, "MiB"),
+    ("RTX-4070-Ti-SUPER", 15974, "MiB"),
+    ("RTX-4080", 16049, "MiB"),
+    ("RTX-PRO-6000", 97250, "MiB"),
+    ("GH200", 95.00, "GiB"),
+    ("L20", 44.53, "GiB"),
+    ("MI355X", 287.98, "GiB"),
+    ("MI250X", 65520, "MiB"),
+]
+
+
+@pytest.mark.parametrize(("name", "quoted", "unit"), PUBLIC_LOG_GPUS, ids=[g[0] for g in PUBLIC_LOG_GPUS])
+def test_public_log_gpu_presets_match_their_quoted_totals(name, quoted, unit):
+    gpu = presets.find_gpu(name)
+    if unit == "MiB":
+        assert gpu.total_bytes // (1 << 20) == quoted
+    else:
+        assert round(gpu.total_bytes / (1 << 30), 2) == quoted
+    assert (f"{quoted:.2f}" if unit == "GiB" else str(quoted)) in gpu.source
+
+
+def test_exact_byte_presets_from_public_prints():
+    # GB10: totalMem=130602405888 (CUDA device query); A800: memory_bytes=85094825984 (see gpus.yaml).
+    assert presets.find_gpu("dgx spark").total_bytes == 130602405888
+    assert presets.find_gpu("nvidia a800-sxm4-80gb").total_bytes == 85094825984
+    # GB10 is an integrated GPU (vLLM reads free memory from psutil there); GH200 is not.
+    assert presets.find_gpu("GB10").unified and not presets.find_gpu("GH200").unified

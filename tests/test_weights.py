@@ -78,7 +78,9 @@ def test_tied_embeddings_are_one_copy_at_pp1_and_two_at_pp2() -> None:
 def test_mxfp4_quantizes_only_experts() -> None:
     how = weights.storage(_describe("gpt-oss-20b").config, 2)
     assert how.linear == how.embed == how.plain == 2
-    assert how.experts == pytest.approx(4.25 / 8 * 3072 / 2880)
+    # Hopper (Triton, vLLM 0.33): the swizzled experts of gpt-oss-20b TP 1 take 10,188,226,560 B
+    # for 24 layers x 32 experts x 3 x 2880 x 2880 parameters (the oracle's uint8 bytes).
+    assert how.experts == pytest.approx(10_188_226_560 / (24 * 32 * 3 * 2880 * 2880))
 
 
 def test_fp8_block_scales() -> None:
@@ -88,8 +90,14 @@ def test_fp8_block_scales() -> None:
 
 
 def test_awq_four_bit() -> None:
-    how = weights.storage({"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}, 2)
-    assert how.linear == pytest.approx(0.5 + 2.5 / 128)
+    cfg = {"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}
+    # Hopper, vLLM 0.19+: Machete keeps a bf16 zero point per group and output (vLLM 0.33 on the
+    # oracle: qkv_proj.qzeros [32, 3072] bfloat16 next to scales [32, 3072] for Llama-3.1-8B TP2).
+    assert weights.storage(cfg, 2).linear == pytest.approx(0.5 + 4 / 128)
+    # Marlin (Ampere, or Hopper before 0.19): zero points packed 8 to an int32 like the checkpoint.
+    assert weights.storage(cfg, 2, arch="ampere").linear == pytest.approx(0.5 + 2.5 / 128)
+    old = weights.storage(cfg, 2, release=resolve_release("0.18.0"))
+    assert old.linear == pytest.approx(0.5 + 2.5 / 128)
 
 
 def _write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int]]]) -> None:
@@ -152,9 +160,11 @@ def test_mxfp4_layout_follows_the_moe_backend() -> None:
     # Marlin (Ampere): hidden to 256 (3072), intermediate to 128 (2944); 4 bits + a scale byte per 32.
     marlin = weights.storage(cfg, 2, arch="ampere")
     assert marlin.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
-    # FlashInfer TRT-LLM (B200): both to 256 (3072 x 3072).
+    # FlashInfer TRT-LLM (B200): hidden to 256, intermediate to 128 from 0.27 (256 before).
     trtllm = weights.storage(cfg, 2, arch="blackwell")
-    assert trtllm.experts == pytest.approx(4.25 / 8 * 3072 * 3072 / (2880 * 2880))
+    assert trtllm.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
+    old = weights.storage(cfg, 2, arch="blackwell", release=resolve_release("0.26.0"))
+    assert old.experts == pytest.approx(4.25 / 8 * 3072 * 3072 / (2880 * 2880))
     # At TP 4 the per-rank intermediate 720 rounds to 768 on Marlin.
     assert weights.storage(cfg, 2, arch="ampere", tp=4).experts == pytest.approx(
         4.25 / 8 * 3072 * 768 / (2880 * 720)
@@ -167,7 +177,7 @@ def test_mxfp4_on_hopper_is_marlin_before_0_12() -> None:
     cfg = _describe("gpt-oss-20b").config
     old = weights.storage(cfg, 2, arch="hopper", hopper_triton=False)
     assert old.experts == pytest.approx(4.25 / 8 * 3072 * 2944 / (2880 * 2880))
-    assert weights.storage(cfg, 2, arch="hopper").experts == pytest.approx(4.25 / 8 * 3072 / 2880)
+    assert weights.storage(cfg, 2, arch="hopper").experts < old.experts
 
 
 def test_fp8_blocks_go_through_marlin_on_ampere() -> None:
@@ -178,9 +188,13 @@ def test_fp8_blocks_go_through_marlin_on_ampere() -> None:
 
 
 def test_gptq_marlin_drops_the_zero_points_of_a_symmetric_checkpoint() -> None:
-    # qweight 4 bits + fp16 scale per 128 inputs; symmetric GPTQ keeps no qzeros once repacked.
+    # qweight 4 bits + fp16 scale per 128 inputs; Marlin (Ampere) replaces a symmetric GPTQ's
+    # qzeros with an empty tensor (vLLM 0.33 on the oracle: qkv_proj.qzeros [0] int32).
     gptq = {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}}
-    assert weights.storage(gptq, 2).linear == pytest.approx(0.5 + 2 / 128)
+    assert weights.storage(gptq, 2, arch="ampere").linear == pytest.approx(0.5 + 2 / 128)
+    # Machete (Hopper) leaves the loaded qzeros in place (the oracle: qzeros [32, 384] int32).
+    assert weights.storage(gptq, 2).linear == pytest.approx(0.5 + 2.5 / 128)
+    # No Marlin before Ampere: the checkpoint's layout stays.
     assert weights.storage(gptq, 2, arch="turing").linear == pytest.approx(0.5 + 2.5 / 128)
 
 
@@ -225,7 +239,39 @@ def test_quantization_flag_must_match_the_checkpoint() -> None:
         "method specified in the `quantization` argument (awq)."
     )
     awq = {"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}
-    assert weights.storage(awq, 2, "awq_marlin").linear == pytest.approx(0.5 + 2.5 / 128)
+    assert weights.storage(awq, 2, "awq_marlin").linear == pytest.approx(0.5 + 4 / 128)
+
+
+def test_release_refuses_a_quantization_name_it_does_not_know() -> None:
+    from kvplan.errors import PlannerRefusal
+
+    cfg = _describe("llama-3.1-8b").config
+    # bitsandbytes is in QuantizationMethods up to 0.27 and gone from 0.28 (vllm/model_executor/
+    # layers/quantization/__init__.py); vLLM 0.33 on the oracle: "Unknown quantization method:
+    # bitsandbytes. Must be one of ['awq', 'auto_awq', 'fp8', ..." from ModelConfig.
+    with pytest.raises(PlannerRefusal) as err:
+        weights.storage(cfg, 2, "bitsandbytes", release=resolve_release("0.33.0"))
+    assert err.value.vllm_message.startswith(
+        "Unknown quantization method: bitsandbytes. Must be one of ['awq', 'auto_awq', 'fp8', "
+    )
+    assert weights.storage(cfg, 2, "bitsandbytes", release=resolve_release("0.27.0")).linear < 1
+
+
+def test_gptq_act_order_is_refused_from_0_30() -> None:
+    from kvplan.errors import PlannerRefusal
+
+    gptq = {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": True}}
+    # vLLM 0.33 on the oracle (llama-3.1-8b-gptq-actorder-tp2): config_error with this text
+    # (gptq_utils.normalize_and_validate_gptq_desc_act, first in 0.30.0).
+    with pytest.raises(PlannerRefusal) as err:
+        weights.storage(gptq, 2, release=resolve_release("0.30.0"))
+    assert err.value.vllm_message == (
+        "GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint "
+        "with static activation ordering or desc_act=False."
+    )
+    assert weights.storage(gptq, 2, release=resolve_release("0.29.0")).linear < 1
+    per_channel = {"quantization_config": {**gptq["quantization_config"], "group_size": -1}}
+    assert weights.storage(per_channel, 2, release=resolve_release("0.33.0")).linear == pytest.approx(0.5)
 
 
 def test_float32_dtype_doubles_the_unquantized_bytes() -> None:
@@ -253,3 +299,33 @@ def test_missing_shards_use_the_index_total_size(tmp_path: Path) -> None:
     # One stage, one rank: the whole total_size (plus the RoPE cache), never the 128 bytes present.
     assert est.bytes == 2_000_000_000 + weights.rotary_cache_bytes(d)
     assert est.estimated is True and "1 of 2 shards missing" in est.source
+
+
+def test_checkpoint_experts_split_as_vllm_splits_them(tmp_path: Path) -> None:
+    # 4 routed experts of 8x8 bf16 (128 B each) in layer 0, a replicated router.
+    tensors = {f"model.layers.0.mlp.experts.{e}.down_proj.weight": ("BF16", [8, 8]) for e in range(4)}
+    tensors["model.layers.0.mlp.gate.weight"] = ("BF16", [4, 8])
+    _write_safetensors(tmp_path / "model.safetensors", tensors)
+    d = _describe("qwen3-30b-a3b")
+    # TP 1 x DP 2 without EP: each expert divided over the 2 ranks (FusedMoEParallelConfig.make).
+    dp = Serving(dp=2)
+    got = safetensors_header.stage_bytes(d, dp, tmp_path, 0, 1, first=False, last=False)
+    assert got is not None and got.bytes == 4 * 128 // 2 + 64
+    # With EP over 48 ranks: the model's 128 experts are 32 x 3 + 16 x 2 (determine_expert_map:
+    # the first 128 % 48 ranks hold one more), so rank 0 holds experts 0-2 of the file's 0-3.
+    ep = Serving(dp=48, enable_expert_parallel=True)
+    got = safetensors_header.stage_bytes(d, ep, tmp_path, 0, 1, first=False, last=False)
+    assert got is not None and got.bytes == 3 * 128 + 64
+
+
+def test_a_quantized_checkpoint_is_counted_in_vllms_layout_not_its_headers() -> None:
+    # tests/oracle/configs/llama-3.1-8b-gptq holds AutoGPTQ's safetensors header (qweight, qzeros,
+    # scales, g_idx); vLLM drops g_idx and (on Ampere) qzeros after loading, so the config count,
+    # held against vLLM 0.33 in test_weights_oracle, is used rather than the header's bytes.
+    folder = Path(__file__).parent / "oracle" / "configs" / "llama-3.1-8b-gptq"
+    d = families.describe(resolve_model(str(folder)), resolve_release("0.33.0"))
+    with_headers = weights.stage_weight_bytes(d, Serving(), 0, 0, 32, folder, arch="ampere")
+    from_config = weights.stage_weight_bytes(d, Serving(), 0, 0, 32, arch="ampere")
+    assert with_headers.estimated and with_headers.bytes == from_config.bytes
+    headers = safetensors_header.stage_bytes(d, Serving(), folder, 0, 32, first=True, last=True)
+    assert headers is not None and headers.bytes > from_config.bytes - weights.rotary_cache_bytes(d)

@@ -74,7 +74,7 @@ class Serving:
     @property
     def expert_parallel_size(self) -> int:
         """Ranks the routed experts are split over: TP x DP with expert parallelism, else 1
-        (vLLM's FusedMoE then shards each expert over TP instead)."""
+        (vLLM's FusedMoE then divides each expert over TP x DP instead)."""
         return self.tp * self.dp if self.enable_expert_parallel else 1
 
 

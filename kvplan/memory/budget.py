@@ -253,7 +253,7 @@ def _estimated(
             end,
             directory,
             arch=gpu.arch,
-            hopper_triton=release.behaviour.mxfp4_hopper_triton,
+            release=release,
         )
         act = runtime.activation_bytes(
             model,

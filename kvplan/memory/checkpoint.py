@@ -18,6 +18,7 @@ from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
+from kvplan.memory.sharding import MoeShards, moe_shards
 from kvplan.model.config import tied_word_embeddings
 from kvplan.model.layers import ModelDescription
 
@@ -29,6 +30,7 @@ _REPLICATED = re.compile(
     r"norm|\.gate\.weight$|\.router\.|e_score_correction_bias|q_a_proj|kv_a_proj|ln_|layernorm"
 )
 _KV_PROJ = re.compile(r"\.(k_proj|v_proj)\.")
+_EXPERT = re.compile(r"\.experts\.(?:(\d+)\.)?")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,20 @@ def read_index(directory: Path) -> Index | None:
     return Index(total, len(shards), missing)
 
 
-def _per_rank(t: TensorInfo, cfg: dict[str, Any], tp: int) -> float:
+def _per_rank(t: TensorInfo, cfg: dict[str, Any], tp: int, moe: MoeShards | None = None) -> float:
+    expert = _EXPERT.search(t.name) if moe is not None else None
+    if moe is not None and expert is not None:
+        # Routed experts are split over TP x DP: whole experts under expert parallelism
+        # (rank 0's share, the largest), else each expert divided (weights.MoeShards).
+        if moe.ep > 1:
+            total = _expert_count(cfg)
+            local = moe.local_experts(total)
+            if expert.group(1) is not None:
+                return t.nbytes if int(expert.group(1)) < local else 0
+            return t.nbytes * local / total if total else t.nbytes
+        if len(t.shape) <= 1 and not t.name.endswith("bias"):
+            return t.nbytes
+        return t.nbytes / moe.tp
     if tp == 1 or (len(t.shape) <= 1 and not t.name.endswith("bias")):
         return t.nbytes
     if _REPLICATED.search(t.name):
@@ -121,6 +136,14 @@ def _per_rank(t: TensorInfo, cfg: dict[str, Any], tp: int) -> float:
         if isinstance(kv, int) and kv < tp:
             return t.nbytes / kv  # one replicated KV head per rank
     return t.nbytes / tp
+
+
+def _expert_count(cfg: dict[str, Any]) -> int:
+    for key in ("num_experts", "n_routed_experts", "num_local_experts"):
+        value = cfg.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
 
 
 def stage_bytes(
@@ -143,6 +166,7 @@ def stage_bytes(
     files = checkpoint_files(directory)
     if not files:
         return None
+    moe = moe_shards(serving)
     cfg = model.config
     tied = tied_word_embeddings(cfg)
     has_head = False
@@ -150,7 +174,7 @@ def stage_bytes(
     total = 0.0
     for path in files:
         for t in read_header(path):
-            share = _per_rank(t, cfg, serving.tp)
+            share = _per_rank(t, cfg, serving.tp, moe)
             layer = _LAYER.search(t.name)
             if layer is not None:
                 index = int(layer.group(1))

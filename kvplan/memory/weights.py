@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kvplan.inputs.serving import Serving
+from kvplan.memory.sharding import MoeShards, moe_shards
 from kvplan.model.config import tied_word_embeddings
 from kvplan.model.layers import ModelDescription
+from kvplan.releases import Release
 
 GiB = 1 << 30
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
@@ -47,6 +49,8 @@ class Params:
     recurrent vectors), ``embed`` (embeddings and LM head), ``vision`` (the
     vision tower and its projector).  ``mla_kv_b``: elements of the MLA
     ``kv_b_proj``, which vLLM dequantizes into W_UK/W_UV when it is quantized.
+    ``fp32``: kept in float32 whatever the model dtype (gpt-oss's expert biases,
+    which the MXFP4 MoE methods convert).
     """
 
     attention: int = 0
@@ -57,6 +61,7 @@ class Params:
     embed: int = 0
     vision: int = 0
     mla_kv_b: int = 0
+    fp32: int = 0
 
     def __add__(self, other: Params) -> Params:
         return Params(
@@ -68,6 +73,7 @@ class Params:
             self.embed + other.embed,
             self.vision + other.vision,
             self.mla_kv_b + other.mla_kv_b,
+            self.fp32 + other.fp32,
         )
 
     @property
@@ -78,7 +84,7 @@ class Params:
     @property
     def total(self) -> int:
         """All parameters (``mla_kv_b`` is already in ``attention``)."""
-        return self.linear + self.experts + self.plain + self.embed + self.vision
+        return self.linear + self.experts + self.plain + self.embed + self.vision + self.fp32
 
 
 def _int(cfg: dict[str, Any], key: str, default: int = 0) -> int:
@@ -216,7 +222,7 @@ def _ungated(cfg: dict[str, Any]) -> bool:
     return act == "relu2" or cfg.get("model_type") in ("nemotron", "nemotron_h")
 
 
-def _mlp(cfg: dict[str, Any], index: int, tp: int) -> Params:
+def _mlp(cfg: dict[str, Any], index: int, tp: int, moe: MoeShards | None = None) -> Params:
     hidden = _int(cfg, "hidden_size")
     inter = _int(cfg, "intermediate_size")
     model_type = cfg.get("model_type")
@@ -227,19 +233,22 @@ def _mlp(cfg: dict[str, Any], index: int, tp: int) -> Params:
         return Params(mlp=matrices * hidden * dense // tp, plain=plain)
     experts = _first(cfg, "num_experts", "n_routed_experts", "num_local_experts")
     moe_inter = _first(cfg, "moe_intermediate_size", default=inter)
-    routed = experts * 3 * hidden * moe_inter // tp
+    moe = moe or MoeShards(tp=tp)
+    local, expert_inter = moe.local_experts(experts), moe_inter // moe.tp
+    routed = local * 3 * hidden * expert_inter
     router = hidden * experts
     shared = _int(cfg, "n_shared_experts") * moe_inter + _int(cfg, "shared_expert_intermediate_size")
     if model_type == "llama4_text":
         shared = inter
     if _int(cfg, "shared_expert_intermediate_size"):
         router += hidden  # shared_expert_gate
-    plain = router
+    plain, fp32 = router, 0
     if model_type == "gpt_oss":
-        plain += experts + experts * (2 * moe_inter // tp + hidden)  # router bias, expert biases
+        plain += experts  # router bias
+        fp32 = local * (2 * expert_inter + hidden)  # expert biases, float32 once loaded
     if cfg.get("topk_method") == "noaux_tc":
         plain += experts  # e_score_correction_bias
-    return Params(mlp=3 * hidden * shared // tp, experts=routed, plain=plain)
+    return Params(mlp=3 * hidden * shared // tp, experts=routed, plain=plain, fp32=fp32)
 
 
 def _norms_per_layer(cfg: dict[str, Any]) -> int:
@@ -251,7 +260,9 @@ def _pattern(cfg: dict[str, Any]) -> str | None:
     return pattern if isinstance(pattern, str) else None
 
 
-def layer_params(cfg: dict[str, Any], index: int, kind: str | None, tp: int) -> Params:
+def layer_params(
+    cfg: dict[str, Any], index: int, kind: str | None, tp: int, moe: MoeShards | None = None
+) -> Params:
     """Parameters of decoder layer ``index`` on one TP rank.
 
     ``kind`` is the layer's KV cache kind from the model description
@@ -267,7 +278,7 @@ def layer_params(cfg: dict[str, Any], index: int, kind: str | None, tp: int) -> 
             return norm + _mixer(cfg, tp)
         if block == "*":
             return norm + _attention(cfg, tp)
-        return norm + _mlp(cfg, index, tp)
+        return norm + _mlp(cfg, index, tp, moe)
     if kind == "mla":
         mixer = _mla(cfg, tp)
     elif kind == "mamba":
@@ -277,7 +288,7 @@ def layer_params(cfg: dict[str, Any], index: int, kind: str | None, tp: int) -> 
     else:
         mixer = _attention(cfg, tp)
     mlp = (
-        _mlp(cfg, index, tp)
+        _mlp(cfg, index, tp, moe)
         if _int(cfg, "intermediate_size") or _first(cfg, "moe_intermediate_size")
         else Params()
     )
@@ -316,7 +327,15 @@ _EMBED_ON_EVERY_STAGE = frozenset(
 
 @lru_cache(maxsize=1024)  # a sweep asks for the same stages under many GPUs, dtypes and block sizes
 def stage_params(
-    model: ModelDescription, tp: int, start: int, end: int, *, first: bool, last: bool, padded: bool = True
+    model: ModelDescription,
+    tp: int,
+    start: int,
+    end: int,
+    *,
+    first: bool,
+    last: bool,
+    padded: bool = True,
+    moe: MoeShards | None = None,
 ) -> Params:
     """Parameters on one TP rank of the PP stage holding decoder layers ``[start, end)``.
 
@@ -325,13 +344,14 @@ def stage_params(
     PP=1, a second copy on the last stage at PP>1, as vLLM builds it).  Some
     vLLM model files build the embedding and the LM head on every stage
     (``_EMBED_ON_EVERY_STAGE``).  A multimodal model's vision tower and
-    projector are on the first stage.
+    projector are on the first stage.  ``moe``: how the routed experts are
+    split (default: by ``tp``, as without data or expert parallelism).
     """
     cfg = model.config
     kinds = _layer_kinds(model)
     total = Params()
     for index in range(start, end):
-        total = total + layer_params(cfg, index, kinds.get(index), tp)
+        total = total + layer_params(cfg, index, kinds.get(index), tp, moe)
     hidden = _int(cfg, "hidden_size")
     vocab = _int(cfg, "vocab_size")
     vocab = padded_vocab(vocab) if padded else vocab
@@ -421,7 +441,7 @@ class Storage:
 
     def bytes(self, p: Params) -> int:
         """Bytes of ``p`` stored this way."""
-        total = p.plain * self.plain + (p.embed + p.vision) * self.embed
+        total = p.plain * self.plain + (p.embed + p.vision) * self.embed + 4 * p.fp32
         for kind in QUANTIZABLE:
             count = getattr(p, kind)
             kept = self.kept.get(kind, 0.0)
@@ -456,10 +476,48 @@ def _fp8(block: Any, arch: str, method: str) -> tuple[float, str]:
     return 1.0, f"{method} fp8 weights (per-tensor/per-channel scales)"
 
 
-def _int4(bits: int, group: int, zeros: bool, how: str) -> tuple[float, str]:
-    per = bits / 8 + 2 / group + (bits / 8 / group if zeros else 0)
-    zp = ", zero points" if zeros else ""
-    return per, f"{how} {bits}-bit weights (group {group}, fp16 scales{zp})"
+def _int4(bits: int, group: int, zp_bytes: float, how: str) -> tuple[float, str]:
+    """Packed ``bits``-bit weights, a 16-bit scale per ``group`` inputs (0: one per output
+    channel) and ``zp_bytes`` of zero point per group and output."""
+    per = bits / 8 + ((2 + zp_bytes) / group if group else 0)
+    zp = f", {int(zp_bytes * 8)}-bit zero points" if zp_bytes else ""
+    return per, f"{how} {bits}-bit weights (group {group or 'per channel'}, 16-bit scales{zp})"
+
+
+def _machete(arch: str, bits: int, group: int) -> bool:
+    """vLLM's mixed-precision kernel choice on one GPU: Machete (compute capability 9.0 only,
+    4/8-bit, groups of 64 or 128 or per channel; kernels/linear/mixed_precision/machete.py),
+    else Marlin."""
+    return arch == "hopper" and bits in (4, 8) and group in (0, 64, 128)
+
+
+def _wna16(
+    quant: dict[str, Any], method: str, arch: str, awq_machete: bool
+) -> tuple[tuple[float, str], tuple[float, str]]:
+    """(linears, routed experts) bytes per parameter of an AWQ / GPTQ checkpoint as vLLM lays it out.
+
+    Linears go through choose_mp_linear_kernel: on Hopper Machete keeps zero
+    points as 16-bit values (scale x zero point, MacheteLinearKernel's
+    transform_w_zp) and a symmetric GPTQ checkpoint's unused packed ``qzeros``
+    as loaded; Marlin packs zero points like the checkpoint and drops a
+    symmetric GPTQ's.  AWQ linears used Marlin directly before 0.19
+    (``awq_machete``).  Routed experts always take the Marlin MoE layout.
+    Turing and Volta have no Marlin: the checkpoint's layout stays.
+    """
+    bits = _first(quant, "bits", "w_bit", default=4)
+    raw = quant.get("group_size", quant.get("q_group_size"))
+    group = 0 if raw == -1 else _group_size(raw)
+    awq = "awq" in method or str(quant.get("quant_method", "")).startswith("awq")
+    zero_points = awq or quant.get("sym", True) is False
+    packed = bits / 8
+    if arch in ("turing", "volta"):
+        return _int4(bits, group, packed, method), _int4(bits, group, packed, method)
+    marlin_zp = packed if zero_points else 0.0
+    if _machete(arch, bits, group) and (awq_machete or not awq):
+        linear = _int4(bits, group, 2.0 if zero_points else packed, f"{method} (Machete)")
+    else:
+        linear = _int4(bits, group, marlin_zp, f"{method} (Marlin)")
+    return linear, _int4(bits, group, marlin_zp, f"{method} experts (Marlin MoE)")
 
 
 def _compressed_tensors(quant: dict[str, Any], arch: str) -> tuple[float, str] | None:
@@ -483,8 +541,10 @@ def _compressed_tensors(quant: dict[str, Any], arch: str) -> tuple[float, str] |
             g = _group_size(weights.get("group_size"), 16)
             return 0.5 + 1 / g, f"compressed-tensors fp4 (fp8 scale per {g})"
         if bits == 4:
-            g = _group_size(weights.get("group_size"))
-            return _int4(4, g, weights.get("symmetric") is False, "compressed-tensors")
+            g = 0 if strategy == "channel" else _group_size(weights.get("group_size"))
+            asym = weights.get("symmetric") is False
+            zp = (2.0 if _machete(arch, 4, g) else 0.5) if asym else 0.0
+            return _int4(4, g, zp, "compressed-tensors")
     return None
 
 
@@ -529,15 +589,27 @@ _COMPATIBLE = {
 }
 
 
-def quantization_method(cfg: dict[str, Any], flag: str | None) -> tuple[str | None, dict[str, Any]]:
+def quantization_method(
+    cfg: dict[str, Any], flag: str | None, release: Release | None = None
+) -> tuple[str | None, dict[str, Any]]:
     """(the method vLLM runs, the checkpoint's quantization config or {}).
 
     Raises ``PlannerRefusal`` with vLLM's text when ``--quantization`` names
-    another method than the checkpoint's ``quantization_config``
-    (ModelConfig._verify_quantization).
+    another method than the checkpoint's ``quantization_config``, or one
+    ``release`` does not know (ModelConfig._verify_quantization).
     """
     from kvplan.errors import PlannerRefusal
 
+    if flag is not None and release is not None:
+        from kvplan.memory.quant_methods import accepted
+
+        names = accepted(release.version)
+        if flag not in names:
+            text = f"Unknown quantization method: {flag}. Must be one of {list(names)}."
+            raise PlannerRefusal(
+                f"vLLM {release.version} refuses to start (ValueError from ModelConfig): {text}",
+                vllm_message=text,
+            )
     quant = cfg.get("quantization_config")
     if not isinstance(quant, dict):
         return flag, {}
@@ -556,26 +628,108 @@ def quantization_method(cfg: dict[str, Any], flag: str | None) -> tuple[str | No
     raise PlannerRefusal(f"vLLM refuses to start (ValueError from ModelConfig): {text}", vllm_message=text)
 
 
-def _mxfp4_experts(cfg: dict[str, Any], tp: int, arch: str, hopper_triton: bool = True) -> tuple[float, str]:
+def vllm_method_name(
+    cfg: dict[str, Any], flag: str | None, release: Release, arch: str = "hopper"
+) -> str | None:
+    """The quantization method name vLLM resolves (``model_config.quantization``).
+
+    AWQ and GPTQ checkpoints are overridden to their Marlin methods where
+    Marlin runs (awq_marlin / gptq_marlin; Turing and Volta keep awq / gptq),
+    renamed auto_gptq in 0.22 and auto_awq in 0.24 (their configs'
+    override_quantization_method); a ModelOpt NVFP4 checkpoint resolves to
+    modelopt_fp4.
+    """
+    method, quant = quantization_method(cfg, flag, release)
+    if method is None:
+        return None
+    _refuse_gptq_act_order(quant, method, release)
+    base = str(quant.get("quant_method", method)).lower() if quant else method
+    algo = str(quant.get("quant_algo", "")).upper()
+    if base in ("awq", "gptq") and method in (base, f"{base}_marlin", f"auto_{base}"):
+        renamed = "0.24.0" if base == "awq" else "0.22.0"
+        if release.serves(renamed):
+            return f"auto_{base}"
+        return base if arch in ("turing", "volta") else f"{base}_marlin"
+    if base == "modelopt" and "FP4" in algo:
+        return "modelopt_fp4"
+    return method
+
+
+def _triton_hopper_expert_bytes(hidden: int, inter: int, behaviour: Any) -> int:
+    """Bytes of one MXFP4 expert on one rank after the Hopper Triton swizzle (``inter``: the
+    rank's intermediate size, already padded).
+
+    Values (two 4-bit values a byte): HopperMXValueLayout pads the rows to 16 and each row's
+    bytes to 32, after padding both to 64 in the triton_kernels vLLM 0.17 - 0.21 vendor.
+    Scales (a byte per 32 values): the number of groups is padded to 4 (0.26+,
+    mxfp4_utils._swizzle_mxfp4) and then to 2, the rows to 256 (HopperMXScaleLayout with 8
+    warps).  Before 0.25 the loaded scale parameters stay next to the swizzled copies.
+    Checked byte for byte against vLLM 0.15.1, 0.19.1, 0.23.0, 0.28.0, 0.32.0 and 0.33.0 on the
+    oracle (gpt-oss-20b TP 1/2, PP 2; gpt-oss-120b TP 1/4).
+    """
+    pre = 64 if behaviour.mxfp4_swizzle_prepad64 else 1
+
+    def matrix(rows: int, row_bytes: int) -> int:
+        return _round_up(_round_up(rows, pre), 16) * _round_up(_round_up(row_bytes, pre), 32)
+
+    values = matrix(2 * inter, hidden // 2) + matrix(hidden, inter // 2)
+    g13, g2 = hidden // 32, inter // 32
+    if behaviour.mxfp4_scale_groups_mod4:
+        g13, g2 = _round_up(g13, 4), _round_up(g2, 4)
+    scales = _round_up(2 * inter, 256) * _round_up(g13, 2) + _round_up(hidden, 256) * _round_up(g2, 2)
+    loaded = 0 if behaviour.mxfp4_frees_scales else 2 * inter * (hidden // 32) + hidden * (inter // 32)
+    return values + scales + loaded
+
+
+def _mxfp4_experts(
+    cfg: dict[str, Any], tp: int, arch: str, hopper_triton: bool = True, release: Release | None = None
+) -> tuple[float, str]:
     """Bytes per expert parameter of MXFP4 (4 bits + an 8-bit scale per 32) with the backend's padding.
 
     vLLM's MXFP4 MoE backends round the hidden and per-rank intermediate sizes
     up (mxfp4_round_up_hidden_size_and_intermediate_size, fused_moe/oracle/mxfp4.py):
     Marlin (no FP8/FP4 tensor-core path: Ampere, Ada and consumer Blackwell)
-    256 / 128, FlashInfer TRT-LLM (datacenter Blackwell) 256 / 256, Triton
-    (Hopper from 0.12, which vendors triton_kernels; Marlin before) 256 / 64, the
-    hidden padding as measured on H100 (docs/memory.md).
+    256 / 128, FlashInfer TRT-LLM (datacenter Blackwell) 256 / 256 (intermediate
+    128 from 0.27), Triton (Hopper from 0.12, which vendors triton_kernels;
+    Marlin before) the intermediate to 64 and then the swizzled layout
+    (``_triton_hopper_expert_bytes``).
     """
+    from kvplan.releases import resolve_release
+
+    behaviour = (release or resolve_release(None)).behaviour
     hidden = _int(cfg, "hidden_size") or 256
-    inter = (_first(cfg, "moe_intermediate_size", "intermediate_size") or 256) // tp
+    full = _first(cfg, "moe_intermediate_size", "intermediate_size") or 256
+    inter = full // tp
     if arch == "hopper" and hopper_triton:
-        hp, ip, backend = 256, 64, "Triton"
-    elif arch == "blackwell":
-        hp, ip, backend = 256, 256, "FlashInfer TRT-LLM"
+        padded = _round_up(inter, 64)
+        per = _triton_hopper_expert_bytes(hidden, padded, behaviour) / (3 * hidden * inter)
+        return per, f"mxfp4 experts (Triton swizzled layout, intermediate {inter} to {padded})"
+    if arch == "blackwell":
+        hp, ip, backend = 256, (128 if behaviour.mxfp4_trtllm_inter_128 else 256), "FlashInfer TRT-LLM"
     else:
         hp, ip, backend = 256, 128, "Marlin"
     pad = _round_up(hidden, hp) * _round_up(inter, ip) / (hidden * inter)
     return 4.25 / 8 * pad, f"mxfp4 experts ({backend} layout: hidden to {hp}, intermediate to {ip})"
+
+
+def _refuse_gptq_act_order(quant: dict[str, Any], method: str, release: Release | None) -> None:
+    """vLLM 0.30+ refuses a GPTQ checkpoint with grouped activation ordering."""
+    from kvplan.errors import PlannerRefusal
+
+    if "gptq" not in method and str(quant.get("quant_method", "")) != "gptq":
+        return
+    if not quant.get("desc_act") or quant.get("group_size") == -1:
+        return
+    if release is not None and not release.behaviour.gptq_act_order_refused:
+        return
+    text = (
+        "GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint "
+        "with static activation ordering or desc_act=False."
+    )
+    version = release.version if release is not None else "0.30+"
+    raise PlannerRefusal(
+        f"vLLM {version} refuses to start (ValueError from the GPTQ config): {text}", vllm_message=text
+    )
 
 
 def storage(
@@ -587,10 +741,18 @@ def storage(
     tp: int = 1,
     num_layers: int = 0,
     hopper_triton: bool = True,
+    release: Release | None = None,
 ) -> Storage:
-    """How vLLM stores each kind of parameter for the checkpoint's quantization (or ``--quantization``)."""
+    """How vLLM stores each kind of parameter for the checkpoint's quantization (or ``--quantization``).
+
+    ``tp``: the ranks each routed expert is divided over (the MXFP4 layouts pad
+    its per-rank intermediate size).  ``release``: the vLLM release, for the
+    choices that changed (None: the newest behaviour, with ``hopper_triton``).
+    """
     plain = float(dtype_bytes)
-    method, quant = quantization_method(cfg, quantization)
+    method, quant = quantization_method(cfg, quantization, release)
+    if release is not None:
+        hopper_triton = release.behaviour.mxfp4_hopper_triton
     unquantized = Storage(plain, plain, plain, plain, f"{dtype_bytes}-byte weights")
     if method is None:
         return unquantized
@@ -599,7 +761,7 @@ def storage(
     found: tuple[float, str] | None = None
     experts_only = False
     if method in ("mxfp4", "gpt_oss_mxfp4") and (quant or _first(cfg, "num_local_experts", "num_experts")):
-        per, how = _mxfp4_experts(cfg, tp, arch, hopper_triton)
+        per, how = _mxfp4_experts(cfg, tp, arch, hopper_triton, release)
         if not quant:
             how += " (--quantization; no quantization_config)"
         return Storage(plain, per, plain, plain, how + ", rest unquantized", kept)
@@ -614,14 +776,14 @@ def storage(
     elif method in ("modelopt_fp4", "nvfp4", "petit_nvfp4") or (method == "modelopt" and "fp4" in algo):
         found = 0.5 + 1 / 16, f"{method} nvfp4 weights (fp8 scale per 16)"
     elif method in ("awq", "awq_marlin", "auto_awq", "gptq", "gptq_marlin", "auto_gptq", "moe_wna16"):
-        bits = _first(quant, "bits", "w_bit", default=4)
-        g = _group_size(quant.get("group_size") or quant.get("q_group_size"))
-        awq = "awq" in method or str(quant.get("quant_method", "")).startswith("awq")
-        # AWQ keeps zero points; GPTQ's symmetric Marlin layout drops them (gptq_marlin).
-        zeros = awq or not (quant.get("sym", True) and arch not in ("turing", "volta"))
-        found = _int4(bits, g, zeros, method)
+        _refuse_gptq_act_order(quant, method, release)
+        awq_machete = release.behaviour.awq_machete if release is not None else True
+        (per, how), (expert_per, expert_how) = _wna16(quant, method, arch, awq_machete)
         if not quant:
-            found = (found[0], found[1] + " (assumed: no quantization_config in the config)")
+            how += " (assumed: no quantization_config in the config)"
+        if expert_per != per and _first(cfg, "num_experts", "n_routed_experts", "num_local_experts"):
+            how += "; routed " + expert_how.split(" ", 1)[1]
+        return Storage(per, expert_per, plain, plain, how, kept, mla_dequant=True)
     elif method == "bitsandbytes":
         found = 0.5 + 4 / 64, "bitsandbytes 4-bit NF4 (fp32 absmax per 64)"
     elif method in ("experts_int8", "int8_per_channel_weight_only"):
@@ -651,7 +813,8 @@ def rotary_cache_bytes(model: ModelDescription) -> int:
 
     ``max_position_embeddings x rotary width`` in 16 bits; linear scaling
     caches ``factor`` times the positions (LinearScalingRotaryEmbedding);
-    Gemma 3 keeps a second, unscaled cache for its sliding layers.
+    Gemma 3 keeps a second, unscaled cache for its sliding layers; gpt-oss
+    builds its cache in float32 (gpt_oss.py's get_rope(dtype=torch.float32)).
     """
     cfg = model.config
     hidden, heads = _int(cfg, "hidden_size"), _int(cfg, "num_attention_heads", 1) or 1
@@ -662,7 +825,8 @@ def rotary_cache_bytes(model: ModelDescription) -> int:
     if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) == "linear":
         value = rope.get("factor")
         factor = int(value) if isinstance(value, int | float) and value >= 1 else 1
-    cache = positions * factor * width * 2
+    element = 4 if cfg.get("model_type") == "gpt_oss" else 2
+    cache = positions * factor * width * element
     if str(cfg.get("model_type", "")).startswith("gemma3") and factor > 1:
         cache += positions * width * 2
     return cache
@@ -678,16 +842,35 @@ def stage_weight_bytes(
     *,
     arch: str = "hopper",
     hopper_triton: bool = True,
+    release: Release | None = None,
 ) -> Estimate:
     """Weight bytes on one TP rank of PP stage ``rank`` (decoder layers ``start..end``).
 
     Exact (read from the ``*.safetensors`` headers) when ``directory`` holds
-    the checkpoint; otherwise counted from the config.  ``arch``: the GPU's
+    an unquantized checkpoint; otherwise counted from the config, as for a
+    quantized one: vLLM's layout after loading is not the checkpoint's (Marlin
+    and Machete repacking, dropped or widened zero points, online
+    quantization), and the count follows it.  ``arch``: the GPU's
     architecture, which picks the quantization kernels' layout;
-    ``hopper_triton``: the release runs MXFP4 MoE on Hopper through Triton.
+    ``hopper_triton``: the release runs MXFP4 MoE on Hopper through Triton;
+    ``release``: the vLLM release (its quantization rules; overrides
+    ``hopper_triton``).
     """
+    moe = moe_shards(serving)
+    how = storage(
+        model.config,
+        dtype_bytes(model, serving),
+        serving.quantization,
+        arch=arch,
+        tp=moe.tp,
+        num_layers=model.num_hidden_layers,
+        hopper_triton=hopper_triton,
+        release=release,
+    )
+    quantized = quantization_method(model.config, serving.quantization, release)[0] is not None
+    modelled = quantized and "not modelled" not in how.how
     index = None
-    if directory is not None:
+    if directory is not None and not modelled:
         from kvplan.memory import checkpoint
 
         index = checkpoint.read_index(directory)
@@ -700,16 +883,7 @@ def stage_weight_bytes(
                     exact.bytes, False, f"safetensors headers ({exact.files} files in {directory})"
                 )
     first, last = rank == 0, rank == serving.pp - 1
-    params = stage_params(model, serving.tp, start, end, first=first, last=last)
-    how = storage(
-        model.config,
-        dtype_bytes(model, serving),
-        serving.quantization,
-        arch=arch,
-        tp=serving.tp,
-        num_layers=model.num_hidden_layers,
-        hopper_triton=hopper_triton,
-    )
+    params = stage_params(model, serving.tp, start, end, first=first, last=last, moe=moe)
     rope = rotary_cache_bytes(model)
     parts = [f"{end - start} layers"]
     if first:
@@ -718,7 +892,14 @@ def stage_weight_bytes(
         parts.append("LM head")
     if params.vision:
         parts.append(f"vision tower {params.vision / 1e9:.2f}B")
+    if moe.ep > 1:
+        parts.append(f"experts split over EP={moe.ep}")
+    elif moe.tp != serving.tp:
+        parts.append(f"experts sharded over TP x DP={moe.tp}")
     kept = ", ".join(f"{k} {v:.0%} unquantized" for k, v in how.kept.items() if v)
+    runs_as = ""
+    if quantized and release is not None:
+        runs_as = f" (vLLM {release.version} runs it as {vllm_method_name(model.config, serving.quantization, release, arch)})"
     if index is not None and index.missing:
         # Some shards are absent: the index's total_size is the checkpoint's, split as the config splits.
         whole = how.bytes(stage_params(model, 1, 0, model.num_hidden_layers, first=True, last=True))
@@ -733,5 +914,5 @@ def stage_weight_bytes(
         how.bytes(params) + rope,
         True,
         f"{params.total / 1e9:.2f}B params on this rank ({', '.join(parts)}; TP={serving.tp}) from the config, "
-        f"{how.how}{'; ' + kept if kept else ''} + RoPE cache {rope / 2**20:.0f} MiB",
+        f"{how.how}{'; ' + kept if kept else ''}{runs_as} + RoPE cache {rope / 2**20:.0f} MiB",
     )

@@ -960,7 +960,9 @@ def config_values(vllm_config: Any) -> dict[str, Any]:
     return out
 
 
-def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path) -> None:
+def _parallel_world(
+    config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path, dp_rank: int = 0
+) -> None:
     import torch.distributed as dist
     import vllm.distributed.parallel_state as ps
     from vllm.config import set_current_vllm_config
@@ -971,9 +973,26 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
     ps.init_distributed_environment(
         world_size=1, rank=0, distributed_init_method=init, local_rank=0, backend="gloo"
     )
-    with set_current_vllm_config(config):
-        ps.ensure_model_parallel_initialized(1, 1)
-    global_rank = pp_rank * tp + tp_rank
+    pc = config.parallel_config
+    dp_size = getattr(pc, "data_parallel_size", 1)
+    try:
+        # The one-process world holds one rank of one engine: the groups are
+        # made for DP 1 and resized below.
+        if dp_size and dp_size > 1:
+            pc.data_parallel_size = 1
+        with set_current_vllm_config(config):
+            ps.ensure_model_parallel_initialized(1, 1)
+    finally:
+        if dp_size and dp_size > 1:
+            pc.data_parallel_size = dp_size
+    # Data parallel: one engine (TP x PP ranks) per DP rank; the DP group
+    # links the same (PP, TP) position of every engine, and the EP group
+    # spans the TP ranks of every engine (vLLM's FusedMoE shards experts
+    # over DP x TP).
+    dp = max(int(getattr(config.parallel_config, "data_parallel_size", 1) or 1), 1)
+    engine = tp * pp
+    base = dp_rank * engine
+    global_rank = base + pp_rank * tp + tp_rank
 
     def overwrite(group, ranks: list[int]) -> None:
         if group is None:
@@ -984,11 +1003,26 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
         group.rank_in_group = ranks.index(global_rank)
         group.local_rank = global_rank % GPUS_PER_NODE
 
-    tp_ranks = [pp_rank * tp + i for i in range(tp)]
+    tp_ranks = [base + pp_rank * tp + i for i in range(tp)]
     overwrite(getattr(ps, "_TP", None), tp_ranks)
-    overwrite(getattr(ps, "_PP", None), [s * tp + tp_rank for s in range(pp)])
-    overwrite(getattr(ps, "_EP", None), tp_ranks)
-    overwrite(getattr(ps, "_WORLD", None), list(range(tp * pp)))
+    overwrite(getattr(ps, "_PP", None), [base + s * tp + tp_rank for s in range(pp)])
+    overwrite(getattr(ps, "_EP", None), [d * engine + pp_rank * tp + i for d in range(dp) for i in range(tp)])
+    if dp > 1:
+        overwrite(getattr(ps, "_DP", None), [d * engine + pp_rank * tp + tp_rank for d in range(dp)])
+        ep = getattr(ps, "_EP", None)
+        if ep is not None and getattr(ep, "device_communicator", None) is None:
+            # The gloo world has no device communicator; with DP > 1 the MoE
+            # layers' dispatch/combine setup reads the EP all-to-all manager's
+            # sizes (all2all_utils.maybe_make_prepare_finalize) and allocates
+            # nothing that stays with the model.
+            manager = types.SimpleNamespace(
+                world_size=ep.world_size,
+                rank=ep.rank_in_group,
+                dp_world_size=dp,
+                get_handle=lambda *a, **k: None,
+            )
+            ep.device_communicator = types.SimpleNamespace(all2all_manager=manager)
+    overwrite(getattr(ps, "_WORLD", None), list(range(base, base + engine)))
     assert dist.is_initialized()
 
 
@@ -1167,9 +1201,12 @@ def build_stage(
     pc = vllm_config.parallel_config
     tp, pp = pc.tensor_parallel_size, pc.pipeline_parallel_size
     tp_rank = int(case.get("tp_rank", 0))
+    dp_rank = int(case.get("dp_rank", 0))
     out: dict[str, Any] = {"pp_rank": pp_rank, "tp_rank": tp_rank}
+    if dp_rank:
+        out["dp_rank"] = dp_rank
     t0 = time.time()
-    _parallel_world(vllm_config, tp, pp, tp_rank, pp_rank, store_dir)
+    _parallel_world(vllm_config, tp, pp, tp_rank, pp_rank, store_dir, dp_rank)
     load_config = vllm_config.load_config
     if hasattr(load_config, "device"):
         load_config.device = "meta"
