@@ -15,7 +15,7 @@ from importlib import import_module
 from kvplan.dtypes import canonical_dtype, model_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.models import ModelInput
-from kvplan.model.config import Config, value
+from kvplan.model.config import Config, read_as, value
 from kvplan.model.layers import ModelDescription
 from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
 from kvplan.releases import Release
@@ -110,19 +110,41 @@ def _layer_count(cfg: Config, source: str) -> int | None:
     return count
 
 
+# The config keys vLLM takes the model's length from (the smallest one given), in its
+# order (ModelArchConfigConvertor.derive_max_model_len_and_key); model_max_length wins.
+MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
 def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
-    """``max_position_embeddings`` in tokens (``default`` when absent)."""
-    value = cfg.get("max_position_embeddings")
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MODEL_LEN:
-        raise InputError(
-            f"must be a whole number of tokens from 1 to {MAX_MODEL_LEN:,}",
-            source=source,
-            field="max_position_embeddings",
-            value=value,
-        )
-    return value
+    """The model's length in tokens as vLLM derives it from the config (``default``
+    when no key gives one): ``model_max_length`` if set, else the smallest of
+    ``MAX_LEN_KEYS``."""
+    found: dict[str, int] = {}
+    for key in MAX_LEN_KEYS:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_MODEL_LEN:
+            raise InputError(
+                f"must be a whole number of tokens from 1 to {MAX_MODEL_LEN:,}",
+                source=source,
+                field=key,
+                value=value,
+            )
+        found[key] = value
+    if "model_max_length" in found:
+        return found["model_max_length"]
+    return min(found.values(), default=default)
 
 
 def describe(model: ModelInput, release: Release) -> ModelDescription:
@@ -167,6 +189,8 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
         )
     _available(backbone, entry.since, entry.until, release, source)
+    if entry.keys or entry.defaults:
+        text = read_as(text, entry.keys, entry.defaults)
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     _layer_count(text, source)

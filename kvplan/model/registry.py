@@ -25,7 +25,8 @@ class Entry:
     are the first vLLM release that registers the name and the first that no
     longer does (None: always had it / still has it).  ``max_len`` is the
     ``max_position_embeddings`` transformers' config class supplies when a
-    config.json omits it.
+    config.json omits it.  ``keys``: config-key aliases (kvplan's name ->
+    the config's); ``defaults``: the config class's values for omitted keys.
     """
 
     family: str
@@ -34,6 +35,8 @@ class Entry:
     since: str | None = None
     until: str | None = None
     max_len: int | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
