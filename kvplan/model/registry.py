@@ -65,27 +65,232 @@ def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dic
 
 # One table per KV cache family (vLLM 0.33.0's registry names).
 
-_FULL_ATTENTION: dict[str, Entry] = {
-    **_entries(
-        "dense",
-        "dense:dense",
-        (
-            "LlamaForCausalLM",
-            "LLaMAForCausalLM",
-            "MistralForCausalLM",
-            "MixtralForCausalLM",
-            "Phi3ForCausalLM",
-            "Qwen3ForCausalLM",
-            "Qwen3MoeForCausalLM",
-            "GraniteForCausalLM",
-            "GraniteMoeForCausalLM",
-            "InternLMForCausalLM",
-            "InternLM3ForCausalLM",
-            "AquilaForCausalLM",
-        ),
-    ),
-    **_entries("dense", "dense:qwen2", ("Qwen2ForCausalLM", "Qwen2MoeForCausalLM")),
+_DENSE = "dense"
+
+# Config keys as transformers' attribute maps name them (kvplan's name -> the config's).
+_GPT2_KEYS = {
+    "num_hidden_layers": "n_layer",
+    "num_attention_heads": "n_head",
+    "hidden_size": "n_embd",
+    "max_position_embeddings": "n_positions",
 }
+
+
+def _dense(
+    *names: str, since: str | None = None, until: str | None = None, **options: Any
+) -> dict[str, Entry]:
+    """Names served by one model file: ``dense:dense`` with ``options``."""
+    return {name: Entry(_DENSE, "dense:dense", options, since=since, until=until) for name in names}
+
+
+# vLLM's own dense model files: one attention per decoder layer.  Options
+# (see families/dense.py): ``head`` rule, ``kv`` rule, ``window`` rule,
+# ``prefix`` / ``attn`` (the layer's module path), ``kv_dtype``, ``replicate``.
+_FULL_ATTENTION: dict[str, Entry] = {
+    # Llama's decoder (llama.py, mistral.py and subclasses): head_dim else hidden/heads,
+    # per-layer windows from layer_types
+    **_dense(
+        "LlamaForCausalLM",
+        "LLaMAForCausalLM",
+        "MistralForCausalLM",
+        "Phi3ForCausalLM",
+        "GraniteForCausalLM",
+        "InternLM3ForCausalLM",
+        "TeleFLMForCausalLM",
+    ),
+    **_dense("IQuestCoderForCausalLM", since="0.14.0"),
+    **_dense("TeleChat3ForCausalLM", since="0.20.0"),
+    "Ministral3ForCausalLM": Entry(_DENSE, "dense:dense", since="0.20.0", defaults={"head_dim": 128}),
+    "Ernie4_5ForCausalLM": Entry(_DENSE, "dense:dense", defaults={"head_dim": 128}),
+    # removed from vLLM's registry (_PREVIOUSLY_SUPPORTED_MODELS: last served 0.23.0 / 0.24.0)
+    **_dense("InternLMForCausalLM", until="0.24.0"),
+    **_dense("AquilaForCausalLM", "AquilaModel", until="0.25.0"),
+    "TeleChat2ForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"},
+    ),
+    # head_dim else hidden/heads, only the model-wide window
+    **_dense(
+        "MixtralForCausalLM",
+        "CohereForCausalLM",
+        "Ernie4_5_MoeForCausalLM",
+        "Glm4MoeForCausalLM",
+        "NemotronForCausalLM",
+        "PhiMoEForCausalLM",
+        "SolarForCausalLM",
+        window="model",
+    ),
+    "Qwen3MoeForCausalLM": Entry(
+        _DENSE, "dense:dense", {"window": "model"}, defaults={"use_sliding_window": False}
+    ),
+    "Glm4ForCausalLM": Entry(_DENSE, "dense:dense", {"window": "model"}, defaults={"head_dim": 128}),
+    "MiniMaxM2ForCausalLM": Entry(
+        _DENSE, "dense:dense", {"window": "model"}, since="0.11.1", defaults={"head_dim": 128}
+    ),
+    "HYV3ForCausalLM": Entry(
+        _DENSE, "dense:dense", {"window": "model"}, since="0.20.0", defaults={"head_dim": 128}
+    ),
+    **_dense("HyperCLOVAXForCausalLM", since="0.18.0", window="model"),
+    **_dense("K2HorizonForCausalLM", since="0.30.0", window="model"),
+    **_dense("Param2MoEForCausalLM", since="0.20.0", window="model", replicate=False),
+    "ExaoneForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {"window": "model", "prefix": "model.h", "attn": "attn.attention.attn"},
+        keys={"num_hidden_layers": "num_layers"},
+    ),
+    **_dense("BailingMoeForCausalLM", window="model", attn="attention.attn"),
+    **_dense("BailingMoeV2ForCausalLM", since="0.11.0", window="model", attn="attention.attn"),
+    **_dense("SarvamMoEForCausalLM", since="0.18.0", window="model", attn="attention.attn"),
+    # head_dim read as given
+    "GemmaForCausalLM": Entry(
+        _DENSE, "dense:dense", {"head": "required", "window": "model"}, defaults={"head_dim": 256}
+    ),
+    # hidden_size / num_attention_heads whatever head_dim says
+    **_dense("GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM", head="hidden"),
+    **_dense("MiniCPMForCausalLM", "OlmoeForCausalLM", "OrionForCausalLM", head="hidden", window="model"),
+    **_dense("InternLM2ForCausalLM", head="hidden", window="model", attn="attention.attn"),
+    "StableLmForCausalLM": Entry(
+        _DENSE, "dense:dense", {"head": "hidden", "window": "model"}, defaults={"num_key_value_heads": 32}
+    ),
+    "DbrxForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {
+            "head": "hidden",
+            "window": "model",
+            "prefix": "transformer.blocks",
+            "attn": "norm_attn_norm.attn.attn",
+        },
+        keys={
+            "num_hidden_layers": "n_layers",
+            "num_attention_heads": "n_heads",
+            "hidden_size": "d_model",
+            "num_key_value_heads": "attn_config.kv_n_heads",
+            "max_position_embeddings": "max_seq_len",
+        },
+        defaults={
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "hidden_size": 2048,
+            "num_key_value_heads": 1,
+        },
+    ),
+    "Step1ForCausalLM": Entry(
+        _DENSE, "dense:dense", {"head": "hidden", "kv": "step1", "window": "model"}, since="0.15.1"
+    ),
+    # MHA: as many KV heads as attention heads
+    "GPT2LMHeadModel": Entry(
+        _DENSE,
+        "dense:dense",
+        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "transformer.h", "attn": "attn.attn"},
+        keys=_GPT2_KEYS,
+        defaults={
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "hidden_size": 768,
+            "max_position_embeddings": 1024,
+        },
+    ),
+    "GPTJForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "transformer.h", "attn": "attn.attn"},
+        keys=_GPT2_KEYS,
+        defaults={
+            "num_hidden_layers": 28,
+            "num_attention_heads": 16,
+            "hidden_size": 4096,
+            "max_position_embeddings": 2048,
+        },
+    ),
+    "OPTForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "model.decoder.layers"},
+        defaults={
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "hidden_size": 768,
+            "max_position_embeddings": 2048,
+        },
+    ),
+    "BloomForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {
+            "head": "hidden",
+            "kv": "heads",
+            "window": "model",
+            "prefix": "transformer.h",
+            "attn": "self_attention.attn",
+        },
+        keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head", "hidden_size": "n_embed"},
+        defaults={"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64},
+    ),
+    "MiniCPM3ForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {"head": "qk", "kv": "heads", "window": "model"},
+        defaults={"qk_nope_head_dim": 64, "qk_rope_head_dim": 32},
+    ),
+    # one KV head on every rank, head_dim as given
+    "Step3TextForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {"head": "required", "kv": "one", "window": "model"},
+        defaults={"head_dim": 256},
+    ),
+    # Falcon builds its attention without the cache config: no window, the model's dtype
+    "FalconForCausalLM": Entry(
+        _DENSE,
+        "dense:dense",
+        {
+            "head": "hidden",
+            "kv": "falcon",
+            "window": "none",
+            "kv_dtype": "model",
+            "prefix": "transformer.h",
+            "attn": "self_attention.attn",
+        },
+        keys={"hidden_size": "n_embed"},
+        defaults={
+            "num_hidden_layers": 32,
+            "num_attention_heads": 71,
+            "hidden_size": 4544,
+            "max_position_embeddings": 2048,
+        },
+    ),
+    "ChatGLMModel": Entry(
+        _DENSE,
+        "dense:dense",
+        {
+            "head": "hidden",
+            "kv": "chatglm",
+            "window": "model",
+            "prefix": "transformer.encoder.layers",
+            "attn": "self_attention.attn",
+        },
+        keys={"num_hidden_layers": "num_layers", "max_position_embeddings": "seq_length"},
+        defaults={
+            "num_hidden_layers": 28,
+            "num_attention_heads": 32,
+            "hidden_size": 4096,
+            "max_position_embeddings": 2048,
+        },
+    ),
+    "DeciLMForCausalLM": Entry(_DENSE, "dense:decilm"),
+    "DeepseekForCausalLM": Entry(_DENSE, "dense:deepseek"),
+    # Qwen2Model (qwen2.py): no per-layer window, mixed layer types refused
+    "Qwen2ForCausalLM": Entry(_DENSE, "dense:qwen2", defaults={"max_window_layers": 28}),
+    "MiMoForCausalLM": Entry(_DENSE, "dense:qwen2"),
+    "Qwen3ForCausalLM": Entry(
+        _DENSE, "dense:qwen2", {"head": "head_dim"}, defaults={"max_window_layers": 28}
+    ),
+    "Qwen2MoeForCausalLM": Entry(_DENSE, "dense:qwen2_moe", defaults={"max_window_layers": 28}),
+}
+_FULL_ATTENTION["ChatGLMForConditionalGeneration"] = _FULL_ATTENTION["ChatGLMModel"]
 
 _SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
@@ -102,7 +307,7 @@ _MLA: dict[str, Entry] = {
     **_entries(
         "mla",
         "mla:mla",
-        ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekForCausalLM", "KimiK2ForCausalLM"),
+        ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"),
     ),
 }
 
