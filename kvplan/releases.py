@@ -80,6 +80,9 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    backend_module_names: the Transformers backend names each attention
+        layer after the module it serves (``model.layers.{i}.self_attn.attn``,
+        0.32+) instead of ``{i}.attn``.
     """
 
     sizing: str = "per_worker"
@@ -114,6 +117,7 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    backend_module_names: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -161,6 +165,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "cohere2_window_plus_one": True,
         },
     ),
+    ("0.32.0", {"backend_module_names": True}),
     ("0.33.0", {"global_window_all_sliding": True}),
 )
 

@@ -83,6 +83,11 @@ def _dense(
     return {name: Entry(_DENSE, "dense:dense", options, since=since, until=until) for name in names}
 
 
+def _backend(name: str, since: str | None = None, **options: Any) -> dict[str, Entry]:
+    """A name vLLM serves through its Transformers backend (``backend:backend``)."""
+    return {name: Entry("dense (Transformers backend)", "backend:backend", options, since=since)}
+
+
 # vLLM's own dense model files: one attention per decoder layer.  Options
 # (see families/dense.py): ``head`` rule, ``kv`` rule, ``window`` rule,
 # ``prefix`` / ``attn`` (the layer's module path), ``kv_dtype``, ``replicate``.
@@ -101,7 +106,7 @@ _FULL_ATTENTION: dict[str, Entry] = {
     **_dense("IQuestCoderForCausalLM", since="0.14.0"),
     **_dense("TeleChat3ForCausalLM", since="0.20.0"),
     "Ministral3ForCausalLM": Entry(_DENSE, "dense:dense", since="0.20.0", defaults={"head_dim": 128}),
-    "Ernie4_5ForCausalLM": Entry(_DENSE, "dense:dense", defaults={"head_dim": 128}),
+    "Ernie4_5ForCausalLM": Entry(_DENSE, "dense:dense", since="0.10.1", defaults={"head_dim": 128}),
     # removed from vLLM's registry (_PREVIOUSLY_SUPPORTED_MODELS: last served 0.23.0 / 0.24.0)
     **_dense("InternLMForCausalLM", until="0.24.0"),
     **_dense("AquilaForCausalLM", "AquilaModel", until="0.25.0"),
@@ -240,6 +245,7 @@ _FULL_ATTENTION: dict[str, Entry] = {
         _DENSE,
         "dense:dense",
         {"head": "required", "kv": "one", "window": "model"},
+        since="0.10.1",
         defaults={"head_dim": 256},
     ),
     # Falcon builds its attention without the cache config: no window, the model's dtype
@@ -292,6 +298,31 @@ _FULL_ATTENTION: dict[str, Entry] = {
 }
 _FULL_ATTENTION["ChatGLMForConditionalGeneration"] = _FULL_ATTENTION["ChatGLMModel"]
 
+# Served through vLLM's Transformers backend; ``moved``: the first release that does,
+# ``native``: the dense options of the model file older releases built.
+_TRANSFORMERS_BACKEND: dict[str, Entry] = {
+    **_backend("SmolLM3ForCausalLM", since="0.10.1", pattern="smollm3"),
+    **_backend("Kolibri1ForCausalLM", since="0.33.0", pattern="full_every:5:1"),
+    **_backend("VaultGemmaForCausalLM", since="0.27.0", pattern="full_every:2:1"),
+    **_backend("GPTBigCodeForCausalLM", moved="0.25.0", attn="attn", prefix="model.h", kv="falcon"),
+    **_backend("Starcoder2ForCausalLM", moved="0.25.0"),
+    **_backend("OlmoForCausalLM", moved="0.26.0"),
+    **_backend("Olmo2ForCausalLM", moved="0.26.0"),
+    **_backend("Olmo3ForCausalLM", since="0.11.0", moved="0.29.0", pattern="full_every:4:1"),
+    **_backend("FlexOlmoForCausalLM", since="0.11.1", moved="0.29.0"),
+    **_backend("HunYuanDenseV1ForCausalLM", moved="0.29.0"),
+    **_backend("HunYuanMoEV1ForCausalLM", moved="0.29.0"),
+    **_backend("ArceeForCausalLM", moved="0.32.0"),
+    **_backend("CwmForCausalLM", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
+    **_backend("GlmForCausalLM", moved="0.32.0"),
+    **_backend("GPTNeoXForCausalLM", moved="0.32.0", attn="attention"),
+    **_backend("Jais2ForCausalLM", since="0.13.0", moved="0.32.0"),
+    **_backend("MellumForCausalLM", since="0.23.0", moved="0.32.0", pattern="full"),
+    **_backend("PhiForCausalLM", moved="0.32.0"),
+    **_backend("SeedOssForCausalLM", since="0.10.2", moved="0.32.0"),
+    **_backend("NanbeigeForCausalLM", since="0.30.0"),
+}
+
 _SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
     "Gemma3ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 6}, max_len=131072),
@@ -330,6 +361,7 @@ _RECURRENT: dict[str, Entry] = {
 
 ARCHITECTURES: dict[str, Entry] = {
     **_FULL_ATTENTION,
+    **_TRANSFORMERS_BACKEND,
     **_SLIDING_WINDOW,
     **_CHUNKED_LOCAL,
     **_MLA,

@@ -243,7 +243,8 @@ def dense(
     fixed: dict[str, Any] = {"dtype": dtype} if dtype else {}
     if not replicate:
         fixed["replicate_kv"] = False
-    layers = [attention(f"{prefix}.{i}.{attn}", i, heads, num_kv, size, windows[i]) for i in range(n)]
+    names = [f"{prefix}.{i}.{attn}" if prefix else f"{i}.{attn}" for i in range(n)]
+    layers = [attention(names[i], i, heads, num_kv, size, windows[i]) for i in range(n)]
     return [replace(layer, **fixed) for layer in layers] if fixed else layers
 
 
