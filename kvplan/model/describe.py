@@ -125,6 +125,10 @@ MAX_LEN_KEYS = (
 )
 
 
+# What vLLM assumes when the config gives none of MAX_LEN_KEYS (_get_and_verify_max_len).
+DEFAULT_MAX_LEN = 2048
+
+
 def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
     """The model's length in tokens as vLLM derives it from the config (``default``
     when no key gives one): ``model_max_length`` if set, else the smallest of
@@ -190,7 +194,8 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         )
     _available(backbone, entry.since, entry.until, release, source)
     if entry.keys or entry.defaults:
-        text = read_as(text, entry.keys, entry.defaults)
+        own_class = text.get("model_type") in (None, entry.model_type)
+        text = read_as(text, entry.keys, entry.defaults if own_class else {})
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     _layer_count(text, source)
@@ -203,7 +208,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         num_hidden_layers=value(text, "num_hidden_layers", source),
         layers=tuple(layers),
         dtype=dtype,
-        max_position_embeddings=_max_len(text, source, entry.max_len),
+        max_position_embeddings=_max_len(text, source, entry.max_len or DEFAULT_MAX_LEN),
         source=source,
         config=text,
     )

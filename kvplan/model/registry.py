@@ -26,7 +26,8 @@ class Entry:
     longer does (None: always had it / still has it).  ``max_len`` is the
     ``max_position_embeddings`` transformers' config class supplies when a
     config.json omits it.  ``keys``: config-key aliases (kvplan's name ->
-    the config's); ``defaults``: the config class's values for omitted keys.
+    the config's); ``defaults``: the config class's values for omitted keys,
+    applied when the config's ``model_type`` is ``model_type`` (or names none).
     """
 
     family: str
@@ -37,6 +38,7 @@ class Entry:
     max_len: int | None = None
     keys: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
+    model_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dic
 # One table per KV cache family (vLLM 0.33.0's registry names).
 
 _DENSE = "dense"
+_BACKEND = "dense (Transformers backend)"
 
 # Config keys as transformers' attribute maps name them (kvplan's name -> the config's).
 _GPT2_KEYS = {
@@ -75,99 +78,182 @@ _GPT2_KEYS = {
     "max_position_embeddings": "n_positions",
 }
 
+# What transformers 5.20's config class (vLLM's own for chatglm and step3_text) sets
+# for a key config.json omits, per model_type: the keys the derivers read, where the
+# class gives a fixed value (not one computed from other keys, such as a head_dim of
+# hidden_size / num_attention_heads or KV heads equal to the attention heads).
+_L, _H, _D = "num_hidden_layers", "num_attention_heads", "hidden_size"
+_KV, _HD, _SW, _MAX = "num_key_value_heads", "head_dim", "sliding_window", "max_position_embeddings"
+
+
+def _geometry(
+    layers: int, heads: int, hidden: int, max_len: int | None = None, **more: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {_L: layers, _H: heads, _D: hidden, **more}
+    if max_len is not None:
+        out[_MAX] = max_len
+    return out
+
+
+_QWEN_WINDOW = {_SW: 4096, "use_sliding_window": False}
+CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llama": _geometry(32, 32, 4096, 2048),
+    "mistral": _geometry(32, 32, 4096, 131072, **{_KV: 8, _SW: 4096}),
+    "mixtral": _geometry(32, 32, 4096, 131072, **{_KV: 8}),
+    "ministral3": _geometry(34, 32, 4096, 262144, **{_KV: 8, _HD: 128}),
+    "phi3": _geometry(32, 32, 3072, 4096),
+    "phimoe": _geometry(32, 32, 4096, 131072, **{_KV: 8}),
+    "granite": _geometry(32, 32, 4096, 2048),
+    "granitemoe": _geometry(32, 32, 4096, 2048),
+    "granitemoeshared": _geometry(32, 32, 4096, 2048),
+    "qwen2": _geometry(32, 32, 4096, 32768, **{_KV: 32, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen3": _geometry(32, 32, 4096, 32768, **{_KV: 32, _HD: 128, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen2_moe": _geometry(24, 16, 2048, 32768, **{_KV: 16, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen3_moe": _geometry(24, 32, 2048, 32768, **{_KV: 4, **_QWEN_WINDOW}),
+    "cohere": _geometry(40, 64, 8192, 8192),
+    "ernie4_5": _geometry(18, 16, 1024, 131072, **{_KV: 2, _HD: 128}),
+    "ernie4_5_moe": _geometry(28, 20, 2560, 131072, **{_KV: 4}),
+    "glm4": _geometry(40, 32, 4096, 131072, **{_KV: 2, _HD: 128}),
+    "glm4_moe": _geometry(46, 96, 4096, 131072, **{_KV: 8}),
+    "gemma": _geometry(28, 16, 3072, 8192, **{_KV: 16, _HD: 256}),
+    "hy_v3": _geometry(80, 64, 4096, 131072, **{_KV: 8, _HD: 128}),
+    "hyperclovax": _geometry(32, 32, 4096, 2048),
+    "minicpm3": _geometry(62, 40, 2560, 32768, **{_KV: 40, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32}),
+    "minimax_m2": _geometry(62, 48, 3072, 196608, **{_KV: 8, _HD: 128}),
+    "nemotron": _geometry(32, 48, 6144, 4096),
+    "olmoe": _geometry(16, 16, 2048, 4096),
+    "stablelm": _geometry(32, 32, 2560, 4096, **{_KV: 32}),
+    "dbrx": _geometry(24, 16, 2048, 2048, **{_KV: 1}),
+    "gpt2": _geometry(12, 12, 768, 1024),
+    "gptj": _geometry(28, 16, 4096, 2048),
+    "opt": _geometry(12, 12, 768, 2048),
+    "bloom": _geometry(2, 8, 64),
+    "falcon": _geometry(32, 71, 4544, 2048),
+    "chatglm": _geometry(28, 32, 4096, None, seq_length=2048, multi_query_group_num=1),
+    "step3_text": _geometry(61, 64, 7168, None, max_seq_len=65536, **{_HD: 256}),
+    # the Transformers backend's
+    "smollm3": _geometry(36, 16, 2048, 32768, **{_KV: 4, "use_sliding_window": False}),
+    "seed_oss": _geometry(64, 80, 4096, 524288, **{_KV: 8, _HD: 128}),
+    "starcoder2": _geometry(30, 24, 3072, 4096, **{_KV: 2}),
+    "gpt_neox": _geometry(44, 64, 6144, 2048),
+    "phi": _geometry(24, 32, 2048, 2048),
+    "hunyuan_v1_dense": _geometry(32, 32, 4096, 2048),
+    "hunyuan_v1_moe": _geometry(32, 32, 4096, 2048),
+    "arcee": _geometry(32, 32, 2560, 4096),
+    "cwm": _geometry(64, 48, 6144, 131072, **{_KV: 8, _HD: 128, _SW: 8192}),
+    "flex_olmo": _geometry(32, 32, 4096, 4096),
+    "gpt_bigcode": _geometry(12, 12, 768, 1024),
+    "glm": _geometry(40, 32, 4096, 131072, **{_KV: 2, _HD: 128}),
+    "jais2": _geometry(32, 26, 3328, 8192),
+    "kolibri1": _geometry(50, 48, 2560, 262144, **{_KV: 4, _HD: 128, _SW: 513}),
+    "mellum": _geometry(28, 32, 2304, 131072, **{_KV: 4, _HD: 128, _SW: 1024}),
+    "vaultgemma": _geometry(26, 8, 2304, 8192, **{_KV: 4, _HD: 256, _SW: 4096}),
+    "olmo": _geometry(32, 32, 4096, 2048),
+    "olmo2": _geometry(32, 32, 4096, 2048),
+    "olmo3": _geometry(32, 32, 4096, 2048, **{_SW: 4096}),
+}
+
 
 def _dense(
-    *names: str, since: str | None = None, until: str | None = None, **options: Any
-) -> dict[str, Entry]:
-    """Names served by one model file: ``dense:dense`` with ``options``."""
-    return {name: Entry(_DENSE, "dense:dense", options, since=since, until=until) for name in names}
+    derive: str = "dense:dense",
+    *,
+    cls: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    keys: dict[str, str] | None = None,
+    **options: Any,
+) -> Entry:
+    """A name served by one of vLLM's dense model files (``families/dense.py``); ``cls``:
+    the model_type whose config class fills in omitted keys."""
+    return Entry(
+        _DENSE,
+        derive,
+        options,
+        since=since,
+        until=until,
+        keys=keys or {},
+        defaults=CLASS_DEFAULTS[cls] if cls else {},
+        model_type=cls,
+    )
 
 
-def _backend(name: str, since: str | None = None, **options: Any) -> dict[str, Entry]:
-    """A name vLLM serves through its Transformers backend (``backend:backend``)."""
-    return {name: Entry("dense (Transformers backend)", "backend:backend", options, since=since)}
+def _backend(
+    cls: str, *, since: str | None = None, keys: dict[str, str] | None = None, **options: Any
+) -> Entry:
+    """A name vLLM serves through its Transformers backend (``families/backend.py``)."""
+    return Entry(
+        _BACKEND,
+        "backend:backend",
+        options,
+        since=since,
+        keys=keys or {},
+        defaults=CLASS_DEFAULTS[cls],
+        model_type=cls,
+    )
 
 
-# vLLM's own dense model files: one attention per decoder layer.  Options
-# (see families/dense.py): ``head`` rule, ``kv`` rule, ``window`` rule,
-# ``prefix`` / ``attn`` (the layer's module path), ``kv_dtype``, ``replicate``.
+_MHA: dict[str, Any] = {"head": "hidden", "kv": "heads", "window": "model"}
+
+# vLLM's own dense model files: one attention per decoder layer.  Options (see
+# families/dense.py): ``head`` / ``kv`` / ``window`` rules, ``prefix`` / ``attn``
+# (the layer's module path), ``kv_dtype``, ``replicate``.
 _FULL_ATTENTION: dict[str, Entry] = {
-    # Llama's decoder (llama.py, mistral.py and subclasses): head_dim else hidden/heads,
-    # per-layer windows from layer_types
-    **_dense(
-        "LlamaForCausalLM",
-        "LLaMAForCausalLM",
-        "MistralForCausalLM",
-        "Phi3ForCausalLM",
-        "GraniteForCausalLM",
-        "InternLM3ForCausalLM",
-        "TeleFLMForCausalLM",
-    ),
-    **_dense("IQuestCoderForCausalLM", since="0.14.0"),
-    **_dense("TeleChat3ForCausalLM", since="0.20.0"),
-    "Ministral3ForCausalLM": Entry(_DENSE, "dense:dense", since="0.20.0", defaults={"head_dim": 128}),
-    "Ernie4_5ForCausalLM": Entry(_DENSE, "dense:dense", since="0.10.1", defaults={"head_dim": 128}),
+    # Llama's decoder (llama.py, mistral.py and the files built on them): head_dim
+    # else hidden/heads, per-layer windows from layer_types
+    "LlamaForCausalLM": _dense(cls="llama"),
+    "LLaMAForCausalLM": _dense(cls="llama"),
+    "MistralForCausalLM": _dense(cls="mistral"),
+    "Ministral3ForCausalLM": _dense(cls="ministral3", since="0.20.0"),
+    "Phi3ForCausalLM": _dense(cls="phi3"),
+    "GraniteForCausalLM": _dense(cls="granite"),
+    "InternLM3ForCausalLM": _dense(),
+    "TeleFLMForCausalLM": _dense(),
+    "IQuestCoderForCausalLM": _dense(since="0.14.0"),
+    "TeleChat3ForCausalLM": _dense(since="0.20.0"),
+    "Ernie4_5ForCausalLM": _dense(cls="ernie4_5", since="0.10.1"),
+    "TeleChat2ForCausalLM": _dense(keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
     # removed from vLLM's registry (_PREVIOUSLY_SUPPORTED_MODELS: last served 0.23.0 / 0.24.0)
-    **_dense("InternLMForCausalLM", until="0.24.0"),
-    **_dense("AquilaForCausalLM", "AquilaModel", until="0.25.0"),
-    "TeleChat2ForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"},
-    ),
+    "InternLMForCausalLM": _dense(until="0.24.0"),
+    "AquilaForCausalLM": _dense(until="0.25.0"),
+    "AquilaModel": _dense(until="0.25.0"),
     # head_dim else hidden/heads, only the model-wide window
-    **_dense(
-        "MixtralForCausalLM",
-        "CohereForCausalLM",
-        "Ernie4_5_MoeForCausalLM",
-        "Glm4MoeForCausalLM",
-        "NemotronForCausalLM",
-        "PhiMoEForCausalLM",
-        "SolarForCausalLM",
-        window="model",
+    "MixtralForCausalLM": _dense(cls="mixtral", window="model"),
+    "PhiMoEForCausalLM": _dense(cls="phimoe", window="model"),
+    "CohereForCausalLM": _dense(cls="cohere", window="model"),
+    "Ernie4_5_MoeForCausalLM": _dense(cls="ernie4_5_moe", window="model"),
+    "Glm4ForCausalLM": _dense(cls="glm4", window="model"),
+    "NemotronForCausalLM": _dense(cls="nemotron", window="model"),
+    "SolarForCausalLM": _dense(window="model"),
+    "Qwen3MoeForCausalLM": _dense(cls="qwen3_moe", window="model"),
+    "MiniMaxM2ForCausalLM": _dense(cls="minimax_m2", since="0.11.1", window="model"),
+    "HYV3ForCausalLM": _dense(cls="hy_v3", since="0.20.0", window="model"),
+    "HyperCLOVAXForCausalLM": _dense(cls="hyperclovax", since="0.18.0", window="model"),
+    "K2HorizonForCausalLM": _dense(since="0.30.0", window="model"),
+    "Param2MoEForCausalLM": _dense(since="0.20.0", window="model", replicate=False),
+    "ExaoneForCausalLM": _dense(
+        window="model", prefix="model.h", attn="attn.attention.attn", keys={"num_hidden_layers": "num_layers"}
     ),
-    "Qwen3MoeForCausalLM": Entry(
-        _DENSE, "dense:dense", {"window": "model"}, defaults={"use_sliding_window": False}
-    ),
-    "Glm4ForCausalLM": Entry(_DENSE, "dense:dense", {"window": "model"}, defaults={"head_dim": 128}),
-    "MiniMaxM2ForCausalLM": Entry(
-        _DENSE, "dense:dense", {"window": "model"}, since="0.11.1", defaults={"head_dim": 128}
-    ),
-    "HYV3ForCausalLM": Entry(
-        _DENSE, "dense:dense", {"window": "model"}, since="0.20.0", defaults={"head_dim": 128}
-    ),
-    **_dense("HyperCLOVAXForCausalLM", since="0.18.0", window="model"),
-    **_dense("K2HorizonForCausalLM", since="0.30.0", window="model"),
-    **_dense("Param2MoEForCausalLM", since="0.20.0", window="model", replicate=False),
-    "ExaoneForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {"window": "model", "prefix": "model.h", "attn": "attn.attention.attn"},
-        keys={"num_hidden_layers": "num_layers"},
-    ),
-    **_dense("BailingMoeForCausalLM", window="model", attn="attention.attn"),
-    **_dense("BailingMoeV2ForCausalLM", since="0.11.0", window="model", attn="attention.attn"),
-    **_dense("SarvamMoEForCausalLM", since="0.18.0", window="model", attn="attention.attn"),
-    # head_dim read as given
-    "GemmaForCausalLM": Entry(
-        _DENSE, "dense:dense", {"head": "required", "window": "model"}, defaults={"head_dim": 256}
-    ),
+    "BailingMoeForCausalLM": _dense(window="model", attn="attention.attn"),
+    "BailingMoeV2ForCausalLM": _dense(since="0.11.0", window="model", attn="attention.attn"),
+    "SarvamMoEForCausalLM": _dense(since="0.18.0", window="model", attn="attention.attn"),
+    # the head_dim key must be there (null: hidden/heads)
+    "Glm4MoeForCausalLM": _dense(cls="glm4_moe", head="head_dim_key", window="model"),
+    # head_dim read as it is
+    "GemmaForCausalLM": _dense(cls="gemma", head="required", window="model"),
     # hidden_size / num_attention_heads whatever head_dim says
-    **_dense("GraniteMoeForCausalLM", "GraniteMoeSharedForCausalLM", head="hidden"),
-    **_dense("MiniCPMForCausalLM", "OlmoeForCausalLM", "OrionForCausalLM", head="hidden", window="model"),
-    **_dense("InternLM2ForCausalLM", head="hidden", window="model", attn="attention.attn"),
-    "StableLmForCausalLM": Entry(
-        _DENSE, "dense:dense", {"head": "hidden", "window": "model"}, defaults={"num_key_value_heads": 32}
-    ),
-    "DbrxForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {
-            "head": "hidden",
-            "window": "model",
-            "prefix": "transformer.blocks",
-            "attn": "norm_attn_norm.attn.attn",
-        },
+    "GraniteMoeForCausalLM": _dense(cls="granitemoe", head="hidden"),
+    "GraniteMoeSharedForCausalLM": _dense(cls="granitemoeshared", head="hidden"),
+    "MiniCPMForCausalLM": _dense(head="hidden", window="model"),
+    "OlmoeForCausalLM": _dense(cls="olmoe", head="hidden", window="model"),
+    "OrionForCausalLM": _dense(head="hidden", window="model"),
+    "StableLmForCausalLM": _dense(cls="stablelm", head="hidden", window="model"),
+    "InternLM2ForCausalLM": _dense(head="hidden", window="model", attn="attention.attn"),
+    "DbrxForCausalLM": _dense(
+        cls="dbrx",
+        head="hidden",
+        window="model",
+        prefix="transformer.blocks",
+        attn="norm_attn_norm.attn.attn",
         keys={
             "num_hidden_layers": "n_layers",
             "num_attention_heads": "n_heads",
@@ -175,152 +261,89 @@ _FULL_ATTENTION: dict[str, Entry] = {
             "num_key_value_heads": "attn_config.kv_n_heads",
             "max_position_embeddings": "max_seq_len",
         },
-        defaults={
-            "num_hidden_layers": 24,
-            "num_attention_heads": 16,
-            "hidden_size": 2048,
-            "num_key_value_heads": 1,
-        },
     ),
-    "Step1ForCausalLM": Entry(
-        _DENSE, "dense:dense", {"head": "hidden", "kv": "step1", "window": "model"}, since="0.15.1"
-    ),
-    # MHA: as many KV heads as attention heads
-    "GPT2LMHeadModel": Entry(
-        _DENSE,
-        "dense:dense",
-        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "transformer.h", "attn": "attn.attn"},
-        keys=_GPT2_KEYS,
-        defaults={
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "hidden_size": 768,
-            "max_position_embeddings": 1024,
-        },
-    ),
-    "GPTJForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "transformer.h", "attn": "attn.attn"},
-        keys=_GPT2_KEYS,
-        defaults={
-            "num_hidden_layers": 28,
-            "num_attention_heads": 16,
-            "hidden_size": 4096,
-            "max_position_embeddings": 2048,
-        },
-    ),
-    "OPTForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {"head": "hidden", "kv": "heads", "window": "model", "prefix": "model.decoder.layers"},
-        defaults={
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "hidden_size": 768,
-            "max_position_embeddings": 2048,
-        },
-    ),
-    "BloomForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {
-            "head": "hidden",
-            "kv": "heads",
-            "window": "model",
-            "prefix": "transformer.h",
-            "attn": "self_attention.attn",
-        },
+    "Step1ForCausalLM": _dense(since="0.15.1", head="hidden", kv="step1", window="model"),
+    # as many KV heads as attention heads
+    "GPT2LMHeadModel": _dense(cls="gpt2", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
+    "GPTJForCausalLM": _dense(cls="gptj", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
+    "OPTForCausalLM": _dense(cls="opt", **_MHA, prefix="model.decoder.layers"),
+    "BloomForCausalLM": _dense(
+        cls="bloom",
+        **_MHA,
+        prefix="transformer.h",
+        attn="self_attention.attn",
         keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head", "hidden_size": "n_embed"},
-        defaults={"num_hidden_layers": 2, "num_attention_heads": 8, "hidden_size": 64},
     ),
-    "MiniCPM3ForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {"head": "qk", "kv": "heads", "window": "model"},
-        defaults={"qk_nope_head_dim": 64, "qk_rope_head_dim": 32},
-    ),
+    # an MHA cache of MLA-shaped heads: qk_nope_head_dim + qk_rope_head_dim
+    "MiniCPM3ForCausalLM": _dense(cls="minicpm3", head="qk", kv="heads", window="model"),
     # one KV head on every rank, head_dim as given
-    "Step3TextForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {"head": "required", "kv": "one", "window": "model"},
-        since="0.10.1",
-        defaults={"head_dim": 256},
+    "Step3TextForCausalLM": _dense(
+        cls="step3_text", since="0.10.1", head="required", kv="one", window="model"
     ),
     # Falcon builds its attention without the cache config: no window, the model's dtype
-    "FalconForCausalLM": Entry(
-        _DENSE,
-        "dense:dense",
-        {
-            "head": "hidden",
-            "kv": "falcon",
-            "window": "none",
-            "kv_dtype": "model",
-            "prefix": "transformer.h",
-            "attn": "self_attention.attn",
-        },
+    "FalconForCausalLM": _dense(
+        cls="falcon",
+        head="hidden",
+        kv="falcon",
+        window="none",
+        kv_dtype="model",
+        prefix="transformer.h",
+        attn="self_attention.attn",
         keys={"hidden_size": "n_embed"},
-        defaults={
-            "num_hidden_layers": 32,
-            "num_attention_heads": 71,
-            "hidden_size": 4544,
-            "max_position_embeddings": 2048,
-        },
     ),
-    "ChatGLMModel": Entry(
-        _DENSE,
-        "dense:dense",
-        {
-            "head": "hidden",
-            "kv": "chatglm",
-            "window": "model",
-            "prefix": "transformer.encoder.layers",
-            "attn": "self_attention.attn",
-        },
-        keys={"num_hidden_layers": "num_layers", "max_position_embeddings": "seq_length"},
-        defaults={
-            "num_hidden_layers": 28,
-            "num_attention_heads": 32,
-            "hidden_size": 4096,
-            "max_position_embeddings": 2048,
-        },
+    "ChatGLMModel": _dense(
+        cls="chatglm",
+        head="hidden",
+        kv="chatglm",
+        window="model",
+        prefix="transformer.encoder.layers",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "num_layers"},
     ),
-    "DeciLMForCausalLM": Entry(_DENSE, "dense:decilm"),
-    "DeepseekForCausalLM": Entry(_DENSE, "dense:deepseek"),
+    "ChatGLMForConditionalGeneration": _dense(
+        cls="chatglm",
+        head="hidden",
+        kv="chatglm",
+        window="model",
+        prefix="transformer.encoder.layers",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "num_layers"},
+    ),
+    # Llama attention on the blocks whose attention is not a no-op
+    "DeciLMForCausalLM": _dense("dense:decilm"),
+    # deepseek_v2.py's DeepseekAttention (plain GQA) unless the config asks for latent attention
+    "DeepseekForCausalLM": _dense("dense:deepseek"),
     # Qwen2Model (qwen2.py): no per-layer window, mixed layer types refused
-    "Qwen2ForCausalLM": Entry(_DENSE, "dense:qwen2", defaults={"max_window_layers": 28}),
-    "MiMoForCausalLM": Entry(_DENSE, "dense:qwen2"),
-    "Qwen3ForCausalLM": Entry(
-        _DENSE, "dense:qwen2", {"head": "head_dim"}, defaults={"max_window_layers": 28}
-    ),
-    "Qwen2MoeForCausalLM": Entry(_DENSE, "dense:qwen2_moe", defaults={"max_window_layers": 28}),
+    "Qwen2ForCausalLM": _dense("dense:qwen2", cls="qwen2"),
+    "Qwen3ForCausalLM": _dense("dense:qwen2", cls="qwen3", head="head_dim"),
+    "MiMoForCausalLM": _dense("dense:qwen2"),
+    "Qwen2MoeForCausalLM": _dense("dense:qwen2_moe", cls="qwen2_moe"),
 }
-_FULL_ATTENTION["ChatGLMForConditionalGeneration"] = _FULL_ATTENTION["ChatGLMModel"]
 
-# Served through vLLM's Transformers backend; ``moved``: the first release that does,
-# ``native``: the dense options of the model file older releases built.
+# Served through vLLM's Transformers backend; ``moved``: the first release that does
+# (before it vLLM built its own model file, which kvplan does not derive).
 _TRANSFORMERS_BACKEND: dict[str, Entry] = {
-    **_backend("SmolLM3ForCausalLM", since="0.10.1", pattern="smollm3"),
-    **_backend("Kolibri1ForCausalLM", since="0.33.0", pattern="full_every:5:1"),
-    **_backend("VaultGemmaForCausalLM", since="0.27.0", pattern="full_every:2:1"),
-    **_backend("GPTBigCodeForCausalLM", moved="0.25.0", attn="attn", prefix="model.h", kv="falcon"),
-    **_backend("Starcoder2ForCausalLM", moved="0.25.0"),
-    **_backend("OlmoForCausalLM", moved="0.26.0"),
-    **_backend("Olmo2ForCausalLM", moved="0.26.0"),
-    **_backend("Olmo3ForCausalLM", since="0.11.0", moved="0.29.0", pattern="full_every:4:1"),
-    **_backend("FlexOlmoForCausalLM", since="0.11.1", moved="0.29.0"),
-    **_backend("HunYuanDenseV1ForCausalLM", moved="0.29.0"),
-    **_backend("HunYuanMoEV1ForCausalLM", moved="0.29.0"),
-    **_backend("ArceeForCausalLM", moved="0.32.0"),
-    **_backend("CwmForCausalLM", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
-    **_backend("GlmForCausalLM", moved="0.32.0"),
-    **_backend("GPTNeoXForCausalLM", moved="0.32.0", attn="attention"),
-    **_backend("Jais2ForCausalLM", since="0.13.0", moved="0.32.0"),
-    **_backend("MellumForCausalLM", since="0.23.0", moved="0.32.0", pattern="full"),
-    **_backend("PhiForCausalLM", moved="0.32.0"),
-    **_backend("SeedOssForCausalLM", since="0.10.2", moved="0.32.0"),
-    **_backend("NanbeigeForCausalLM", since="0.30.0"),
+    "SmolLM3ForCausalLM": _backend("smollm3", since="0.10.1", pattern="smollm3"),
+    "Kolibri1ForCausalLM": _backend("kolibri1", since="0.33.0", pattern="full_every:5:1"),
+    "VaultGemmaForCausalLM": _backend("vaultgemma", since="0.27.0", pattern="full_every:2:1"),
+    "GPTBigCodeForCausalLM": _backend(
+        "gpt_bigcode", moved="0.25.0", prefix="model.h", attn="attn", kv="falcon", keys=_GPT2_KEYS
+    ),
+    "Starcoder2ForCausalLM": _backend("starcoder2", moved="0.25.0"),
+    "OlmoForCausalLM": _backend("olmo", moved="0.26.0"),
+    "Olmo2ForCausalLM": _backend("olmo2", moved="0.26.0"),
+    "Olmo3ForCausalLM": _backend("olmo3", since="0.11.0", moved="0.29.0", pattern="full_every:4:1"),
+    "FlexOlmoForCausalLM": _backend("flex_olmo", since="0.11.1", moved="0.29.0"),
+    "HunYuanDenseV1ForCausalLM": _backend("hunyuan_v1_dense", moved="0.29.0"),
+    "HunYuanMoEV1ForCausalLM": _backend("hunyuan_v1_moe", moved="0.29.0"),
+    "ArceeForCausalLM": _backend("arcee", moved="0.32.0"),
+    "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
+    "GlmForCausalLM": _backend("glm", moved="0.32.0"),
+    "GPTNeoXForCausalLM": _backend("gpt_neox", moved="0.32.0", attn="attention"),
+    "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0"),
+    "MellumForCausalLM": _backend("mellum", since="0.23.0", moved="0.32.0", pattern="full"),
+    "PhiForCausalLM": _backend("phi", moved="0.32.0"),
+    "SeedOssForCausalLM": _backend("seed_oss", since="0.10.2", moved="0.32.0"),
 }
 
 _SLIDING_WINDOW: dict[str, Entry] = {

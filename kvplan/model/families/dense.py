@@ -82,6 +82,12 @@ def _required(cfg: Config, source: str, heads: int, hidden: int) -> int:
     return int(value(cfg, "head_dim", source))
 
 
+def _head_dim_key(cfg: Config, source: str, heads: int, hidden: int) -> int:
+    if "head_dim" not in cfg:
+        raise InputError("required key is missing (vLLM reads it)", source=source, field="head_dim")
+    return head_size(cfg, source, heads, hidden)
+
+
 def _qk(cfg: Config, source: str, heads: int, hidden: int) -> int:
     return int(value(cfg, "qk_nope_head_dim", source)) + int(value(cfg, "qk_rope_head_dim", source))
 
@@ -99,8 +105,10 @@ HEAD_RULES: dict[str, Callable[[Config, str, int, int], int]] = {
     "head_dim": _head_dim_or_hidden,
     # hidden_size / num_attention_heads, head_dim ignored: Qwen2, GraniteMoe, InternLM2, GPT-2 ...
     "hidden": _hidden,
-    # head_dim read as it is: Gemma, HyperCLOVAX, Step3Text
+    # head_dim read as it is: Gemma, Step3Text
     "required": _required,
+    # head_dim when set, else hidden/heads, but the key must be there: Glm4Moe
+    "head_dim_key": _head_dim_key,
     # qk_nope_head_dim + qk_rope_head_dim: MiniCPM3's plain cache of MLA-shaped heads
     "qk": _qk,
     # vLLM's model-wide head size (ModelConfig.get_head_size): the Transformers backend
