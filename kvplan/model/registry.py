@@ -320,30 +320,50 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "Qwen2MoeForCausalLM": _dense("dense:qwen2_moe", cls="qwen2_moe"),
 }
 
-# Served through vLLM's Transformers backend; ``moved``: the first release that does
-# (before it vLLM built its own model file, which kvplan does not derive).
+# Served through vLLM's Transformers backend; ``moved``: the first release that does;
+# ``native``: the dense options of the model file vLLM built before that (none: not
+# derived for those releases).
 _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     "SmolLM3ForCausalLM": _backend("smollm3", since="0.10.1", pattern="smollm3"),
     "Kolibri1ForCausalLM": _backend("kolibri1", since="0.33.0", pattern="full_every:5:1"),
     "VaultGemmaForCausalLM": _backend("vaultgemma", since="0.27.0", pattern="full_every:2:1"),
     "GPTBigCodeForCausalLM": _backend(
-        "gpt_bigcode", moved="0.25.0", prefix="model.h", attn="attn", kv="falcon", keys=_GPT2_KEYS
+        "gpt_bigcode",
+        moved="0.25.0",
+        native={**_MHA, "kv": "falcon", "prefix": "transformer.h", "attn": "attn.attn"},
+        prefix="model.h",
+        attn="attn",
+        kv="falcon",
+        keys=_GPT2_KEYS,
     ),
-    "Starcoder2ForCausalLM": _backend("starcoder2", moved="0.25.0"),
-    "OlmoForCausalLM": _backend("olmo", moved="0.26.0"),
-    "Olmo2ForCausalLM": _backend("olmo2", moved="0.26.0"),
-    "Olmo3ForCausalLM": _backend("olmo3", since="0.11.0", moved="0.29.0", pattern="full_every:4:1"),
-    "FlexOlmoForCausalLM": _backend("flex_olmo", since="0.11.1", moved="0.29.0"),
+    "Starcoder2ForCausalLM": _backend(
+        "starcoder2", moved="0.25.0", native={"head": "hidden", "window": "model"}
+    ),
+    "OlmoForCausalLM": _backend("olmo", moved="0.26.0", native=_MHA),
+    "Olmo2ForCausalLM": _backend("olmo2", moved="0.26.0", native={"head": "hidden"}),
+    "Olmo3ForCausalLM": _backend(
+        "olmo3", since="0.11.0", moved="0.29.0", native={"head": "hidden"}, pattern="full_every:4:1"
+    ),
+    "FlexOlmoForCausalLM": _backend(
+        "flex_olmo", since="0.11.1", moved="0.29.0", native={"head": "hidden", "window": "model"}
+    ),
     "HunYuanDenseV1ForCausalLM": _backend("hunyuan_v1_dense", moved="0.29.0"),
     "HunYuanMoEV1ForCausalLM": _backend("hunyuan_v1_moe", moved="0.29.0"),
-    "ArceeForCausalLM": _backend("arcee", moved="0.32.0"),
+    "ArceeForCausalLM": _backend("arcee", moved="0.32.0", native={}),
     "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
-    "GlmForCausalLM": _backend("glm", moved="0.32.0"),
-    "GPTNeoXForCausalLM": _backend("gpt_neox", moved="0.32.0", attn="attention"),
+    "GlmForCausalLM": _backend("glm", moved="0.32.0", native={}),
+    "GPTNeoXForCausalLM": _backend(
+        "gpt_neox",
+        moved="0.32.0",
+        native={**_MHA, "prefix": "gpt_neox.layers", "attn": "attention.attn"},
+        attn="attention",
+    ),
     "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0"),
     "MellumForCausalLM": _backend("mellum", since="0.23.0", moved="0.32.0", pattern="full"),
-    "PhiForCausalLM": _backend("phi", moved="0.32.0"),
-    "SeedOssForCausalLM": _backend("seed_oss", since="0.10.2", moved="0.32.0"),
+    "PhiForCausalLM": _backend("phi", moved="0.32.0", native=_MHA),
+    "SeedOssForCausalLM": _backend(
+        "seed_oss", since="0.10.2", moved="0.32.0", native={"head": "required", "window": "model"}
+    ),
 }
 
 _SLIDING_WINDOW: dict[str, Entry] = {

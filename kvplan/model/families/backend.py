@@ -66,6 +66,8 @@ def backend(
     before it, ``native`` are the ``dense`` options of vLLM's own model file
     (None: not derived there).
     """
+    n = value(cfg, "num_hidden_layers", source)
+    types = _types(cfg, source, n, pattern)
     if moved is not None and not release.serves(moved):
         if native is None:
             raise InputError(
@@ -75,15 +77,13 @@ def backend(
                 field="architectures",
                 hint=f"plan with --vllm-version {moved} or newer, or describe the layers with `layers:`",
             )
-        return dense(cfg, source, release, **native)
+        return dense({**cfg, "layer_types": types}, source, release, **native)
     if cfg.get("kv_lora_rank") is not None:
         raise InputError(
             "latent attention (kv_lora_rank) through the Transformers backend is not derived",
             source=source,
             field="kv_lora_rank",
         )
-    n = value(cfg, "num_hidden_layers", source)
-    types = _types(cfg, source, n, pattern)
     named = release.behaviour.backend_module_names
     return dense(
         {**cfg, "layer_types": types},
