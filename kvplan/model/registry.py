@@ -277,8 +277,9 @@ _FULL_ATTENTION: dict[str, Entry] = {
     # an MHA cache of MLA-shaped heads: qk_nope_head_dim + qk_rope_head_dim
     "MiniCPM3ForCausalLM": _dense(cls="minicpm3", head="qk", kv="heads", window="model"),
     # one KV head on every rank, head_dim as given
+    # its model has an empty prefix, so vLLM names the layers ".layers.{i}.self_attn.attn"
     "Step3TextForCausalLM": _dense(
-        cls="step3_text", since="0.10.1", head="required", kv="one", window="model"
+        cls="step3_text", since="0.10.1", head="required", kv="one", window="model", prefix=".layers"
     ),
     # Falcon builds its attention without the cache config: no window, the model's dtype
     "FalconForCausalLM": _dense(
@@ -313,6 +314,8 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "DeciLMForCausalLM": _dense("dense:decilm"),
     # deepseek_v2.py's DeepseekAttention (plain GQA) unless the config asks for latent attention
     "DeepseekForCausalLM": _dense("dense:deepseek"),
+    # GQA with interleaved_sliding_window; its latent and sink attention are refused
+    "PanguEmbeddedForCausalLM": _dense("dense:openpangu", since="0.11.1"),
     # Qwen2Model (qwen2.py): no per-layer window, mixed layer types refused
     "Qwen2ForCausalLM": _dense("dense:qwen2", cls="qwen2"),
     "Qwen3ForCausalLM": _dense("dense:qwen2", cls="qwen3", head="head_dim"),
@@ -322,7 +325,7 @@ _FULL_ATTENTION: dict[str, Entry] = {
 
 # Served through vLLM's Transformers backend; ``moved``: the first release that does;
 # ``native``: the dense options of the model file vLLM built before that (none: not
-# derived for those releases).
+# derived for those releases; HunYuan's cross-layer KV sharing, use_cla, is refused).
 _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     "SmolLM3ForCausalLM": _backend("smollm3", since="0.10.1", pattern="smollm3"),
     "Kolibri1ForCausalLM": _backend("kolibri1", since="0.33.0", pattern="full_every:5:1"),
@@ -347,9 +350,20 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     "FlexOlmoForCausalLM": _backend(
         "flex_olmo", since="0.11.1", moved="0.29.0", native={"head": "hidden", "window": "model"}
     ),
-    "HunYuanDenseV1ForCausalLM": _backend("hunyuan_v1_dense", moved="0.29.0"),
-    "HunYuanMoEV1ForCausalLM": _backend("hunyuan_v1_moe", moved="0.29.0"),
-    "ArceeForCausalLM": _backend("arcee", moved="0.32.0", native={}),
+    "HunYuanDenseV1ForCausalLM": _backend(
+        "hunyuan_v1_dense",
+        moved="0.29.0",
+        native={"head": "hunyuan", "window": "model", "unsupported": ("use_cla",)},
+    ),
+    "HunYuanMoEV1ForCausalLM": _backend(
+        "hunyuan_v1_moe",
+        moved="0.29.0",
+        native={"head": "hunyuan", "window": "model", "unsupported": ("use_cla",)},
+    ),
+    # arcee.py named its model ".model" (an empty prefix) up to 0.21
+    "ArceeForCausalLM": _backend(
+        "arcee", moved="0.32.0", native={}, native_before={"0.22.0": {"prefix": ".model.layers"}}
+    ),
     "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
     "GlmForCausalLM": _backend("glm", moved="0.32.0", native={}),
     "GPTNeoXForCausalLM": _backend(

@@ -58,13 +58,15 @@ def backend(
     pattern: str | None = None,
     moved: str | None = None,
     native: dict[str, Any] | None = None,
+    native_before: dict[str, dict[str, Any]] | None = None,
 ) -> list[Layer]:
     """One attention layer per decoder layer, at ``{prefix}.{i}.{attn}.attn`` (0.32+)
     or ``{i}.attn``.
 
     ``moved``: the first release that serves the name through the backend;
     before it, ``native`` are the ``dense`` options of vLLM's own model file
-    (None: not derived there).
+    (None: not derived there), with ``native_before[r]`` replacing some of them
+    on releases before ``r``.
     """
     n = value(cfg, "num_hidden_layers", source)
     types = _types(cfg, source, n, pattern)
@@ -77,7 +79,11 @@ def backend(
                 field="architectures",
                 hint=f"plan with --vllm-version {moved} or newer, or describe the layers with `layers:`",
             )
-        return dense({**cfg, "layer_types": types}, source, release, **native)
+        options = dict(native)
+        for until, changed in (native_before or {}).items():
+            if release.serves(None, until):
+                options.update(changed)
+        return dense({**cfg, "layer_types": types}, source, release, **options)
     if cfg.get("kv_lora_rank") is not None:
         raise InputError(
             "latent attention (kv_lora_rank) through the Transformers backend is not derived",

@@ -9,8 +9,10 @@ options, so an architecture is one registry entry:
 * ``kv``: how the KV head count is found (``KV_RULES``);
 * ``window``: which window a layer gets (``layers``: ``layer_types`` marks
   sliding layers and the model-wide window covers the rest; ``model``: only
-  the model-wide window, the model passes no per-layer one; ``none``: the
-  model builds its attention without the cache config, so never a window);
+  the model-wide window, the model passes no per-layer one; ``interleaved``:
+  ``interleaved_sliding_window``'s size, else the model-wide window;
+  ``none``: the model builds its attention without the cache config, so
+  never a window);
 * ``kv_dtype``: ``model`` where the attention is built without the cache
   config and so keeps the model dtype whatever ``--kv-cache-dtype`` says;
 * ``prefix`` / ``attn``: the module path, ``{prefix}.{i}.{attn}``;
@@ -88,6 +90,14 @@ def _head_dim_key(cfg: Config, source: str, heads: int, hidden: int) -> int:
     return head_size(cfg, source, heads, hidden)
 
 
+def _hunyuan(cfg: Config, source: str, heads: int, hidden: int) -> int:
+    if cfg.get("head_dim"):
+        return int(value(cfg, "head_dim", source))
+    if "attention_head_dim" in cfg:
+        return int(value(cfg, "attention_head_dim", source))
+    return head_size(cfg, source, heads, hidden, use_key=False)
+
+
 def _qk(cfg: Config, source: str, heads: int, hidden: int) -> int:
     return int(value(cfg, "qk_nope_head_dim", source)) + int(value(cfg, "qk_rope_head_dim", source))
 
@@ -109,6 +119,8 @@ HEAD_RULES: dict[str, Callable[[Config, str, int, int], int]] = {
     "required": _required,
     # head_dim when set, else hidden/heads, but the key must be there: Glm4Moe
     "head_dim_key": _head_dim_key,
+    # head_dim when set, else attention_head_dim, else hidden/heads: HunYuan's own file
+    "hunyuan": _hunyuan,
     # qk_nope_head_dim + qk_rope_head_dim: MiniCPM3's plain cache of MLA-shaped heads
     "qk": _qk,
     # vLLM's model-wide head size (ModelConfig.get_head_size): the Transformers backend
@@ -207,6 +219,25 @@ def _fixed_dtype(cfg: Config, source: str) -> str | None:
     return model_dtype(canonical_dtype(raw, field="torch_dtype", source=source) if raw else None)
 
 
+def _interleaved(cfg: Config, source: str, n: int) -> list[int | None]:
+    """Per-layer windows from ``interleaved_sliding_window``: one size for every
+    layer, or a list repeated over the layers (None: the model-wide window)."""
+    if "interleaved_sliding_window" not in cfg:
+        return [None] * n
+    spec = cfg["interleaved_sliding_window"]
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return [tokens(cfg, "interleaved_sliding_window", source)] * n
+    if isinstance(spec, list) and spec:
+        sizes = [tokens({"w": w}, "w", source) for w in spec]
+        return [sizes[i % len(sizes)] for i in range(n)]
+    raise InputError(
+        "must be a window size or a list of them (vLLM refuses anything else)",
+        source=source,
+        field="interleaved_sliding_window",
+        value=spec,
+    )
+
+
 def dense(
     cfg: Config,
     source: str,
@@ -219,6 +250,7 @@ def dense(
     window: str = "layers",
     kv_dtype: str = "cache",
     replicate: bool = True,
+    unsupported: tuple[str, ...] = (),
     head_key: bool | None = None,
 ) -> list[Layer]:
     """One attention layer per decoder layer, named ``{prefix}.{i}.{attn}``.
@@ -226,8 +258,17 @@ def dense(
     With ``window="layers"`` a layer slides when ``layer_types[i]`` says so;
     the config's ``sliding_window`` applies to every layer when vLLM keeps it
     model-wide (no ``layer_types``, or all sliding: Mistral v0.1, Phi-3).
-    ``head_key=False`` is ``head="hidden"``.
+    ``head_key=False`` is ``head="hidden"``; a true value of one of the
+    ``unsupported`` keys asks for a layout kvplan does not derive.
     """
+    for key in unsupported:
+        if cfg.get(key):
+            raise InputError(
+                "asks for a KV cache layout kvplan does not derive for this architecture",
+                source=source,
+                field=key,
+                value=cfg[key],
+            )
     if head_key is not None:
         head = "head_dim" if head_key else "hidden"
     n = value(cfg, "num_hidden_layers", source)
@@ -238,6 +279,9 @@ def dense(
     types = layer_types(cfg, source, n)
     if window == "none":
         windows: list[int | None] = [None] * n
+    elif window == "interleaved":
+        everywhere = global_window(cfg, types, release)
+        windows = [w or everywhere for w in _interleaved(cfg, source, n)]
     else:
         everywhere = global_window(cfg, types, release)
         per_layer = tokens(cfg, "sliding_window", source) if window == "layers" else None
@@ -352,3 +396,31 @@ def deepseek(cfg: Config, source: str, release: Release, *, prefix: str = "model
             field="rswa_window",
         )
     return dense(cfg, source, release, head="hidden", window="model", prefix=prefix)
+
+
+def openpangu(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
+    """openPangu Embedded (openpangu.py): latent attention when the config has
+    ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim`` and ``kv_lora_rank``,
+    sink attention when ``param_sink_number`` > 0 (both refused), else GQA with
+    ``head_dim`` (else hidden/heads) and ``interleaved_sliding_window``."""
+    if all(k in cfg for k in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank")):
+        raise InputError(
+            "openPangu's latent attention (MLA) is not a layout kvplan derives",
+            source=source,
+            field="kv_lora_rank",
+        )
+    sinks = cfg.get("param_sink_number")
+    if isinstance(sinks, int) and sinks > 0:
+        raise InputError(
+            "openPangu's sink attention (vLLM's SinkFullAttentionSpec) is not a KV cache kind kvplan derives",
+            source=source,
+            field="param_sink_number",
+            value=sinks,
+        )
+    if cfg.get("is_causal", True) is False:
+        raise InputError(
+            "is_causal false builds encoder-only attention, which holds no KV cache",
+            source=source,
+            field="is_causal",
+        )
+    return dense(cfg, source, release, window="interleaved", prefix=prefix)
