@@ -69,8 +69,8 @@ class Behaviour:
     error_style: which wording of the max_model_len error.
     gpu_memory_utilization: the default fraction.
     global_window_all_sliding: the model-wide ``sliding_window`` is kept only
-        when every ``layer_types`` entry slides (0.33+); before, whenever the
-        types do not mix.
+        when every ``layer_types`` entry slides (0.27+, engine/arg_utils.py's
+        create_engine_config); before, whenever the types do not mix.
     cohere2_window_plus_one: Cohere2's sliding layers see ``window + 1``
         tokens, and its head size comes from ``head_dim`` (0.29+).
     nemotron_h_ssm_dtype: the SSM state dtype Nemotron-H's config defaults to
@@ -80,6 +80,10 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    per_layer_kv_dtype: an attention layer's spec takes the layer's own cache
+        dtype (0.11.1+, Attention.get_kv_cache_spec), so a layer built without
+        the cache config keeps the model dtype; before, the model runner gave
+        every layer the engine's --kv-cache-dtype.
     backend_module_names: the Transformers backend names each attention
         layer after the module it serves (``model.layers.{i}.self_attn.attn``,
         0.32+) instead of ``{i}.attn``.
@@ -117,6 +121,7 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    per_layer_kv_dtype: bool = False
     backend_module_names: bool = False
 
 
@@ -129,7 +134,15 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.11.0",
         {"sizing": "two_branch", "uniform_type": True, "contiguous_groups": False, "tokens": "blocks"},
     ),
-    ("0.11.1", {"shrink_tensors": True, "report_before_min": False, "mamba_usage": "blocks"}),
+    (
+        "0.11.1",
+        {
+            "shrink_tensors": True,
+            "report_before_min": False,
+            "mamba_usage": "blocks",
+            "per_layer_kv_dtype": True,
+        },
+    ),
     ("0.12.0", {"cp_tokens": "pcp_dcp", "unify_pages": True, "group_size_rule": "1.25"}),
     ("0.13.0", {"error_style": "v0_13", "nemotron_h_ssm_dtype": "float16"}),
     ("0.14.0", {"check": "global_min", "needed_first_group": True, "auto_fit": True, "error_style": "v0_14"}),
@@ -153,7 +166,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.23.0", {"error_style": "v0_23"}),
     ("0.24.0", {"unify_error": "v0_24"}),
     ("0.26.0", {"async_in_flight": True, "hybrid_prefix_caching": True, "page_padding": "mamba"}),
-    ("0.27.0", {"concurrency": "sum_groups"}),
+    ("0.27.0", {"concurrency": "sum_groups", "global_window_all_sliding": True}),
     ("0.28.0", {"log_style": "one_line", "batch_tier_160gib": True}),
     (
         "0.29.0",
@@ -166,7 +179,6 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         },
     ),
     ("0.32.0", {"backend_module_names": True}),
-    ("0.33.0", {"global_window_all_sliding": True}),
 )
 
 

@@ -325,7 +325,8 @@ _FULL_ATTENTION: dict[str, Entry] = {
 
 # Served through vLLM's Transformers backend; ``moved``: the first release that does;
 # ``native``: the dense options of the model file vLLM built before that (none: not
-# derived for those releases; HunYuan's cross-layer KV sharing, use_cla, is refused).
+# derived for those releases; HunYuan's cross-layer KV sharing, use_cla, is refused);
+# ``native_before[r]``: options that differ on releases before ``r``.
 _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     "SmolLM3ForCausalLM": _backend("smollm3", since="0.10.1", pattern="smollm3"),
     "Kolibri1ForCausalLM": _backend("kolibri1", since="0.33.0", pattern="full_every:5:1"),
@@ -343,7 +344,10 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
         "starcoder2", moved="0.25.0", native={"head": "hidden", "window": "model"}
     ),
     "OlmoForCausalLM": _backend("olmo", moved="0.26.0", native=_MHA),
-    "Olmo2ForCausalLM": _backend("olmo2", moved="0.26.0", native={"head": "hidden"}),
+    # olmo2.py named the attention after its module (no ".attn") up to 0.10
+    "Olmo2ForCausalLM": _backend(
+        "olmo2", moved="0.26.0", native={"head": "hidden"}, native_before={"0.11.0": {"attn": "self_attn"}}
+    ),
     "Olmo3ForCausalLM": _backend(
         "olmo3", since="0.11.0", moved="0.29.0", native={"head": "hidden"}, pattern="full_every:4:1"
     ),
@@ -364,7 +368,7 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     "ArceeForCausalLM": _backend(
         "arcee", moved="0.32.0", native={}, native_before={"0.22.0": {"prefix": ".model.layers"}}
     ),
-    "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", pattern="full_every:4:0"),
+    "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", native={}, pattern="full_every:4:0"),
     "GlmForCausalLM": _backend("glm", moved="0.32.0", native={}),
     "GPTNeoXForCausalLM": _backend(
         "gpt_neox",
@@ -372,8 +376,8 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
         native={**_MHA, "prefix": "gpt_neox.layers", "attn": "attention.attn"},
         attn="attention",
     ),
-    "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0"),
-    "MellumForCausalLM": _backend("mellum", since="0.23.0", moved="0.32.0", pattern="full"),
+    "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0", native={"window": "interleaved"}),
+    "MellumForCausalLM": _backend("mellum", since="0.23.0", moved="0.32.0", native={}, pattern="full"),
     "PhiForCausalLM": _backend("phi", moved="0.32.0", native=_MHA),
     "SeedOssForCausalLM": _backend(
         "seed_oss", since="0.10.2", moved="0.32.0", native={"head": "required", "window": "model"}

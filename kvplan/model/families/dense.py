@@ -14,7 +14,8 @@ options, so an architecture is one registry entry:
   ``none``: the model builds its attention without the cache config, so
   never a window);
 * ``kv_dtype``: ``model`` where the attention is built without the cache
-  config and so keeps the model dtype whatever ``--kv-cache-dtype`` says;
+  config and so keeps the model dtype whatever ``--kv-cache-dtype`` says
+  (from 0.11.1, when specs started taking each layer's own dtype);
 * ``prefix`` / ``attn``: the module path, ``{prefix}.{i}.{attn}``;
 * ``replicate``: False where the model asserts KV heads % TP == 0 instead of
   replicating KV heads over TP ranks.
@@ -56,7 +57,7 @@ def attention(
 def global_window(cfg: Config, types: list[str] | None, release: Release) -> int | None:
     """vLLM's model-wide ``cache_config.sliding_window``: set unless layer types mix.
 
-    From 0.33 it is kept only when every layer type is sliding (or none are given).
+    From 0.27 it is kept only when every layer type is sliding (or none are given).
     """
     window = cfg.get("sliding_window")
     if not window or (cfg.get("use_sliding_window") is False):
@@ -291,7 +292,8 @@ def dense(
             else everywhere
             for i in range(n)
         ]
-    dtype = _fixed_dtype(cfg, source) if kv_dtype == "model" else None
+    own_dtype = kv_dtype == "model" and release.behaviour.per_layer_kv_dtype
+    dtype = _fixed_dtype(cfg, source) if own_dtype else None
     fixed: dict[str, Any] = {"dtype": dtype} if dtype else {}
     if not replicate:
         fixed["replicate_kv"] = False
