@@ -377,7 +377,11 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
         attn="attention",
     ),
     "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0", native={"window": "interleaved"}),
-    "MellumForCausalLM": _backend("mellum", since="0.23.0", moved="0.32.0", native={}, pattern="full"),
+    # before 0.32 vLLM read Mellum configs with its own Qwen3MoeConfig subclass, which
+    # drops sliding_window unless use_sliding_window
+    "MellumForCausalLM": _backend(
+        "mellum", since="0.23.0", moved="0.32.0", native={"window_if": "use_sliding_window"}, pattern="full"
+    ),
     "PhiForCausalLM": _backend("phi", moved="0.32.0", native=_MHA),
     "SeedOssForCausalLM": _backend(
         "seed_oss", since="0.10.2", moved="0.32.0", native={"head": "required", "window": "model"}

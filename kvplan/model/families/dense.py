@@ -252,6 +252,7 @@ def dense(
     kv_dtype: str = "cache",
     replicate: bool = True,
     unsupported: tuple[str, ...] = (),
+    window_if: str | None = None,
     head_key: bool | None = None,
 ) -> list[Layer]:
     """One attention layer per decoder layer, named ``{prefix}.{i}.{attn}``.
@@ -260,7 +261,9 @@ def dense(
     the config's ``sliding_window`` applies to every layer when vLLM keeps it
     model-wide (no ``layer_types``, or all sliding: Mistral v0.1, Phi-3).
     ``head_key=False`` is ``head="hidden"``; a true value of one of the
-    ``unsupported`` keys asks for a layout kvplan does not derive.
+    ``unsupported`` keys asks for a layout kvplan does not derive; with
+    ``window_if``, ``sliding_window`` counts only when that key is true (the
+    config class drops it otherwise).
     """
     for key in unsupported:
         if cfg.get(key):
@@ -272,6 +275,8 @@ def dense(
             )
     if head_key is not None:
         head = "head_dim" if head_key else "hidden"
+    if window_if is not None and not cfg.get(window_if):
+        cfg = {**cfg, "sliding_window": None}
     n = value(cfg, "num_hidden_layers", source)
     heads = value(cfg, "num_attention_heads", source)
     hidden = value(cfg, "hidden_size", source)
