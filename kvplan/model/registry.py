@@ -233,8 +233,13 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "ExaoneForCausalLM": _dense(
         window="model", prefix="model.h", attn="attn.attention.attn", keys={"num_hidden_layers": "num_layers"}
     ),
-    "BailingMoeForCausalLM": _dense(window="model", attn="attention.attn"),
-    "BailingMoeV2ForCausalLM": _dense(since="0.11.0", window="model", attn="attention.attn"),
+    # bailing_moe.py asserted KV heads % TP == 0 up to 0.11.0
+    "BailingMoeForCausalLM": _dense(
+        window="model", attn="attention.attn", before={"0.11.1": {"replicate": False}}
+    ),
+    "BailingMoeV2ForCausalLM": _dense(
+        since="0.11.0", window="model", attn="attention.attn", before={"0.11.1": {"replicate": False}}
+    ),
     "SarvamMoEForCausalLM": _dense(since="0.18.0", window="model", attn="attention.attn"),
     # the head_dim key must be there (null: hidden/heads)
     "Glm4MoeForCausalLM": _dense(cls="glm4_moe", head="head_dim_key", window="model"),

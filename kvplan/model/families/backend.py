@@ -79,11 +79,7 @@ def backend(
                 field="architectures",
                 hint=f"plan with --vllm-version {moved} or newer, or describe the layers with `layers:`",
             )
-        options = dict(native)
-        for until, changed in (native_before or {}).items():
-            if release.serves(None, until):
-                options.update(changed)
-        return dense({**cfg, "layer_types": types}, source, release, **options)
+        return dense({**cfg, "layer_types": types}, source, release, before=native_before, **native)
     if cfg.get("kv_lora_rank") is not None:
         raise InputError(
             "latent attention (kv_lora_rank) through the Transformers backend is not derived",

@@ -253,6 +253,7 @@ def dense(
     replicate: bool = True,
     unsupported: tuple[str, ...] = (),
     window_if: str | None = None,
+    before: dict[str, dict[str, Any]] | None = None,
     head_key: bool | None = None,
 ) -> list[Layer]:
     """One attention layer per decoder layer, named ``{prefix}.{i}.{attn}``.
@@ -263,8 +264,14 @@ def dense(
     ``head_key=False`` is ``head="hidden"``; a true value of one of the
     ``unsupported`` keys asks for a layout kvplan does not derive; with
     ``window_if``, ``sliding_window`` counts only when that key is true (the
-    config class drops it otherwise).
+    config class drops it otherwise).  ``before[r]``: the ``prefix``, ``attn``
+    or ``replicate`` of the model file on releases before ``r``.
     """
+    for until, changed in (before or {}).items():
+        if release.serves(None, until):
+            prefix = changed.get("prefix", prefix)
+            attn = changed.get("attn", attn)
+            replicate = changed.get("replicate", replicate)
     for key in unsupported:
         if cfg.get(key):
             raise InputError(
