@@ -8,7 +8,10 @@ and block count for 20 GiB per worker).  kvplan must give the same layer
 names and, per layer, the same spec kind, block size, page size, KV heads,
 head sizes, dtype and window; where vLLM refused the case (a config or build
 error), kvplan must refuse it too.  Configs: tests/oracle/configs/<name>/
-(source.txt says where each comes from).
+(source.txt says where each comes from).  A case may name releases whose own
+environment cannot read its config (``skip_releases``, with the reason: the
+transformers version installed with that release lacks the config class, or
+a gap of the meta-device harness); those pairs are not compared.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from kvplan.vllm.layout import build_layout
 
 ORACLE = Path(__file__).parent / "oracle"
 FAMILY = "full"
-RELEASES = ("0.33.0", "0.19.1")
+RELEASES = ("0.33.0", "0.32.0", "0.28.0", "0.23.0", "0.19.1", "0.15.1", "0.11.0", "0.10.2")
 CASES = json.loads((ORACLE / "cases" / f"{FAMILY}.json").read_text())["cases"]
 # (release, case) pairs; a case names the releases whose own environment cannot read its
 # config (``skip_releases``: the reason), which are left out rather than compared
