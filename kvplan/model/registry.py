@@ -267,7 +267,7 @@ _FULL_ATTENTION: dict[str, Entry] = {
             "max_position_embeddings": "max_seq_len",
         },
     ),
-    "Step1ForCausalLM": _dense(since="0.15.1", head="hidden", kv="step1", window="model"),
+    "Step1ForCausalLM": _dense(since="0.15.0", head="hidden", kv="step1", window="model"),
     # as many KV heads as attention heads
     "GPT2LMHeadModel": _dense(cls="gpt2", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
     "GPTJForCausalLM": _dense(cls="gptj", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
@@ -385,7 +385,7 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
     # before 0.32 vLLM read Mellum configs with its own Qwen3MoeConfig subclass, which
     # drops sliding_window unless use_sliding_window
     "MellumForCausalLM": _backend(
-        "mellum", since="0.23.0", moved="0.32.0", native={"window_if": "use_sliding_window"}, pattern="full"
+        "mellum", since="0.22.1", moved="0.32.0", native={"window_if": "use_sliding_window"}, pattern="full"
     ),
     "PhiForCausalLM": _backend("phi", moved="0.32.0", native=_MHA),
     "SeedOssForCausalLM": _backend(
