@@ -207,6 +207,14 @@ class Behaviour:
         intermediate size to 128, not 256 (0.27+).
 
     Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
+    per_layer_kv_dtype: an attention layer's spec takes the layer's own cache
+        dtype (0.11.1+, Attention.get_kv_cache_spec), so a layer built without
+        the cache config keeps the model dtype; before, the model runner gave
+        every layer the engine's --kv-cache-dtype.
+    backend_module_names: the Transformers backend names each attention
+        layer after the module it serves (``model.layers.{i}.self_attn.attn``,
+        0.32+) instead of ``{i}.attn``.
+
     """
 
     sizing: str = "per_worker"
@@ -294,6 +302,8 @@ class Behaviour:
     mxfp4_swizzle_prepad64: bool = False
     mxfp4_scale_groups_mod4: bool = False
     mxfp4_trtllm_inter_128: bool = False
+    per_layer_kv_dtype: bool = False
+    backend_module_names: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -353,6 +363,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "shrink_tensors": True,
             "report_before_min": False,
             "mamba_usage": "blocks",
+            "per_layer_kv_dtype": True,
         },
     ),
     (
@@ -532,6 +543,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "kimi_mla_name": "self_attn",
             "mla_hybrid_min_block": 128,
             "mxfp4_trtllm_inter_128": True,
+            "global_window_all_sliding": True,
         },
     ),
     (
@@ -582,13 +594,13 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "glm_dsa_blackwell_fp8": True,
             "longcat_num_layers": True,
+            "backend_module_names": True,
         },
     ),
     (
         "0.33.0",
         {
             "v2_sampler_warmup": True,
-            "global_window_all_sliding": True,
             "v1_async_without_pp": True,
             "dsa_topk_buffer_width": True,
         },

@@ -15,7 +15,7 @@ from importlib import import_module
 from kvplan.dtypes import canonical_dtype, model_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.models import ModelInput
-from kvplan.model.config import Config, value
+from kvplan.model.config import LENGTH_KEYS, Config, read_as, value
 from kvplan.model.layers import ModelDescription
 from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
 from kvplan.releases import Release
@@ -117,19 +117,8 @@ def _layer_count(cfg: Config, source: str) -> int | None:
     return count
 
 
-# The config keys vLLM reads the model's length from (ModelArchConfigConvertor's
-# possible_keys): the smallest given wins, except that model_max_length overrides.
-LENGTH_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_seq_len",
-    "seq_length",
-    "model_max_length",
-    "max_target_positions",
-    "max_sequence_length",
-    "max_seq_length",
-    "seq_len",
-)
+# What vLLM assumes when the config gives none of LENGTH_KEYS (_get_and_verify_max_len).
+DEFAULT_MAX_LEN = 2048
 
 
 def _length(cfg: Config, key: str, source: str) -> int | None:
@@ -146,15 +135,16 @@ def _length(cfg: Config, key: str, source: str) -> int | None:
     return value
 
 
-def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
+def _max_len(cfg: Config, source: str, default: int | None, fallback: int | None = None) -> int | None:
     """The model's length in tokens as vLLM derives it from the config; ``default``
-    stands in for ``max_position_embeddings`` when the config omits it."""
+    stands in for ``max_position_embeddings`` when the config omits it (the config
+    class's default), ``fallback`` when no length is found at all."""
     if (override := _length(cfg, "model_max_length", source)) is not None:
         return override
     found = [v for key in LENGTH_KEYS if (v := _length(cfg, key, source)) is not None]
     if "max_position_embeddings" not in cfg and default is not None:
         found.append(default)
-    return min(found) if found else None
+    return min(found) if found else fallback
 
 
 def describe(model: ModelInput, release: Release) -> ModelDescription:
@@ -199,6 +189,9 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
         )
     _available(backbone, entry.since, entry.until, release, source)
+    if entry.keys or entry.defaults:
+        own_class = text.get("model_type") in (None, entry.model_type)
+        text = read_as(text, entry.keys, entry.defaults if own_class else {})
     dtype_raw = text.get("torch_dtype", text.get("dtype"))
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     _layer_count(text, source)
@@ -217,7 +210,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         ),
         layers=tuple(layers),
         dtype=dtype,
-        max_position_embeddings=_max_len(text, source, entry.max_len),
+        max_position_embeddings=_max_len(text, source, entry.max_len, DEFAULT_MAX_LEN),
         source=source,
         config=text,
     )
