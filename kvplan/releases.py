@@ -80,6 +80,9 @@ class Behaviour:
         the KV cache budget (0.20+).
     batch_tier_160gib: GPUs of 160 GiB and more get the largest batch
         defaults (0.28+).
+    wrapper_causal_lm_fallback: a wrapper whose text config names no
+        architectures builds transformers' causal-LM class for its model_type
+        (0.20+, ``VllmConfig.with_hf_config``); before, vLLM fails on it.
     """
 
     sizing: str = "per_worker"
@@ -114,6 +117,7 @@ class Behaviour:
     nemotron_h_ssm_dtype: str | None = None
     cuda_graphs_in_budget: bool = False
     batch_tier_160gib: bool = False
+    wrapper_causal_lm_fallback: bool = False
 
 
 # What changed in each release, read from its planner (kv_cache_utils.py /
@@ -145,6 +149,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.20.0",
         {"gpu_memory_utilization": 0.92, "nemotron_h_ssm_dtype": "float32", "cuda_graphs_in_budget": True},
     ),
+    ("0.20.0", {"wrapper_causal_lm_fallback": True}),
     ("0.20.1", {"override_memory": True, "tokens": "concurrency"}),
     ("0.23.0", {"error_style": "v0_23"}),
     ("0.24.0", {"unify_error": "v0_24"}),

@@ -50,7 +50,11 @@ def read_registry(path: Path) -> dict[str, list[str]]:
         if table is None or not isinstance(value, ast.Dict):
             continue
         marker = next(
-            (i + 1 for i in range(value.lineno - 1, value.end_lineno or 0) if "# [Encoder-decoder]" in lines[i]),
+            (
+                i + 1
+                for i in range(value.lineno - 1, value.end_lineno or 0)
+                if "# [Encoder-decoder]" in lines[i]
+            ),
             None,
         )
         for key in value.keys:
@@ -131,13 +135,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registry", type=Path, help="a release's vllm/model_executor/models/registry.py")
     parser.add_argument("--version", default="0.33.0", help="the release the registry belongs to")
-    parser.add_argument("--missing", action="store_true", help="list the architectures kvplan does not derive")
+    parser.add_argument(
+        "--missing", action="store_true", help="list the architectures kvplan does not derive"
+    )
     parser.add_argument("--readme", action="store_true", help="rewrite README.md's coverage table")
     args = parser.parse_args()
     if args.registry:
         names = read_registry(args.registry)
         SNAPSHOTS.mkdir(parents=True, exist_ok=True)
-        doc = {"vllm_version": args.version, "source": "vllm/model_executor/models/registry.py", "architectures": names}
+        doc = {
+            "vllm_version": args.version,
+            "source": "vllm/model_executor/models/registry.py",
+            "architectures": names,
+        }
         snapshot_path(args.version).write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {snapshot_path(args.version)}: " + ", ".join(f"{g} {len(names[g])}" for g in GROUPS))
         return 0
