@@ -33,6 +33,11 @@ def _params():
 ORACLE_GAPS = {
     ("*", "qwen3-omni-moe-defaults"): "vision_config lacks keys vLLM's Qwen3-Omni vision encoder reads",
     ("*", "voxtral-mini-3b"): "audio_config lacks keys vLLM reads from a Mistral-format params.json",
+    ("*", "isaac-defaults"): "vLLM's Isaac model reads its vision token from the tokenizer (none here)",
+    ("*", "midashenglm-defaults"): "vLLM's MiDashengLM module imports torchaudio (not installed here)",
+    ("*", "fun-asr-nano-defaults"): "vLLM's FunASR module imports torchaudio (not installed here)",
+    ("*", "openvla-defaults"): "vLLM's OpenVLA vision backbone needs timm (not installed here)",
+    ("*", "dots-ocr-defaults"): "the dots_ocr model type needs the checkpoint's remote configuration code",
     ("0.19.1", "audioflamingo3-defaults"): "transformers 4.57 has no audioflamingo3 config",
     ("0.19.1", "glmasr-defaults"): "transformers 4.57 has no glmasr config",
     ("0.19.1", "lighton-ocr-defaults"): "transformers 4.57 has no lighton_ocr config",
