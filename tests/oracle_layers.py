@@ -33,6 +33,8 @@ ORACLE = Path(__file__).parent / "oracle"
 
 # Engine arguments the cases use, and kvplan's serving option for each.
 _ARGS = {"max_model_len": "max_model_len", "kv_cache_dtype": "kv_cache_dtype", "block_size": "block_size"}
+# Engine arguments that only let vLLM read the config (kvplan reads config.json itself).
+_CONFIG_ONLY_ARGS = {"trust_remote_code"}
 
 
 def cases(family: str) -> list[dict[str, Any]]:
@@ -95,6 +97,8 @@ def kvplan_stages(case: dict[str, Any], version: str) -> list[dict[str, KVCacheS
     release = resolve_release(version)
     options: dict[str, Any] = {"tp": case["tp"], "pp": case["pp"], "vllm_version": version}
     for arg, value in (case.get("args") or {}).items():
+        if arg in _CONFIG_ONLY_ARGS:
+            continue
         if arg not in _ARGS:
             raise AssertionError(f"case {case['id']}: engine arg {arg} has no kvplan option")
         options[_ARGS[arg]] = value
