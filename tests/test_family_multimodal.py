@@ -38,6 +38,7 @@ ORACLE_GAPS = {
     ("*", "fun-asr-nano-defaults"): "vLLM's FunASR module imports torchaudio (not installed here)",
     ("*", "openvla-defaults"): "vLLM's OpenVLA vision backbone needs timm (not installed here)",
     ("*", "internvl-chat-qwen3-8b"): "vLLM's InternVL processor needs a tokenizer while the config is built",
+    ("*", "llama-nemotron-nano-vl-qwen3"): "vLLM builds its vision model through AutoModel from remote code",
     ("*", "dots-ocr-defaults"): "the dots_ocr model type needs the checkpoint's remote configuration code",
     ("0.19.1", "audioflamingo3-defaults"): "transformers 4.57 has no audioflamingo3 config",
     ("0.19.1", "glmasr-defaults"): "transformers 4.57 has no glmasr config",
