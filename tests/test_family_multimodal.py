@@ -39,6 +39,7 @@ ORACLE_GAPS = {
     ("*", "openvla-defaults"): "vLLM's OpenVLA vision backbone needs timm (not installed here)",
     ("*", "internvl-chat-qwen3-8b"): "vLLM's InternVL processor needs a tokenizer while the config is built",
     ("*", "llama-nemotron-nano-vl-qwen3"): "vLLM builds its vision model through AutoModel from remote code",
+    ("*", "ovis-qwen2"): "vLLM's Ovis visual tokenizer needs a backbone_config the class default lacks",
     ("*", "dots-ocr-defaults"): "the dots_ocr model type needs the checkpoint's remote configuration code",
     ("0.19.1", "audioflamingo3-defaults"): "transformers 4.57 has no audioflamingo3 config",
     ("0.19.1", "glmasr-defaults"): "transformers 4.57 has no glmasr config",
