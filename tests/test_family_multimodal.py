@@ -40,6 +40,10 @@ ORACLE_GAPS = {
     ("*", "internvl-chat-qwen3-8b"): "vLLM's InternVL processor needs a tokenizer while the config is built",
     ("*", "llama-nemotron-nano-vl-qwen3"): "vLLM builds its vision model through AutoModel from remote code",
     ("*", "ovis-qwen2"): "vLLM's Ovis visual tokenizer needs a backbone_config the class default lacks",
+    (
+        "*",
+        "interns1-pro-like",
+    ): "vLLM's InternS1-Pro needs FoPE rope parameters, which only its own config has",
     ("*", "dots-ocr-defaults"): "the dots_ocr model type needs the checkpoint's remote configuration code",
     ("0.19.1", "audioflamingo3-defaults"): "transformers 4.57 has no audioflamingo3 config",
     ("0.19.1", "glmasr-defaults"): "transformers 4.57 has no glmasr config",
@@ -131,4 +135,17 @@ def test_minicpmv_picks_its_text_model_by_version():
 def test_ultravox_naming_another_checkpoint_is_refused():
     cfg = {"architectures": ["UltravoxModel"], "text_model_id": "meta-llama/Llama-3.1-8B-Instruct"}
     with pytest.raises(InputError, match="another checkpoint"):
+        api.plan(cfg, kv_cache_memory="20GiB")
+
+
+def test_minicpmo_without_version_is_refused():
+    # minicpmo.py picks its 2.6 class when the config has no version, and that class's
+    # MiniCPM-V base then reads 2.0 or 2.5 and fails: vLLM cannot build it.
+    cfg = {
+        "architectures": ["MiniCPMO"],
+        "hidden_size": 3584,
+        "num_attention_heads": 28,
+        "num_hidden_layers": 28,
+    }
+    with pytest.raises(InputError, match="version"):
         api.plan(cfg, kv_cache_memory="20GiB")

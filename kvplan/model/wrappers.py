@@ -55,7 +55,14 @@ def minicpmv(cfg: Config, source: str) -> str:
 
 
 def minicpmo(cfg: Config, source: str) -> str:
-    """MiniCPM-O: by ``version``, 2.6 when it names none."""
+    """MiniCPM-O: by ``version``.  Without one vLLM picks its 2.6 class, whose
+    MiniCPM-V base then reads the version as 2.0 or 2.5 and fails its check
+    (minicpmo.py ``__new__``, minicpmv.py ``MiniCPMV2_6.__init__``)."""
     if cfg.get("version") is None:
-        return _MINICPMO[(2, 6)]
+        raise InputError(
+            "is missing; vLLM cannot build MiniCPMO without it",
+            source=source,
+            field="version",
+            hint="give the checkpoint's version (2.6 or 4.5)",
+        )
     return _pick(_MINICPMO, _version(cfg, source), "MiniCPMO", source)
