@@ -246,4 +246,25 @@ TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 131072,
         "sliding_window": 2048,
     },
+    # vLLM's own config classes, which vLLM registers for these model types in
+    # place of any transformers class (vllm/transformers_utils/configs/beam.py,
+    # vllm/models/flint/configs.py).
+    "beam": {
+        "hidden_size": 2048,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 32768,
+        "sliding_window": 4096,
+    },
+    "flint": {
+        "hidden_size": 2048,
+        "num_hidden_layers": 49,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 4,
+        "head_dim": 128,
+        "max_position_embeddings": 262144,
+        "use_sliding_window": True,
+        "sliding_window": 513,
+    },
 }

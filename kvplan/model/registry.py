@@ -151,6 +151,11 @@ _SLIDING_WINDOW: dict[str, Entry] = {
     "MuseGlimmerForCausalLM": Entry(
         "sliding-window hybrid", "sliding:typed", {"rule": "muse_glimmer"}, since="0.28.0"
     ),
+    # vllm/models/beam (clears the model-wide window) and vllm/models/flint.
+    "BeamForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:typed", {"rule": "all_sliding", "own_window": True}, since="0.33.0"
+    ),
+    "FlintForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "all_full"}, since="0.33.0"),
     "MiMoV2FlashForCausalLM": Entry("sliding-window hybrid", "sliding:mimo_v2", since="0.14.0"),
     "MiMoV2ForCausalLM": Entry("sliding-window hybrid", "sliding:mimo_v2", since="0.21.0"),
 }

@@ -105,8 +105,11 @@ def _layer_types_for(cfg: Config, source: str, n: int, rule: str | None) -> list
         # MuseGlimmerTextConfig: every 4th layer counted back from the last is global.
         return [full if (n - 1 - i) % 4 == 0 else sliding for i in range(n)]
     if rule == "all_full":
-        # LagunaConfig: every layer global unless layer_types says otherwise.
+        # LagunaConfig, vLLM's FlintConfig: every layer global unless layer_types says otherwise.
         return [full] * n
+    if rule == "all_sliding":
+        # vLLM's BeamConfig: every layer sliding unless layer_types says otherwise.
+        return [sliding] * n
     raise ValueError(f"unknown layer_types rule {rule}")
 
 
@@ -137,7 +140,7 @@ def typed(
     n = value(cfg, "num_hidden_layers", source)
     heads, kv, hidden = attention_heads(cfg, source)
     types = _layer_types_for(cfg, source, n, rule)
-    window = cfg.get("sliding_window")
+    window = None if cfg.get("use_sliding_window") is False else cfg.get("sliding_window")
     windows = cfg.get(windows_key) if windows_key else None
     if windows is not None and (not isinstance(windows, list) or len(windows) != n):
         raise InputError(f"must list one window per layer ({n})", source=source, field=windows_key)
