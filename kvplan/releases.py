@@ -215,6 +215,10 @@ class Behaviour:
         layer after the module it serves (``model.layers.{i}.self_attn.attn``,
         0.32+) instead of ``{i}.attn``.
 
+    wrapper_causal_lm_fallback: a wrapper whose text config names no
+        architectures builds transformers' causal-LM class for its model_type
+        (0.20+, ``VllmConfig.with_hf_config``); before, vLLM fails on it.
+
     """
 
     sizing: str = "per_worker"
@@ -304,6 +308,7 @@ class Behaviour:
     mxfp4_trtllm_inter_128: bool = False
     per_layer_kv_dtype: bool = False
     backend_module_names: bool = False
+    wrapper_causal_lm_fallback: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -442,6 +447,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "cuda_graphs_in_budget": True,
             "hybrid_block_reset": False,
             "mla_hybrid_block": None,
+            "wrapper_causal_lm_fallback": True,
         },
     ),
     (
@@ -603,6 +609,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_sampler_warmup": True,
             "v1_async_without_pp": True,
             "dsa_topk_buffer_width": True,
+            "global_window_all_sliding": True,
         },
     ),
 )
