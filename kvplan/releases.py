@@ -95,6 +95,11 @@ class Behaviour:
     attention_layers_first: the model runner collects every attention layer's
         spec first and the Mamba layers' after them (<= 0.11.0; model order
         from 0.11.1), which orders the groups and tensors.
+    gemma3n_text_targets_wrapper: Gemma 3n's decoder names its KV-sharing
+        targets ``language_model.model.layers.N`` whatever model holds it, so
+        the text-only ``Gemma3nForCausalLM`` (layers ``model.layers.N``) fails
+        vLLM's target check when any layer shares (<= 0.11.0; from 0.11.1 the
+        target takes the decoder's own prefix).
     mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
         ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
         reads it and ``mamba2`` has no converter of its own).
@@ -260,6 +265,7 @@ class Behaviour:
     chunked_disables_hybrid: bool = True
     attention_layers_first: bool = True
     mamba2_needs_heads: bool = False
+    gemma3n_text_targets_wrapper: bool = True
     gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
@@ -363,6 +369,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.11.1",
         {
             "attention_layers_first": False,
+            "gemma3n_text_targets_wrapper": False,
             "sampler": "sort",
             "batch_caps": "capped",
             "shrink_tensors": True,

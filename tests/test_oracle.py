@@ -123,6 +123,15 @@ _NO_FLASHINFER_015 = "0.15.1 picks FLASHINFER_MLA on a B200, which the CPU envir
 HARNESS_FAILURES: dict[str, str] = {
     f"0.15.1-{c}-tp1-sm100": _NO_FLASHINFER_015 for c in ("deepseek-r1", "deepseek-v2-lite", "deepseek-v3")
 }
+# Cases whose model vLLM's own code fails to build on any machine (the harness records them as
+# build errors): kvplan must refuse them with vLLM's exception.
+_GEMMA3N_TEXT = (
+    "up to 0.11.0 gemma3n.py names the KV-sharing target under language_model., which the "
+    "text-only Gemma3nForCausalLM does not have"
+)
+MODEL_REFUSALS: dict[str, str] = {
+    f"{v}-gemma-3n-e4b-text-defaults-{t}": _GEMMA3N_TEXT for v in ("0.11.0", "0.10.2") for t in ("tp1", "tp2")
+}
 
 
 @cache
@@ -327,7 +336,16 @@ def test_harness_failures_are_known() -> None:
         for cid, result in fixture(version)["results"].items()
         if result["status"] not in VLLM_ANSWERS
     }
-    assert failed == set(HARNESS_FAILURES)
+    assert failed == set(HARNESS_FAILURES) | set(MODEL_REFUSALS)
+
+
+@pytest.mark.parametrize("key", sorted(MODEL_REFUSALS))
+def test_models_vllm_cannot_build_are_refused_with_its_error(key: str) -> None:
+    version, cid = next((v, key[len(v) + 1 :]) for v in RELEASES if key.startswith(f"{v}-"))
+    _, result, got = _plan(version, cid)
+    assert result["status"] == "build_error"
+    assert isinstance(got, PlannerRefusal), got
+    assert (got.vllm_type, got.vllm_message) == (result["error"]["type"], result["error"]["message"])
 
 
 def test_every_release_fixture_is_there() -> None:

@@ -46,6 +46,8 @@ def _tensor(t: Tensor) -> dict[str, Any]:
         value = getattr(t, name)
         if value is not None:
             out[name] = value
+    if t.aliased_by:
+        out["aliased_by"] = list(t.aliased_by)
     return out
 
 
