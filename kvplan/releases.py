@@ -157,6 +157,18 @@ class Behaviour:
     kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
     kda_spec_rows: a KDA conv state has a row per speculative token (0.27+).
     short_conv_spec_rows: a short-conv state has a row per speculative token (0.29+).
+    mamba2_checkpoint_alignment: every Mamba2 mixer's spec keeps one prefill
+        checkpoint block (``num_prefill_checkpoint_blocks`` 1) with this
+        ``prefill_checkpoint_alignment``, whatever the Mamba cache mode (1 from
+        0.32: mamba_mixer2.py ``get_kv_cache_spec``; None: no block).  In
+        ``align`` mode a request then holds 3 state pages instead of 2.
+    qwen_gdn_checkpoint_alignment: the token multiple at which Qwen's gated
+        delta nets export prefill checkpoints, in ``align`` mode on the
+        FlashInfer prefill kernel (Hopper; Blackwell with 128-wide key heads)
+        (64 from 0.33: gdn/qwen_gdn_linear_attn.py; None before).  The platform
+        then keeps the attention block a multiple of it, and when every state
+        layer exports, each delta net's spec keeps one checkpoint block aligned
+        to the Mamba block size (``get_mamba_prefill_checkpoint_grid``).
     lfm2_conv_name: the module LFM2's short-conv state registers under
         (``conv``, ``short_conv`` from 0.28).
     kimi_mla_name: the suffix of Kimi-Linear's MLA cache layer after the
@@ -259,6 +271,8 @@ class Behaviour:
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
     short_conv_spec_rows: bool = False
+    mamba2_checkpoint_alignment: int | None = None
+    qwen_gdn_checkpoint_alignment: int | None = None
     lfm2_conv_name: str = "conv"
     kimi_mla_name: str = "self_attn.attn"
     mla_hybrid_block: int | None = 64
@@ -554,6 +568,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "glm_dsa_blackwell_fp8": True,
             "longcat_num_layers": True,
+            "mamba2_checkpoint_alignment": 1,
         },
     ),
     (
@@ -563,6 +578,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "global_window_all_sliding": True,
             "v1_async_without_pp": True,
             "dsa_topk_buffer_width": True,
+            "qwen_gdn_checkpoint_alignment": 64,
         },
     ),
 )

@@ -324,6 +324,10 @@ class MambaSpec(KVCacheSpec):
 
     ``shapes`` are the per-rank state tensors and ``dtypes`` their dtypes; one
     "page" holds one request's whole state, padded to ``page_size_padded``.
+    ``num_prefill_checkpoint_blocks`` (vLLM 0.29+) are the extra pages an
+    ``align``-mode request keeps for a state exported from inside a prefill,
+    at offsets that are multiples of ``prefill_checkpoint_alignment`` tokens
+    (0.30+); both decide equality, as in vLLM.
     """
 
     kind: ClassVar[str] = "mamba"
@@ -332,6 +336,8 @@ class MambaSpec(KVCacheSpec):
     page_size_padded: int | None = None
     mamba_type: str = "mamba2"
     num_speculative_blocks: int = 0
+    num_prefill_checkpoint_blocks: int = 0
+    prefill_checkpoint_alignment: int | None = None
 
     @property
     def real_page_size_bytes(self) -> int:
@@ -352,11 +358,16 @@ class MambaSpec(KVCacheSpec):
         if usage.mamba_usage == "blocks" or usage.mamba_cache_mode == "all":
             return cdiv(usage.max_model_len, self.block_size) * self.page_size_bytes
         if usage.mamba_cache_mode == "align":
-            return self.page_size_bytes * (2 + self.num_speculative_blocks)
+            pages = 2 + self.num_speculative_blocks + self.num_prefill_checkpoint_blocks
+            return self.page_size_bytes * pages
         return self.page_size_bytes * (1 + self.num_speculative_blocks)
 
     def _type_key(self) -> object:
-        return self.num_speculative_blocks
+        return (
+            self.num_speculative_blocks,
+            self.num_prefill_checkpoint_blocks,
+            self.prefill_checkpoint_alignment,
+        )
 
 
 @dataclass(frozen=True, eq=False, repr=False)
