@@ -59,6 +59,9 @@ class Behaviour:
     async_in_flight: sliding/chunked needs count 2 x max_num_batched_tokens
         in flight (async scheduling, 0.26+).
     mamba_usage: ``page`` (<= 0.11.0), ``blocks`` (0.11.1 - 0.14), ``mode`` (0.15+).
+    mamba_all_spec_blocks: in Mamba cache mode ``all`` a request also holds its
+        speculative blocks, ``cdiv(max_model_len, block) + num_speculative_blocks``
+        pages (0.22 - 0.31, while the mode exists; before, only the first term).
     hybrid_prefix_caching: prefix caching on for hybrid models, so Mamba runs
         in ``align`` mode (0.26+).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
@@ -227,6 +230,7 @@ class Behaviour:
     log_style: str = "two_lines"
     async_in_flight: bool = False
     mamba_usage: str = "page"
+    mamba_all_spec_blocks: bool = False
     hybrid_prefix_caching: bool = False
     mla_block_size: int = 64
     mla_block_size_blackwell: int = 128
@@ -443,6 +447,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "v2_runner": "listed_dense_unquantized",
             "v2_architectures": frozenset({"Qwen3ForCausalLM"}),
+            "mamba_all_spec_blocks": True,
         },
     ),
     (

@@ -121,3 +121,48 @@ def test_checkpoint_fields_decide_equality_and_type():
     assert base != with_block != other_alignment
     assert not base.same_type_as(with_block)
     assert not with_block.same_type_as(other_alignment)
+
+
+def test_json_shows_the_checkpoint_block(kvplan):
+    doc = kvplan("plan", "nemotron-h-8b", "--kv-cache-memory", "20GiB", "--format", "json").json()
+    (mamba,) = {
+        (g["spec"]["num_prefill_checkpoint_blocks"], g["spec"]["prefill_checkpoint_alignment"])
+        for g in doc["kv_cache_groups"]
+        if g["spec"]["type"] == "mamba"
+    }
+    assert mamba == (1, 1)
+    old = kvplan(
+        "plan", "nemotron-h-8b", "--kv-cache-memory", "20GiB", "--vllm-version", "0.31", "--format", "json"
+    ).json()
+    assert all("num_prefill_checkpoint_blocks" not in g["spec"] for g in old["kv_cache_groups"])
+
+
+@pytest.mark.parametrize(("version", "extra"), [("0.21.0", 0), ("0.22.0", 2), ("0.28.0", 2)])
+def test_mode_all_counts_the_speculative_blocks_from_022(version, extra):
+    # MambaSpec.max_memory_usage_bytes in mode "all": cdiv(max_model_len, block) pages, plus
+    # num_speculative_blocks from 0.22 (vllm/v1/kv_cache_interface.py; 0.21.0 has only the first term).
+    r = api.plan(
+        "nemotron-h-8b",
+        **MEM,
+        vllm_version=version,
+        enable_prefix_caching=True,
+        mamba_cache_mode="all",
+        speculative_config={"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 3},
+    )
+    assert r.layout.mamba_cache_mode == "all"
+    spec = _mamba(r, "model.layers.0.mixer")
+    assert spec.num_speculative_blocks == 2
+    usage = Usage(
+        max_model_len=r.max_model_len,
+        max_num_batched_tokens=r.max_num_batched_tokens,
+        mamba_cache_mode="all",
+        mamba_all_spec_blocks=r.release.behaviour.mamba_all_spec_blocks,
+    )
+    pages = -(-r.max_model_len // spec.block_size) + extra
+    assert spec.max_memory_usage_bytes(usage) == pages * spec.page_size_bytes
+    # Six Mamba groups and one attention group of 1152-token blocks: cdiv(8192, 1152) = 8 blocks
+    # each, and 2 more in each Mamba group from 0.22 (56 or 68 a request, as the capacity log divides).
+    assert spec.block_size == 1152 and r.max_model_len == 8192
+    blocks = 7 * 8 + 6 * extra
+    assert r.kv.capacity is not None and r.kv.capacity.blocks_per_request == blocks
+    assert r.max_concurrency == r.num_blocks / blocks
