@@ -85,6 +85,9 @@ def vllm_spec(spec: dict[str, Any]) -> dict[str, Any]:
         out["dtypes"] = list(spec["dtypes"])
         out["mamba_type"] = MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"])
         out["num_speculative_blocks"] = spec.get("num_speculative_blocks", 0)
+        # Recorded from 0.29 (the block) and 0.30 (its alignment); none before.
+        out["num_prefill_checkpoint_blocks"] = spec.get("num_prefill_checkpoint_blocks", 0)
+        out["prefill_checkpoint_alignment"] = spec.get("prefill_checkpoint_alignment")
     else:
         out.update(_attention(spec))
     return out
@@ -102,6 +105,8 @@ def kvplan_spec(spec: kv.KVCacheSpec) -> dict[str, Any]:
         out["dtypes"] = list(spec.dtypes)
         out["mamba_type"] = spec.mamba_type
         out["num_speculative_blocks"] = spec.num_speculative_blocks
+        out["num_prefill_checkpoint_blocks"] = spec.num_prefill_checkpoint_blocks
+        out["prefill_checkpoint_alignment"] = spec.prefill_checkpoint_alignment
         return out
     assert isinstance(spec, kv.AttentionSpec), spec
     fields: dict[str, Any] = {

@@ -48,6 +48,8 @@ def to_spec(layer: dict[str, Any]) -> KVCacheSpec:
             dtypes=tuple(_DTYPES.get(d, d) for d in layer["dtypes"]),
             page_size_padded=layer.get("page_size_padded"),
             mamba_type=layer.get("mamba_type", "mamba2"),
+            num_prefill_checkpoint_blocks=layer.get("num_prefill_checkpoint_blocks", 0),
+            prefill_checkpoint_alignment=layer.get("prefill_checkpoint_alignment"),
         )
     common.update(
         num_kv_heads=layer["num_kv_heads"],

@@ -809,6 +809,7 @@ def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
         mamba_cache_mode=req.mamba_cache_mode,
         mamba_usage=behaviour.mamba_usage,
         max_num_encoder_input_tokens=req.max_num_batched_tokens,
+        mamba_all_spec_blocks=behaviour.mamba_all_spec_blocks,
     )
 
 

@@ -92,6 +92,20 @@ MUTANTS: tuple[Mutant, ...] = (
         'mode = "none"',
     ),
     Mutant(
+        "mamba-checkpoint-block-not-counted",
+        "an align-mode request holds 2 + speculative state pages, leaving out the prefill checkpoint block",
+        "kvplan/vllm/specs.py",
+        "pages = 2 + self.num_speculative_blocks + self.num_prefill_checkpoint_blocks",
+        "pages = 2 + self.num_speculative_blocks",
+    ),
+    Mutant(
+        "gdn-checkpoints-on-every-gpu",
+        "Qwen's gated delta nets export prefill checkpoints whatever GPU runs them (not only on FlashInfer)",
+        "kvplan/model/families/mamba.py",
+        'return arch == "hopper" or (arch in ("blackwell", "blackwell-consumer") and self.head_k_dim == 128)',
+        "return True",
+    ),
+    Mutant(
         "mla-sharded-by-tp",
         "the MLA latent row is split over TP ranks instead of replicated",
         "kvplan/vllm/sharding.py",
