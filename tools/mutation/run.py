@@ -92,6 +92,20 @@ MUTANTS: tuple[Mutant, ...] = (
         'mode = "none"',
     ),
     Mutant(
+        "gemma3n-text-built-before-0.11.1",
+        "the text-only Gemma 3n is planned on releases whose gemma3n.py fails its own KV-sharing check",
+        "kvplan/model/families/sharing.py",
+        "if release.behaviour.gemma3n_text_targets_wrapper and not",
+        "if False and not",
+    ),
+    Mutant(
+        "kv-sharing-layers-listed-as-tensor-owners",
+        "KV-sharing layers are added to their target tensor's shared_by (vLLM lists only layers with a cache)",
+        "kvplan/vllm/planner.py",
+        "tensors.append(replace(t, aliased_by=extra) if extra else t)",
+        "tensors.append(replace(t, shared_by=t.shared_by + extra) if extra else t)",
+    ),
+    Mutant(
         "mamba-checkpoint-block-not-counted",
         "an align-mode request holds 2 + speculative state pages, leaving out the prefill checkpoint block",
         "kvplan/vllm/specs.py",
