@@ -254,9 +254,16 @@ def check_layers(family: str, version: str, case: dict[str, Any], gaps: dict | N
 def check_groups(family: str, version: str, case: dict[str, Any], gaps: dict | None = None) -> None:
     """kvplan's KV cache groups (per stage) and block count equal vLLM's planner's."""
     got = served_result(family, version, case, gaps)
-    if got is None or "workers" not in (got[1].get("planner") or {}):
+    if got is None:
         return
     result = got[1]
     plan = kvplan_plan(case, result, version)
+    planner = result.get("planner") or {}
+    if "error" in planner:
+        # vLLM's planner refused (too little memory for one request): kvplan must say so, in its words.
+        assert not plan.fit.fits
+        assert plan.fit.error == planner["error"]["message"]
+        return
+    assert "workers" in planner, f"no planner result recorded for {case['id']} in vLLM {version}"
     assert kvplan_groups(plan) == vllm_groups(result)
     assert plan.num_blocks == vllm_num_blocks(result)
