@@ -838,9 +838,10 @@ _MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
     "MuseSparkForConditionalGeneration": Wrapper(
         prefix="model.layers", backbone="MuseSpark1xForCausalLM", since="0.33.0"
     ),
-    # interns2_preview.py (Qwen3.5-MoE's decoder layers) and
+    # interns2_preview.py / interns2_mobius.py (Qwen3.5-MoE's decoder layers) and
     # minicpm_ocr.py (MiniCPM-V 4.6's Qwen3.5 text model).
     "InternS2PreviewForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.22.0"),
+    "InternS2MobiusForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.28.0"),
     "MiniCPMOcrForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.33.0"),
 }
 
@@ -931,11 +932,6 @@ NOT_DERIVED: dict[str, str] = {
     "UnlimitedOCRForCausalLM": (
         "its decoder layers keep an R-SWA cache (RSWASpec: the prompt plus the last "
         "rswa_window generated tokens; vllm/v1/kv_cache_interface.py:816), which kvplan does not model"
-    ),
-    "InternS2MobiusForConditionalGeneration": (
-        "vLLM 0.28.0 gives its attention and Gated DeltaNet layers 544-token blocks where "
-        "kvplan, like vLLM 0.33.0, gives 576 (a release rule of its hybrid block size kvplan "
-        "does not know)"
     ),
     "VoxtralRealtimeGeneration": (
         "its causal Whisper encoder keeps a pooled KV cache (tokens_per_state "
