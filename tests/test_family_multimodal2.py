@@ -106,7 +106,7 @@ def test_environment_gaps_are_what_vllm_said(architecture, version):
     ("architecture", "reason"),
     [
         ("UnlimitedOCRForCausalLM", "RSWASpec"),
-        ("NemotronH_Nano_VL_V2", "RADIO vision model"),
+        ("StepVLForConditionalGeneration", "checkpoint.s own code"),
         ("Molmo2ForConditionalGeneration", "vit_config"),
         ("DiffusionGemmaForBlockDiffusion", "DiffusionGemmaTextConfig"),
     ],
@@ -127,3 +127,15 @@ def test_blip2_keeps_opts_decoder_path():
     specs = r.layout.stage_specs[0]
     name = "language_model.model.decoder.layers.11.self_attn.attn"
     assert len(specs) == 12 and (specs[name].num_kv_heads, specs[name].head_size) == (12, 64)
+
+
+def test_nemotron_omni_keeps_the_model_dtype_for_ssm_state():
+    # vLLM's config fix-up that gives Nemotron-H's SSM state float32 (model_executor/models/
+    # config.py NemotronHNanoVLV2Config) is registered for NemotronH_Nano_VL_V2 only; the Omni
+    # names keep --mamba-ssm-cache-dtype auto, the model's bfloat16 (the fixtures agree).
+    def ssm_dtype(config):
+        r = api.plan(f"tests/oracle/configs/{config}/config.json", kv_cache_memory="20GiB")
+        return r.layout.stage_specs[0]["language_model.model.layers.0.mixer"].dtypes
+
+    assert ssm_dtype("nemotron-nano-vl-v2-like") == ("bfloat16", "float32")
+    assert ssm_dtype("nemotron-omni-v3-like") == ("bfloat16", "bfloat16")

@@ -810,6 +810,17 @@ _MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
             ("DeepseekOCR2ForCausalLM", "0.16.0"),
         )
     },
+    # nano_nemotron_vl.py: the text section's architectures (Nemotron-H), one class for
+    # the four names; only NemotronH_Nano_VL_V2 has vLLM's SSM cache dtype fix-up.
+    "NemotronH_Nano_VL_V2": Wrapper(text_type="nemotron_h", since="0.11.0"),
+    **{
+        name: Wrapper(text_type="nemotron_h", rewrite="nemotron_omni", since=since)
+        for name, since in (
+            ("NemotronH_Nano_Omni_Reasoning_V3", "0.20.0"),
+            ("NemotronH_Super_Omni_Reasoning_V3", "0.20.0"),
+            ("NemotronH_Omni_Reasoning_V3", "0.29.0"),
+        )
+    },
     # cosmos3_edge.py: the dense text model as Nemotron-H attention and MLP layers.
     "Cosmos3EdgeForConditionalGeneration": Wrapper(
         backbone="Cosmos3EdgeForCausalLM",
@@ -896,19 +907,6 @@ NOT_DERIVED: dict[str, str] = {
     ),
     # Wrappers of text models kvplan derives, not checked against vLLM's own model code:
     # vLLM builds them only from checkpoint files kvplan's checks cannot stand in for.
-    **{
-        name: (
-            "its text model (Nemotron-H) is not checked against vLLM for this wrapper: vLLM's "
-            "nano_nemotron_vl.py builds the RADIO vision model from the checkpoint's own "
-            "configuration code and reads image tokens from its tokenizer"
-        )
-        for name in (
-            "NemotronH_Nano_VL_V2",
-            "NemotronH_Nano_Omni_Reasoning_V3",
-            "NemotronH_Super_Omni_Reasoning_V3",
-            "NemotronH_Omni_Reasoning_V3",
-        )
-    },
     "StepVLForConditionalGeneration": (
         "its config class (model_type step_vl) is the checkpoint's own code, which neither "
         "transformers nor vLLM provides, so its text model is not checked against vLLM"

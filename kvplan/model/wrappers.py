@@ -87,3 +87,14 @@ def cohere_compass(text: Config, source: str) -> Config:
         return text
     n = value(text, "num_hidden_layers", source)
     return {**text, "layer_types": ["full_attention"] * n}
+
+
+def nemotron_omni(text: Config, source: str) -> Config:
+    """The Nemotron-H Omni names get no config fix-up in vLLM (``MODELS_CONFIG_MAP`` in
+    model_executor/models/config.py lists only NemotronH_Nano_VL_V2), so the SSM state
+    keeps ``--mamba-ssm-cache-dtype auto``: the model dtype, not Nemotron-H's float32
+    default nor the text config's ``mamba_ssm_cache_dtype``."""
+    from kvplan.dtypes import canonical_dtype, model_dtype
+
+    raw = text.get("torch_dtype", text.get("dtype"))
+    return {**text, "mamba_ssm_cache_dtype": model_dtype(canonical_dtype(raw) if raw else None)}
