@@ -560,6 +560,11 @@ _MULTIMODAL_OWN_TEXT: dict[str, Entry] = {
         attn="self_attention.attn",
         keys={"num_hidden_layers": "num_layers"},
     ),
+    # ernie45_vl.py builds ernie45_vl_moe.py's Ernie4_5_VLMoeForCausalLM on the whole
+    # config: head_dim else hidden / heads, num_key_value_heads, no window of its own.
+    "Ernie4_5_VLMoeForConditionalGeneration": _dense(
+        since="0.10.2", window="model", prefix="language_model.model.layers"
+    ),
 }
 
 ARCHITECTURES: dict[str, Entry] = {
@@ -918,10 +923,6 @@ NOT_DERIVED: dict[str, str] = {
     "Molmo2ForConditionalGeneration": (
         "vLLM's molmo2.py reads the checkpoint's own config layout (vit_config, adapter_config), "
         "not transformers' Molmo2Config, so its text model is not checked against vLLM"
-    ),
-    "Ernie4_5_VLMoeForConditionalGeneration": (
-        "vLLM's ernie45_vl.py reads the checkpoint's own config layout (vision_config.embed_dim), "
-        "not transformers' Ernie4_5_VLMoeConfig, so its text model is not checked against vLLM"
     ),
     "DiffusionGemmaForBlockDiffusion": (
         "its text config class rewrites the sliding window and per-layer head sizes "
