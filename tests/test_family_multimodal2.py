@@ -106,8 +106,8 @@ def test_environment_gaps_are_what_vllm_said(architecture, version):
     ("architecture", "reason"),
     [
         ("UnlimitedOCRForCausalLM", "RSWASpec"),
-        ("StepVLForConditionalGeneration", "checkpoint.s own code"),
-        ("Molmo2ForConditionalGeneration", "vit_config"),
+        ("KimiK3ForConditionalGeneration", "prefill checkpoint blocks"),
+        ("OpenPanguVLForConditionalGeneration", "image processor"),
         ("DiffusionGemmaForBlockDiffusion", "DiffusionGemmaTextConfig"),
     ],
 )

@@ -799,8 +799,9 @@ _MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
     # blip2.py: the text section's architectures (OPT in the published checkpoints);
     # Blip2Config's text section defaults to OPT.
     "Blip2ForConditionalGeneration": Wrapper(text_type="opt"),
-    # step3_vl.py: the text section's own architectures.
+    # step3_vl.py / step_vl.py: the text section's own architectures.
     "Step3VLForConditionalGeneration": Wrapper(text_type="step3_text", since="0.10.1"),
+    "StepVLForConditionalGeneration": Wrapper(since="0.15.0"),
     # paddleocr_vl.py: Ernie4_5ForCausalLM on the top level with the text section's
     # keys merged over it.
     "PaddleOCRVLForConditionalGeneration": Wrapper(
@@ -833,6 +834,11 @@ _MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
         rewrite="cosmos3_edge",
         since="0.26.0",
         before={"0.30.0": {"text_defaults": _COSMOS3_EDGE_NEMOTRON_H}},
+    ),
+    # molmo2.py: Molmo2TextModel under "model", from text_config (else llm_config), in
+    # the checkpoint's own config layout (vit_config, adapter_config).
+    "Molmo2ForConditionalGeneration": Wrapper(
+        prefix="model.layers", text="text_config|llm_config", backbone="Molmo2TextModel", since="0.15.0"
     ),
     # moondream3.py: Moondream3TextModel under "text", from the config's "text" part.
     **_wrappers(
@@ -874,6 +880,8 @@ WRAPPERS: dict[str, Wrapper] = {
 WRAPPED_TEXT: dict[str, Entry] = {
     # cosmos3_edge.py: Nemotron-H attention ("*") layers, head_dim else hidden / heads.
     "Cosmos3EdgeForCausalLM": Entry("dense", "wrapped:pattern_attention"),
+    # molmo2.py Molmo2Attention: head_dim read as it is, no window of its own.
+    "Molmo2TextModel": Entry("dense", "dense:dense", {"head": "required", "window": "model"}),
     # moondream3.py Moondream3Attention: dim / n_heads, n_kv_heads, under "text.blocks".
     "Moondream3TextModel": Entry(
         "dense",
@@ -912,17 +920,9 @@ NOT_DERIVED: dict[str, str] = {
     ),
     # Wrappers of text models kvplan derives, not checked against vLLM's own model code:
     # vLLM builds them only from checkpoint files kvplan's checks cannot stand in for.
-    "StepVLForConditionalGeneration": (
-        "its config class (model_type step_vl) is the checkpoint's own code, which neither "
-        "transformers nor vLLM provides, so its text model is not checked against vLLM"
-    ),
     "OpenPanguVLForConditionalGeneration": (
         "vLLM's openpangu_vl.py needs the checkpoint's image processor to build the model, so "
         "its text model (PanguEmbedded under openpangu.language_model) is not checked against vLLM"
-    ),
-    "Molmo2ForConditionalGeneration": (
-        "vLLM's molmo2.py reads the checkpoint's own config layout (vit_config, adapter_config), "
-        "not transformers' Molmo2Config, so its text model is not checked against vLLM"
     ),
     "DiffusionGemmaForBlockDiffusion": (
         "its text config class rewrites the sliding window and per-layer head sizes "
