@@ -103,6 +103,15 @@ class SlidingWindowLayer(AttentionLayer):
 
 
 @dataclass(frozen=True, eq=False)
+class SinkAttentionLayer(AttentionLayer):
+    """Full attention that also attends to ``sink_len`` learned sink tokens kept in
+    blocks of their own (openPangu's static sink attention)."""
+
+    kind: ClassVar[str] = "sink_full"
+    sink_len: int = 0
+
+
+@dataclass(frozen=True, eq=False)
 class CrossAttentionLayer(AttentionLayer):
     """An encoder-decoder model's cross attention over the encoder's output."""
 

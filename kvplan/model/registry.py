@@ -538,6 +538,52 @@ _MULTIMODAL_TEXT: dict[str, Entry] = {
     "MolmoForCausalLM": Entry("dense", "dense:dense", {"head_key": False}),
 }
 
+# Architectures first registered from vLLM 0.12 on, each on a family module of its own
+# kind: several caches a layer (families/looped.py), per-layer windows and head sizes
+# (families/per_layer.py).
+# What the config classes fill in for keys a config.json omits (the keys the derivers
+# read): vLLM's DoryConfig (transformers_utils/configs/dory.py), transformers 5.20's
+# HrmTextConfig (models/hrm_text/configuration_hrm_text.py).
+_DORY_DEFAULTS: dict[str, Any] = {
+    **_geometry(72, 16, 2560, 8192, **{_KV: 4, _HD: 256, _SW: 1024}),
+    "n_input_layers": 0,
+    "n_output_layers": 0,
+    "n_recurrent_loops": 1,
+    "recurrent_kv_cache_mode": "per_loop",
+}
+_HRM_TEXT_DEFAULTS: dict[str, Any] = {
+    **_geometry(16, 12, 1536, 2048, **{_HD: 128}),
+    "H_cycles": 2,
+    "L_cycles": 3,
+}
+
+_NEWER: dict[str, Entry] = {
+    "IQuestLoopCoderForCausalLM": Entry(
+        "several caches per layer", "looped:iquest_loopcoder", since="0.14.0"
+    ),
+    "DoryForCausalLM": Entry(
+        "several caches per layer",
+        "looped:dory",
+        since="0.33.0",
+        defaults=_DORY_DEFAULTS,
+        model_type="dory",
+        layers_key="derived",
+    ),
+    "HrmTextForCausalLM": Entry(
+        "several caches per layer",
+        "looped:hrm_text",
+        since="0.24.0",
+        defaults=_HRM_TEXT_DEFAULTS,
+        model_type="hrm_text",
+        layers_key="derived",
+    ),
+    "Plamo3ForCausalLM": Entry("sliding-window hybrid", "per_layer:plamo3", since="0.12.0"),
+    "Rnj1ForCausalLM": Entry("sliding-window hybrid", "per_layer:rnj1", since="0.20.0"),
+    "DomynEdgeForCausalLM": Entry("sliding-window hybrid", "per_layer:domyn_edge", since="0.33.0"),
+    # openpangu.py's decoder (PanguEmbedded's), with MoE MLPs: GQA, or sink attention
+    "PanguProMoEV2ForCausalLM": _dense("dense:openpangu", since="0.14.0"),
+}
+
 ARCHITECTURES: dict[str, Entry] = {
     **_FULL_ATTENTION,
     **_TRANSFORMERS_BACKEND,
@@ -549,6 +595,7 @@ ARCHITECTURES: dict[str, Entry] = {
     **_KV_SHARING,
     **_ENCODER_DECODER,
     **_MULTIMODAL_TEXT,
+    **_NEWER,
 }
 
 
@@ -757,6 +804,22 @@ CAUSAL_LM: dict[str, str] = {
     "exaone4": "Exaone4ForCausalLM",
     "opt": "OPTForCausalLM",
 }
+
+
+# Architectures vLLM registers whose KV cache needs a spec kind kvplan does not model:
+# name -> what is missing (vLLM's spec class and where the model builds it).  They are
+# refused with that reason, never guessed.
+_NEWER_REFUSED: dict[str, str] = {
+    "DeepseekV4ForCausalLM": (
+        "the compressed sparse attention's compressor cache "
+        "(SlidingWindowMLASpec, vllm/models/deepseek_v4/compressor.py)"
+    ),
+    "Glm5NextForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/glm5next/common/attention.py)",
+    "Qwen4ExpForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/qwen4_exp/common/qsa_cache.py)",
+    "Step5ForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/step5/nvidia/csa_tail_ring.py)",
+}
+
+REFUSED: dict[str, str] = {**_NEWER_REFUSED}
 
 
 def known(name: str) -> bool:

@@ -32,6 +32,7 @@ _KINDS = {
     "ChunkedLocalAttentionSpec": "chunked_local",
     "MLAAttentionSpec": "mla",
     "MambaSpec": "mamba",
+    "SinkFullAttentionSpec": "sink_full",
 }
 _MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
 # kvplan's serving options that are vLLM engine arguments of the same name.
@@ -117,7 +118,7 @@ def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
     out.update(
         num_kv_heads=spec.get("num_kv_heads"), head_size=spec.get("head_size"), dtype=spec.get("dtype")
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if spec.get(name) is not None:
             out[name] = spec[name]
     return out
@@ -143,7 +144,7 @@ def kvplan_layer(spec: KVCacheSpec) -> dict[str, Any]:
         head_size=getattr(spec, "head_size", None),
         dtype=getattr(spec, "dtype", None),
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if getattr(spec, name, None) is not None:
             out[name] = getattr(spec, name)
     return out
