@@ -1,9 +1,10 @@
 """Decoders whose config gives each layer its own window or head size.
 
-PLaMo 3, Rnj-1 and Domyn Edge build one attention per decoder layer and pass
-it a per-layer window (vLLM's ``per_layer_sliding_window``) read from a
-config key of their own; a layer with no window of its own keeps the
-serving config's model-wide one, as every vLLM attention does.
+PLaMo 3, Rnj-1, Domyn Edge and Step 3.5 build one attention per decoder layer
+and pass it a per-layer window (vLLM's ``per_layer_sliding_window``) read from
+a config key of their own; a layer with no window of its own keeps the
+serving config's model-wide one, as every vLLM attention does (Step 3.5 clears
+that one first).
 """
 
 from __future__ import annotations
@@ -126,3 +127,78 @@ def domyn_edge(cfg: Config, source: str, release: Release, *, prefix: str = "mod
             )
         )
     return out
+
+
+def step3p5(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
+    """Step 3.5 (step3p5.py): layer ``i`` slides over ``sliding_window`` tokens when
+    ``layer_types[i]`` is ``sliding_attention`` (full attention otherwise, and with no
+    ``sliding_window`` every layer is full); KV heads are ``num_attention_groups``,
+    head size ``head_dim``.  The decoder layer clears the serving config's model-wide
+    window, so it never applies.  ``layer_types`` may carry trailing entries for the
+    MTP layers; only the first ``num_hidden_layers`` describe the decoder.
+
+    ``layer_types``, ``head_dim`` and ``num_attention_groups`` are required: the config
+    classes fill them in differently by release (vLLM's own ``Step3p5Config`` up to
+    0.32, transformers' ``Step3p7TextConfig`` in 0.33), and kvplan does not guess.
+    """
+    n = value(cfg, "num_hidden_layers", source)
+    types = cfg.get("layer_types")
+    if not isinstance(types, list) or len(types) < n or not all(isinstance(t, str) for t in types):
+        raise InputError(
+            f"must list at least {n} layer types (Step 3.5 reads each layer's type)",
+            source=source,
+            field="layer_types",
+            value=types,
+        )
+    kv = value(cfg, "num_attention_groups", source)
+    head = value(cfg, "head_dim", source)
+    if cfg.get("att_impl_type", "GQA") != "GQA":
+        raise InputError(
+            "only GQA is built (vLLM raises for any other)",
+            source=source,
+            field="att_impl_type",
+            value=cfg.get("att_impl_type"),
+        )
+    window = tokens(cfg, "sliding_window", source)
+    heads = value(cfg, "num_attention_heads", source)
+    sliding_heads = _step3p5_sliding_heads(cfg, source, kv, head) or heads
+    return [
+        attention(
+            f"{prefix}.{i}.self_attn.attn",
+            i,
+            sliding_heads if kind == "sliding_attention" else heads,
+            kv,
+            head,
+            window if kind == "sliding_attention" else None,
+        )
+        for i, kind in enumerate(types[:n])
+    ]
+
+
+def _step3p5_sliding_heads(cfg: Config, source: str, kv: int, head: int) -> int | None:
+    """The query heads of Step 3.5's sliding layers: ``attention_other_setting``'s
+    ``num_attention_heads`` (the checkpoint's own key).  Where that setting also gives
+    other KV heads or another head size, releases differ (0.15.1 - 0.32 take them for
+    the sliding layers, 0.33 ignores them): refused, as are the keys only 0.33 reads
+    (``num_sliding_attention_heads``, ``is_heterogeneous``)."""
+    for key in ("num_sliding_attention_heads", "is_heterogeneous"):
+        if cfg.get(key):
+            raise InputError(
+                "is read by vLLM 0.33 only; kvplan does not derive Step 3.5 configs that set it",
+                source=source,
+                field=key,
+                value=cfg.get(key),
+            )
+    other = cfg.get("attention_other_setting")
+    if not isinstance(other, dict) or other.get("attention_type") != "sliding_attention":
+        return None
+    for key, same in (("num_attention_groups", kv), ("head_dim", head)):
+        if other.get(key, same) != same:
+            raise InputError(
+                f"differs from the model-wide value ({same}); vLLM releases disagree on which one "
+                "the sliding layers use, so kvplan does not derive it",
+                source=source,
+                field=f"attention_other_setting.{key}",
+                value=other.get(key),
+            )
+    return value(other, "num_attention_heads", source)
