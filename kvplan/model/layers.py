@@ -55,6 +55,9 @@ class Layer:
     def check_tp(self, tp: int) -> None:
         """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
 
+    def check_pp(self, pp: int) -> None:
+        """Raise when the model this layer belongs to cannot run on ``pp`` pipeline stages."""
+
     @property
     def kv_sharing_target(self) -> str | None:
         """The layer whose KV cache this one reads (None: it keeps its own)."""

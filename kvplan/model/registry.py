@@ -581,6 +581,7 @@ _NEWER: dict[str, Entry] = {
     "Rnj1ForCausalLM": Entry("sliding-window hybrid", "per_layer:rnj1", since="0.20.0"),
     "DomynEdgeForCausalLM": Entry("sliding-window hybrid", "per_layer:domyn_edge", since="0.33.0"),
     "Step3p5ForCausalLM": Entry("sliding-window hybrid", "per_layer:step3p5", since="0.15.1"),
+    "AliceAIForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:alice_ai", since="0.33.0"),
     # openpangu.py's decoder (PanguEmbedded's), with MoE MLPs: GQA, or sink attention
     "PanguProMoEV2ForCausalLM": _dense("dense:openpangu", since="0.14.0"),
 }
