@@ -2,7 +2,8 @@
 
 AliceAI (alice_ai.py) builds Kimi-Linear's KDA layer on the decoder layers whose
 ``layer_types`` entry is ``linear_attention`` and Qwen3-Next's gated attention on
-the ``full_attention`` ones.  State shapes are those of
+the ``full_attention`` ones; Bailing MoE V3 (bailing_moe_v3.py) alternates KDA
+with MLA by a fixed group pattern.  State shapes are those of
 ``kvplan.model.families.mamba``.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.families.mamba import KDALayer, _dtype, _int
-from kvplan.model.layers import AttentionLayer, Layer
+from kvplan.model.layers import AttentionLayer, Layer, MLALayer
 from kvplan.releases import Release
 
 
@@ -102,4 +103,49 @@ def alice_ai(
                     num_attention_heads=heads,
                 )
             )
+    return out
+
+
+def bailing_moe_v3(
+    cfg: dict[str, Any], source: str, release: Release, *, prefix: str = "model.layers"
+) -> list[Layer]:
+    """Bailing MoE V3 (bailing_moe_v3.py): in each group of ``layer_group_size`` layers
+    the last is MLA and the others KDA, and the layers after the last whole group
+    are MLA too.  KDA has ``num_attention_heads`` heads of ``head_dim`` and a
+    ``short_conv_kernel_size`` convolution, registered as ``{i}.self_attn``; MLA
+    keeps ``kv_lora_rank + qk_rope_head_dim`` (512 and 64 when the config names
+    none, vLLM's own fallbacks) as ``{i}.self_attn.attn``.
+
+    ``layer_group_size``, ``head_dim`` and ``short_conv_kernel_size`` are required:
+    vLLM reads them from the config class, whose defaults depend on the checkpoint's
+    code.  vLLM builds the KDA layers only with ``no_kda_lora`` true.
+    """
+    n = _int(cfg, "num_hidden_layers", source)
+    group = _int(cfg, "layer_group_size", source)
+    if cfg.get("no_kda_lora") is not True:
+        raise InputError(
+            "must be true (vLLM's Bailing V3 KDA layer expects no_kda_lora=True)",
+            source=source,
+            field="no_kda_lora",
+            value=cfg.get("no_kda_lora"),
+        )
+    heads = _int(cfg, "num_attention_heads", source)
+    head = _int(cfg, "head_dim", source)
+    conv = _int(cfg, "short_conv_kernel_size", source)
+    rank = _int(cfg, "kv_lora_rank", source, 512)
+    rope = _int(cfg, "qk_rope_head_dim", source, 64)
+    dtype = _dtype(cfg)
+    behaviour = release.behaviour
+    whole = n // group * group
+    out: list[Layer] = []
+    for i in range(n):
+        if (i + 1) % group and i < whole:
+            out.append(
+                KDALayer(
+                    f"{prefix}.{i}.self_attn", i, num_heads=heads, head_dim=head, d_conv=conv,
+                    conv_dtype=dtype, split_conv=behaviour.kda_split_conv, spec_rows=behaviour.kda_spec_rows,
+                )
+            )  # fmt: skip
+        else:
+            out.append(MLALayer(f"{prefix}.{i}.self_attn.attn", i, kv_lora_rank=rank, qk_rope_head_dim=rope))
     return out
