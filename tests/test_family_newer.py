@@ -105,3 +105,25 @@ def test_refused_architectures_name_what_is_missing(name: str) -> None:
     with pytest.raises(KvplanError, match="KV cache kind kvplan does not derive") as err:
         plan(cfg, kv_cache_memory="20GiB")
     assert REFUSED[name] in err.value.message
+
+
+def test_bailing_v2_5_refuses_tp_beyond_group_norm_size() -> None:
+    # bailing_linear_attn.py asserts tp_size <= group_norm_size (8 in this config)
+    from oracle_match import config
+
+    from kvplan.api import plan
+
+    cfg = config({"config": "bailing-v2.5-constructed"})
+    with pytest.raises(KvplanError, match="tp_size must be <= group_norm_size"):
+        plan(cfg, kv_cache_memory="20GiB", tensor_parallel_size=16)
+
+
+def test_bailing_v2_5_needs_the_mla_model_type() -> None:
+    # vLLM takes the model for MLA by model_type (model_arch_config_convertor.is_deepseek_mla)
+    from oracle_match import config
+
+    from kvplan.api import plan
+
+    cfg = {**config({"config": "bailing-v2.5-constructed"}), "model_type": "bailing_moe_linear"}
+    with pytest.raises(KvplanError, match="bailing_hybrid"):
+        plan(cfg, kv_cache_memory="20GiB")

@@ -583,6 +583,9 @@ _NEWER: dict[str, Entry] = {
     "Step3p5ForCausalLM": Entry("sliding-window hybrid", "per_layer:step3p5", since="0.15.1"),
     "AliceAIForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:alice_ai", since="0.33.0"),
     "BailingMoeV3ForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:bailing_moe_v3", since="0.28.0"),
+    "BailingMoeV2_5ForCausalLM": Entry(
+        "linear-attention hybrid", "lightning:bailing_moe_v2_5", since="0.17.0"
+    ),
     # openpangu.py's decoder (PanguEmbedded's), with MoE MLPs: GQA, or sink attention
     "PanguProMoEV2ForCausalLM": _dense("dense:openpangu", since="0.14.0"),
 }
