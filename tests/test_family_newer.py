@@ -21,7 +21,7 @@ import pytest
 from oracle_match import cases, check_groups, check_layers, fixture, kvplan_plan
 
 from kvplan.errors import KvplanError
-from kvplan.model.registry import _NEWER, ARCHITECTURES, REFUSED
+from kvplan.model.registry import _NEWER, _NEWER_WRAPPERS, ARCHITECTURES, REFUSED, WRAPPERS
 
 FAMILY = "newer"
 CASES = cases(FAMILY)
@@ -57,13 +57,11 @@ def test_groups_and_blocks_equal_vllm(version: str, case: dict[str, Any]) -> Non
     check_groups(FAMILY, version, case)
 
 
-def _config_architectures() -> set[str]:
-    from oracle_match import config
-
-    return {config(case)["architectures"][0] for case in CASES}
+NEWER = sorted({**_NEWER, **_NEWER_WRAPPERS})
 
 
-NEWER = sorted(_NEWER)
+def test_cases_cover_only_these_architectures() -> None:
+    assert {_arch(case) for case in CASES} == set(NEWER)
 
 
 @pytest.mark.parametrize("name", NEWER)
@@ -72,10 +70,11 @@ def test_every_architecture_has_oracle_cases(name: str) -> None:
     # and on the first release that registers it (its registry entry's ``since``)
     mine = [case for case in CASES if _arch(case) == name]
     assert {case["tp"] for case in mine} >= {1, 2}
-    since = ARCHITECTURES[name].since or "0.10.0"
+    entry = ARCHITECTURES.get(name) or WRAPPERS[name]
+    since = entry.since or "0.10.0"
     releases = {version for case in mine for version in case["releases"]}
     assert "0.33.0" in releases
-    assert min(releases, key=_key) == _oldest(since), releases
+    assert min(releases, key=_key) == since, releases
 
 
 def _arch(case: dict[str, Any]) -> str:
@@ -86,15 +85,6 @@ def _arch(case: dict[str, Any]) -> str:
 
 def _key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
-
-
-# The oldest oracle environment that serves an architecture, where the first release that
-# registers it has none of its own (see the notes in tests/oracle/cases/newer.json).
-ORACLE_STANDINS: dict[str, str] = {}
-
-
-def _oldest(since: str) -> str:
-    return ORACLE_STANDINS.get(since, since)
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -785,7 +785,19 @@ _MLA_WRAPPERS: dict[str, Wrapper] = {
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
 
-WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHARING_WRAPPERS, **_MLA_WRAPPERS}
+# Wrappers first registered from vLLM 0.12 on.
+_NEWER_WRAPPERS: dict[str, Wrapper] = {
+    # hyperclovax_vision_v2.py: text_config's registered model (HyperCLOVAX, Llama, GPT-2)
+    "HCXVisionV2ForCausalLM": Wrapper(text_type="hyperclovax", since="0.18.0"),
+}
+
+WRAPPERS: dict[str, Wrapper] = {
+    **_MULTIMODAL,
+    **_RECURRENT_WRAPPERS,
+    **_KV_SHARING_WRAPPERS,
+    **_MLA_WRAPPERS,
+    **_NEWER_WRAPPERS,
+}
 
 # transformers' MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, for the text model types wrappers carry:
 # the backbone vLLM builds when text_config names no architectures.
