@@ -835,6 +835,11 @@ _NEWER_REFUSED: dict[str, str] = {
     "Glm5NextForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/glm5next/common/attention.py)",
     "Qwen4ExpForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/qwen4_exp/common/qsa_cache.py)",
     "Step5ForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/step5/nvidia/csa_tail_ring.py)",
+    **dict.fromkeys(
+        ("InklingForCausalLM", "InklingForConditionalGeneration"),
+        "the short-convolution states kept as a paged sliding-window cache (SlidingWindowSpec with "
+        "head_size_v 0, the conv streams packed into head_size, vllm/models/inkling/nvidia/sconv_swa_attn.py)",
+    ),
 }
 
 REFUSED: dict[str, str] = {**_NEWER_REFUSED}
