@@ -22,6 +22,10 @@ HEAVY = (
     "kvplan.cli.log",
     "kvplan.inputs.vllm_args",
     "rich.table",
+    "json",
+    "kvplan.inputs.speculative",
+    "kvplan.model.draft",
+    "kvplan.vllm.drafting",
 )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
-from kvplan.inputs import speculative
 from kvplan.sizes import parse_size
+
+if TYPE_CHECKING:
+    from kvplan.inputs.speculative import SpeculativeConfig
 
 # vLLM's MambaDType and MambaCacheMode literals (vllm/config/cache.py) over all
 # releases; which of them a release accepts is in kvplan.releases.
@@ -64,7 +66,7 @@ class Serving:
     usage_context: str | None = None
     performance_mode: str | None = None
     flashinfer_sampler: bool | None = None
-    speculative_config: speculative.SpeculativeConfig | None = None
+    speculative_config: SpeculativeConfig | None = None
 
     @property
     def gpus(self) -> int:
@@ -289,6 +291,8 @@ def _one(key: str, value: Any, source: str | None) -> Any:
     if key in _CHOICES:
         return _choice(value, key, source, _CHOICES[key])
     if key == "speculative_config":
+        from kvplan.inputs import speculative  # loaded only when a speculative config is given
+
         return value if isinstance(value, speculative.SpeculativeConfig) else speculative.parse(value, source)
     # The rest are on/off switches.
     return _bool(value, key, source)

@@ -11,7 +11,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import Layer, MambaLayer, ModelDescription
 from kvplan.releases import Release
-from kvplan.vllm import drafting, engine_args, platform, sparse_mla
+from kvplan.vllm import engine_args, platform, sparse_mla
 from kvplan.vllm.engine_args import MambaCache
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
@@ -146,7 +146,13 @@ def build_layout(
         {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
         for start, end in ranges
     )
-    drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
+    draft_names: tuple[str, ...] = ()
+    draft_note = ""
+    if serving.speculative_config is not None:
+        from kvplan.vllm import drafting  # speculative decoding only
+
+        drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
+        draft_names, draft_note = drafts.names, drafts.note
     return Layout(
         tuple(ranges),
         stage_specs,
@@ -156,6 +162,6 @@ def build_layout(
         serving.kv_cache_dtype,
         dtype_note,
         kv_sharing,
-        drafts.names,
-        drafts.note,
+        draft_names,
+        draft_note,
     )
