@@ -207,6 +207,18 @@ class Behaviour:
         intermediate size to 128, not 256 (0.27+).
 
     Engine arguments (``vllm/engine/arg_utils.py``, ``vllm/config/*.py``):
+    per_layer_kv_dtype: an attention layer's spec takes the layer's own cache
+        dtype (0.11.1+, Attention.get_kv_cache_spec), so a layer built without
+        the cache config keeps the model dtype; before, the model runner gave
+        every layer the engine's --kv-cache-dtype.
+    backend_module_names: the Transformers backend names each attention
+        layer after the module it serves (``model.layers.{i}.self_attn.attn``,
+        0.32+) instead of ``{i}.attn``.
+
+    wrapper_causal_lm_fallback: a wrapper whose text config names no
+        architectures builds transformers' causal-LM class for its model_type
+        (0.20+, ``VllmConfig.with_hf_config``); before, vLLM fails on it.
+
     """
 
     sizing: str = "per_worker"
@@ -294,6 +306,9 @@ class Behaviour:
     mxfp4_swizzle_prepad64: bool = False
     mxfp4_scale_groups_mod4: bool = False
     mxfp4_trtllm_inter_128: bool = False
+    per_layer_kv_dtype: bool = False
+    backend_module_names: bool = False
+    wrapper_causal_lm_fallback: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -353,6 +368,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "shrink_tensors": True,
             "report_before_min": False,
             "mamba_usage": "blocks",
+            "per_layer_kv_dtype": True,
         },
     ),
     (
@@ -431,6 +447,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "cuda_graphs_in_budget": True,
             "hybrid_block_reset": False,
             "mla_hybrid_block": None,
+            "wrapper_causal_lm_fallback": True,
         },
     ),
     (
@@ -532,6 +549,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "kimi_mla_name": "self_attn",
             "mla_hybrid_min_block": 128,
             "mxfp4_trtllm_inter_128": True,
+            "global_window_all_sliding": True,
         },
     ),
     (
@@ -582,15 +600,16 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "glm_dsa_blackwell_fp8": True,
             "longcat_num_layers": True,
+            "backend_module_names": True,
         },
     ),
     (
         "0.33.0",
         {
             "v2_sampler_warmup": True,
-            "global_window_all_sliding": True,
             "v1_async_without_pp": True,
             "dsa_topk_buffer_width": True,
+            "global_window_all_sliding": True,
         },
     ),
 )

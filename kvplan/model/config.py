@@ -34,6 +34,22 @@ def value(
     return value
 
 
+def read_as(cfg: Config, keys: dict[str, str], defaults: dict[str, Any]) -> Config:
+    """``cfg`` as a config class reads it: each of ``keys`` (kvplan's name -> the
+    config's own, dotted for a nested key) taken from the config's own key when that
+    is given, then ``defaults`` for the keys still absent."""
+    out = dict(cfg)
+    for name, alias in keys.items():
+        found: Any = cfg
+        for part in alias.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if found is not None:
+            out[name] = found
+    for name, default in defaults.items():
+        out.setdefault(name, default)
+    return out
+
+
 def tokens(cfg: Config, key: str, source: str) -> int | None:
     """A window or chunk size in tokens; absent, null or 0 mean none."""
     value = cfg.get(key)

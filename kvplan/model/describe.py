@@ -15,30 +15,68 @@ from importlib import import_module
 from kvplan.dtypes import canonical_dtype, model_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.models import ModelInput
-from kvplan.model.config import Config, value
+from kvplan.model.config import LENGTH_KEYS, Config, read_as, value
+from kvplan.model.defaults import TEXT_DEFAULTS
 from kvplan.model.layers import ModelDescription
 from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
 from kvplan.releases import Release
 
-# transformers' text-config defaults that published multimodal configs leave out
-# (Gemma3TextConfig: vocab_size=262_208).
-_TEXT_DEFAULTS = {"gemma3_text": {"vocab_size": 262208}}
+
+def _section(cfg: Config, paths: str | None) -> Config | None:
+    """The first config section found at the dotted paths ``a|b`` (None: none is a mapping)."""
+    for path in (paths or "").split("|") if paths else ():
+        node: object = cfg
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            return node
+    return None
 
 
-def _text_config(cfg: Config, key: str | None) -> Config:
-    """The backbone's keys: ``cfg[key]`` (the top level when None or absent), with the
-    top level's dtype, quantization, vocabulary and vision tower when the text config
-    names none (the weights need them), and transformers' defaults for keys it omits."""
-    text = cfg.get(key) if key else None
-    if isinstance(text, dict):
-        merged = {**text}
-        for name in ("torch_dtype", "dtype", "quantization_config", "vocab_size", "vision_config"):
-            if name not in merged and name in cfg:
-                merged[name] = cfg[name]
-        for name, default in _TEXT_DEFAULTS.get(str(merged.get("model_type", "")), {}).items():
-            merged.setdefault(name, default)
-        return merged
-    return cfg
+def _text_config(cfg: Config, wrapper: Wrapper, source: str) -> Config:
+    """The backbone's keys as its config class sees them.
+
+    The wrapper's text section (the top level when it has none), beneath it the
+    defaults of the text config class for keys the file leaves out, and the
+    model dtype as vLLM resolves it: the top level's ``torch_dtype`` first, the
+    text section's only when the top level names none
+    (``ModelArchConfigConvertorBase.get_torch_dtype``).
+    """
+    if wrapper.external and cfg.get(wrapper.external):
+        raise InputError(
+            "names another checkpoint whose config vLLM loads for the text model; "
+            "kvplan reads only this config",
+            source=source,
+            field=wrapper.external,
+            value=cfg[wrapper.external],
+            hint="plan the text model's own config.json, or describe the layers with `layers:`",
+        )
+    section = _section(cfg, wrapper.text)
+    if section is not None:
+        text = dict(section)
+        model_type = text.get("model_type") or wrapper.text_type
+    else:
+        text = dict(cfg)
+        model_type = wrapper.text_type or cfg.get("model_type")
+    defaults = TEXT_DEFAULTS.get(model_type, {}) if isinstance(model_type, str) else {}
+    text = {
+        **defaults,
+        **(wrapper.text_defaults if section is not None and wrapper.text_defaults else {}),
+        **text,
+    }
+    if section is not None and model_type and "model_type" not in text:
+        text["model_type"] = model_type
+    if section is not None:
+        # The weights need the top level's quantization, vocabulary and vision tower
+        # when the text section names none.
+        for name in ("quantization_config", "vocab_size", "vision_config"):
+            if name not in section and name in cfg:
+                text[name] = cfg[name]
+    for name in ("torch_dtype", "dtype"):
+        if cfg.get(name) is not None:
+            text["torch_dtype"] = cfg[name]
+            break
+    return text
 
 
 def _available(name: str, since: str | None, until: str | None, release: Release, source: str) -> None:
@@ -68,15 +106,35 @@ def _unknown(name: str, source: str, what: str = "architecture") -> InputError:
     )
 
 
-def _backbone(name: str, wrapper: Wrapper, text: Config, source: str) -> str:
+def _backbone(name: str, wrapper: Wrapper, cfg: Config, text: Config, source: str, release: Release) -> str:
     """The text architecture vLLM builds inside a wrapper (``with_hf_config``)."""
     if wrapper.backbone:
         return wrapper.backbone
+    if wrapper.by_type:
+        kind = (cfg if wrapper.type_of == "top" else text).get("model_type")
+        chosen = wrapper.by_type.get(kind) if isinstance(kind, str) else None
+        chosen = chosen or wrapper.by_type.get("*")
+        if chosen:
+            return chosen
+    if wrapper.select:
+        from kvplan.model import wrappers
+
+        return str(getattr(wrappers, wrapper.select)(cfg, source))
     archs = text.get("architectures")
     if isinstance(archs, list) and archs and isinstance(archs[0], str):
         return archs[0]
     model_type = text.get("model_type")
+    if wrapper.untyped and isinstance(model_type, str) and model_type in wrapper.untyped:
+        return wrapper.untyped[model_type]
     if isinstance(model_type, str) and model_type in CAUSAL_LM:
+        if not release.behaviour.wrapper_causal_lm_fallback:
+            raise InputError(
+                f"vLLM {release.version} builds {name}'s text model only from the text config's "
+                "architectures, and this config names none (the model_type fallback came in 0.20.0)",
+                source=source,
+                field=f"{wrapper.text.split('|')[0]}.architectures" if wrapper.text else "architectures",
+                hint=f"add architectures: [{CAUSAL_LM[model_type]}] to the text config, or plan with 0.20 or newer",
+            )
         return CAUSAL_LM[model_type]
     raise InputError(
         f"cannot tell which text model {name} wraps (text config model_type {model_type!r})",
@@ -117,19 +175,8 @@ def _layer_count(cfg: Config, source: str) -> int | None:
     return count
 
 
-# The config keys vLLM reads the model's length from (ModelArchConfigConvertor's
-# possible_keys): the smallest given wins, except that model_max_length overrides.
-LENGTH_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_seq_len",
-    "seq_length",
-    "model_max_length",
-    "max_target_positions",
-    "max_sequence_length",
-    "max_seq_length",
-    "seq_len",
-)
+# What vLLM assumes when the config gives none of LENGTH_KEYS (_get_and_verify_max_len).
+DEFAULT_MAX_LEN = 2048
 
 
 def _length(cfg: Config, key: str, source: str) -> int | None:
@@ -146,15 +193,16 @@ def _length(cfg: Config, key: str, source: str) -> int | None:
     return value
 
 
-def _max_len(cfg: Config, source: str, default: int | None) -> int | None:
+def _max_len(cfg: Config, source: str, default: int | None, fallback: int | None = None) -> int | None:
     """The model's length in tokens as vLLM derives it from the config; ``default``
-    stands in for ``max_position_embeddings`` when the config omits it."""
+    stands in for ``max_position_embeddings`` when the config omits it (the config
+    class's default), ``fallback`` when no length is found at all."""
     if (override := _length(cfg, "model_max_length", source)) is not None:
         return override
     found = [v for key in LENGTH_KEYS if (v := _length(cfg, key, source)) is not None]
     if "max_position_embeddings" not in cfg and default is not None:
         found.append(default)
-    return min(found) if found else None
+    return min(found) if found else fallback
 
 
 def describe(model: ModelInput, release: Release) -> ModelDescription:
@@ -186,12 +234,14 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         )
     arch = _architecture(cfg, source)
     prefix: dict[str, str] = {}
-    text, backbone = cfg, arch
+    model_type = cfg.get("model_type")
+    defaults = TEXT_DEFAULTS.get(model_type, {}) if isinstance(model_type, str) else {}
+    text, backbone = {**defaults, **cfg}, arch
     wrapper = WRAPPERS.get(arch)
     if wrapper is not None:
         _available(arch, wrapper.since, wrapper.until, release, source)
-        text = _text_config(cfg, wrapper.text)
-        backbone = _backbone(arch, wrapper, text, source)
+        text = _text_config(cfg, wrapper, source)
+        backbone = _backbone(arch, wrapper, cfg, text, source, release)
         prefix = {"prefix": wrapper.prefix}
     entry = ARCHITECTURES.get(backbone)
     if entry is None:
@@ -199,7 +249,10 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
             _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
         )
     _available(backbone, entry.since, entry.until, release, source)
-    dtype_raw = text.get("torch_dtype", text.get("dtype"))
+    if entry.keys or entry.defaults:
+        own_class = text.get("model_type") in (None, entry.model_type)
+        text = read_as(text, entry.keys, entry.defaults if own_class else {})
+    dtype_raw = text.get("torch_dtype") or text.get("dtype")
     dtype = model_dtype(canonical_dtype(dtype_raw, field="torch_dtype", source=source) if dtype_raw else None)
     _layer_count(text, source)
     module, function = entry.derive.split(":")
@@ -217,7 +270,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         ),
         layers=tuple(layers),
         dtype=dtype,
-        max_position_embeddings=_max_len(text, source, entry.max_len),
+        max_position_embeddings=_max_len(text, source, entry.max_len, DEFAULT_MAX_LEN),
         source=source,
         config=text,
     )

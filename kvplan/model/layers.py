@@ -73,8 +73,17 @@ class AttentionLayer(Layer):
     dtype: str | None = None
     block_size: int | None = None
     page_size_padded: int | None = None
+    # False where the model asserts KV heads % TP == 0 instead of replicating them
+    replicate_kv: bool = True
 
     def check_tp(self, tp: int) -> None:
+        if not self.replicate_kv and self.num_kv_heads % tp:
+            raise InputError(
+                f"{self.num_kv_heads} KV heads are not divisible by tensor parallel size {tp}",
+                field="tp",
+                value=tp,
+                hint=f"layer {self.name}; this model does not replicate KV heads over TP ranks",
+            )
         if self.num_attention_heads is not None and self.num_attention_heads % tp:
             raise InputError(
                 f"{self.num_attention_heads} attention heads are not divisible by tensor parallel size {tp}",

@@ -28,6 +28,9 @@ class Entry:
     config.json omits it.  ``layers_key`` is the config key holding the
     decoder layer count vLLM splits over pipeline stages (``derived``: the
     deriver's layers tell, where the count depends on the release).
+    ``keys``: config-key aliases (kvplan's name -> the config's);
+    ``defaults``: the config class's values for omitted keys, applied when
+    the config's ``model_type`` is ``model_type`` (or names none).
     """
 
     family: str
@@ -37,24 +40,49 @@ class Entry:
     until: str | None = None
     max_len: int | None = None
     layers_key: str = "num_hidden_layers"
+    keys: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    model_type: str | None = None
 
 
 @dataclass(frozen=True)
 class Wrapper:
     """An architecture that wraps a text backbone (vLLM's ``init_vllm_registered_model``).
 
-    ``text``: the config key holding the backbone's keys (``text_config``,
-    ``llm_config``, ...), None when they are at the top level.  ``backbone``:
-    the text architecture vLLM hard-codes, None when it takes
-    ``text_config.architectures`` or, failing that, transformers' causal-LM
-    class for ``text_config.model_type`` (``CAUSAL_LM``).  ``prefix``: the
-    module path of the backbone's decoder layers (what replaces the
-    backbone's own ``model.layers``).
+    ``text``: the dotted path of the config section holding the backbone's keys
+    (``text_config``, ``llm_config``, ``thinker_config.text_config``, ...); when
+    that section is absent, or ``text`` is None, the keys are read from the top
+    level, as transformers' ``get_text_config()`` does for configs saved flat.
+    ``text_type``: the text ``model_type`` the wrapper's config class assumes
+    when its text section names none (its class defaults then apply);
+    ``text_defaults``: values the wrapper's config class puts beneath a given
+    text section (above the text class's own defaults).
+
+    The backbone vLLM builds: ``backbone`` when the wrapper hard-codes it; else
+    ``by_type`` keyed by the text ``model_type`` (or the top level's when
+    ``type_of`` is ``"top"``; ``"*"`` matches any other); else ``select``, a
+    function of ``kvplan.model.wrappers`` for rules of their own; else the text
+    section's ``architectures``; else ``untyped`` keyed by the text
+    ``model_type`` (the wrapper's own fix-up for text configs naming no
+    architectures, in every release); else transformers' causal-LM class for its
+    ``model_type`` (``CAUSAL_LM``, from vLLM 0.20).
+
+    ``prefix``: the module path of the backbone's decoder layers (what replaces
+    the backbone's own ``model.layers``).  ``external``: a config key naming
+    another checkpoint whose config vLLM loads for the text model instead (kvplan
+    cannot read it, so it refuses); ``text`` may list alternatives as ``a|b``.
     """
 
     prefix: str = "language_model.model.layers"
     text: str | None = "text_config"
     backbone: str | None = None
+    by_type: dict[str, str] | None = None
+    type_of: str = "text"
+    select: str | None = None
+    text_type: str | None = None
+    untyped: dict[str, str] | None = None
+    text_defaults: dict[str, Any] | None = None
+    external: str | None = None
     since: str | None = None
     until: str | None = None
 
@@ -65,33 +93,384 @@ def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dic
 
 # One table per KV cache family (vLLM 0.33.0's registry names).
 
+_DENSE = "dense"
+_BACKEND = "dense (Transformers backend)"
+
+# Config keys as transformers' attribute maps name them (kvplan's name -> the config's).
+_GPT2_KEYS = {
+    "num_hidden_layers": "n_layer",
+    "num_attention_heads": "n_head",
+    "hidden_size": "n_embd",
+    "max_position_embeddings": "n_positions",
+}
+
+# What transformers 5.20's config class (vLLM's own for chatglm and step3_text) sets
+# for a key config.json omits, per model_type: the keys the derivers read, where the
+# class gives a fixed value (not one computed from other keys, such as a head_dim of
+# hidden_size / num_attention_heads or KV heads equal to the attention heads).
+_L, _H, _D = "num_hidden_layers", "num_attention_heads", "hidden_size"
+_KV, _HD, _SW, _MAX = "num_key_value_heads", "head_dim", "sliding_window", "max_position_embeddings"
+
+
+def _geometry(
+    layers: int, heads: int, hidden: int, max_len: int | None = None, **more: Any
+) -> dict[str, Any]:
+    out: dict[str, Any] = {_L: layers, _H: heads, _D: hidden, **more}
+    if max_len is not None:
+        out[_MAX] = max_len
+    return out
+
+
+_QWEN_WINDOW = {_SW: 4096, "use_sliding_window": False}
+CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llama": _geometry(32, 32, 4096, 2048),
+    "mistral": _geometry(32, 32, 4096, 131072, **{_KV: 8, _SW: 4096}),
+    "mixtral": _geometry(32, 32, 4096, 131072, **{_KV: 8}),
+    "ministral3": _geometry(34, 32, 4096, 262144, **{_KV: 8, _HD: 128}),
+    "phi3": _geometry(32, 32, 3072, 4096),
+    "phimoe": _geometry(32, 32, 4096, 131072, **{_KV: 8}),
+    "granite": _geometry(32, 32, 4096, 2048),
+    "granitemoe": _geometry(32, 32, 4096, 2048),
+    "granitemoeshared": _geometry(32, 32, 4096, 2048),
+    "qwen2": _geometry(32, 32, 4096, 32768, **{_KV: 32, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen3": _geometry(32, 32, 4096, 32768, **{_KV: 32, _HD: 128, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen2_moe": _geometry(24, 16, 2048, 32768, **{_KV: 16, "max_window_layers": 28, **_QWEN_WINDOW}),
+    "qwen3_moe": _geometry(24, 32, 2048, 32768, **{_KV: 4, **_QWEN_WINDOW}),
+    "cohere": _geometry(40, 64, 8192, 8192),
+    "ernie4_5": _geometry(18, 16, 1024, 131072, **{_KV: 2, _HD: 128}),
+    "ernie4_5_moe": _geometry(28, 20, 2560, 131072, **{_KV: 4}),
+    "glm4": _geometry(40, 32, 4096, 131072, **{_KV: 2, _HD: 128}),
+    "glm4_moe": _geometry(46, 96, 4096, 131072, **{_KV: 8}),
+    "gemma": _geometry(28, 16, 3072, 8192, **{_KV: 16, _HD: 256}),
+    "hy_v3": _geometry(80, 64, 4096, 131072, **{_KV: 8, _HD: 128}),
+    "hyperclovax": _geometry(32, 32, 4096, 2048),
+    "minicpm3": _geometry(62, 40, 2560, 32768, **{_KV: 40, "qk_nope_head_dim": 64, "qk_rope_head_dim": 32}),
+    "minimax_m2": _geometry(62, 48, 3072, 196608, **{_KV: 8, _HD: 128}),
+    "nemotron": _geometry(32, 48, 6144, 4096),
+    "olmoe": _geometry(16, 16, 2048, 4096),
+    "stablelm": _geometry(32, 32, 2560, 4096, **{_KV: 32}),
+    "dbrx": _geometry(24, 16, 2048, 2048, **{_KV: 1}),
+    "gpt2": _geometry(12, 12, 768, 1024),
+    "gptj": _geometry(28, 16, 4096, 2048),
+    "opt": _geometry(12, 12, 768, 2048),
+    "bloom": _geometry(2, 8, 64),
+    "falcon": _geometry(32, 71, 4544, 2048),
+    "chatglm": _geometry(28, 32, 4096, None, seq_length=2048, multi_query_group_num=1),
+    "step3_text": _geometry(61, 64, 7168, None, max_seq_len=65536, **{_HD: 256}),
+    # the Transformers backend's
+    "smollm3": _geometry(36, 16, 2048, 32768, **{_KV: 4, "use_sliding_window": False}),
+    "seed_oss": _geometry(64, 80, 4096, 524288, **{_KV: 8, _HD: 128}),
+    "starcoder2": _geometry(30, 24, 3072, 4096, **{_KV: 2}),
+    "gpt_neox": _geometry(44, 64, 6144, 2048),
+    "phi": _geometry(24, 32, 2048, 2048),
+    "hunyuan_v1_dense": _geometry(32, 32, 4096, 2048),
+    "hunyuan_v1_moe": _geometry(32, 32, 4096, 2048),
+    "arcee": _geometry(32, 32, 2560, 4096),
+    "cwm": _geometry(64, 48, 6144, 131072, **{_KV: 8, _HD: 128, _SW: 8192}),
+    "flex_olmo": _geometry(32, 32, 4096, 4096),
+    "gpt_bigcode": _geometry(12, 12, 768, 1024),
+    "glm": _geometry(40, 32, 4096, 131072, **{_KV: 2, _HD: 128}),
+    "jais2": _geometry(32, 26, 3328, 8192),
+    "kolibri1": _geometry(50, 48, 2560, 262144, **{_KV: 4, _HD: 128, _SW: 513}),
+    "mellum": _geometry(28, 32, 2304, 131072, **{_KV: 4, _HD: 128, _SW: 1024}),
+    "vaultgemma": _geometry(26, 8, 2304, 8192, **{_KV: 4, _HD: 256, _SW: 4096}),
+    "olmo": _geometry(32, 32, 4096, 2048),
+    "olmo2": _geometry(32, 32, 4096, 2048),
+    "olmo3": _geometry(32, 32, 4096, 2048, **{_SW: 4096}),
+}
+
+
+def _dense(
+    derive: str = "dense:dense",
+    *,
+    cls: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    keys: dict[str, str] | None = None,
+    **options: Any,
+) -> Entry:
+    """A name served by one of vLLM's dense model files (``families/dense.py``); ``cls``:
+    the model_type whose config class fills in omitted keys."""
+    return Entry(
+        _DENSE,
+        derive,
+        options,
+        since=since,
+        until=until,
+        keys=keys or {},
+        defaults=CLASS_DEFAULTS[cls] if cls else {},
+        model_type=cls,
+    )
+
+
+def _backend(
+    cls: str, *, since: str | None = None, keys: dict[str, str] | None = None, **options: Any
+) -> Entry:
+    """A name vLLM serves through its Transformers backend (``families/backend.py``)."""
+    return Entry(
+        _BACKEND,
+        "backend:backend",
+        options,
+        since=since,
+        keys=keys or {},
+        defaults=CLASS_DEFAULTS[cls],
+        model_type=cls,
+    )
+
+
+_MHA: dict[str, Any] = {"head": "hidden", "kv": "heads", "window": "model"}
+
+# vLLM's own dense model files: one attention per decoder layer.  Options (see
+# families/dense.py): ``head`` / ``kv`` / ``window`` rules, ``prefix`` / ``attn``
+# (the layer's module path), ``kv_dtype``, ``replicate``.
 _FULL_ATTENTION: dict[str, Entry] = {
-    **_entries(
-        "dense",
-        "dense:dense",
-        (
-            "LlamaForCausalLM",
-            "LLaMAForCausalLM",
-            "MistralForCausalLM",
-            "MixtralForCausalLM",
-            "Phi3ForCausalLM",
-            "Qwen3ForCausalLM",
-            "Qwen3MoeForCausalLM",
-            "GraniteForCausalLM",
-            "GraniteMoeForCausalLM",
-            "InternLMForCausalLM",
-            "InternLM3ForCausalLM",
-            "AquilaForCausalLM",
-        ),
+    # Llama's decoder (llama.py, mistral.py and the files built on them): head_dim
+    # else hidden/heads, per-layer windows from layer_types
+    "LlamaForCausalLM": _dense(cls="llama"),
+    "LLaMAForCausalLM": _dense(cls="llama"),
+    "MistralForCausalLM": _dense(cls="mistral"),
+    "Ministral3ForCausalLM": _dense(cls="ministral3", since="0.20.0"),
+    "Phi3ForCausalLM": _dense(cls="phi3"),
+    "GraniteForCausalLM": _dense(cls="granite"),
+    "InternLM3ForCausalLM": _dense(),
+    "TeleFLMForCausalLM": _dense(),
+    "IQuestCoderForCausalLM": _dense(since="0.14.0"),
+    "TeleChat3ForCausalLM": _dense(since="0.20.0"),
+    "Ernie4_5ForCausalLM": _dense(cls="ernie4_5", since="0.10.1"),
+    "TeleChat2ForCausalLM": _dense(keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
+    # removed from vLLM's registry (_PREVIOUSLY_SUPPORTED_MODELS: last served 0.23.0 / 0.24.0)
+    "InternLMForCausalLM": _dense(until="0.24.0"),
+    "AquilaForCausalLM": _dense(until="0.25.0"),
+    "AquilaModel": _dense(until="0.25.0"),
+    # head_dim else hidden/heads, only the model-wide window
+    "MixtralForCausalLM": _dense(cls="mixtral", window="model"),
+    "PhiMoEForCausalLM": _dense(cls="phimoe", window="model"),
+    "CohereForCausalLM": _dense(cls="cohere", window="model"),
+    "Ernie4_5_MoeForCausalLM": _dense(cls="ernie4_5_moe", window="model"),
+    "Glm4ForCausalLM": _dense(cls="glm4", window="model"),
+    "NemotronForCausalLM": _dense(cls="nemotron", window="model"),
+    "SolarForCausalLM": _dense(window="model"),
+    "Qwen3MoeForCausalLM": _dense(cls="qwen3_moe", window="model"),
+    "MiniMaxM2ForCausalLM": _dense(cls="minimax_m2", since="0.11.1", window="model"),
+    "HYV3ForCausalLM": _dense(cls="hy_v3", since="0.20.0", window="model"),
+    "HyperCLOVAXForCausalLM": _dense(cls="hyperclovax", since="0.18.0", window="model"),
+    "K2HorizonForCausalLM": _dense(since="0.30.0", window="model"),
+    "Param2MoEForCausalLM": _dense(since="0.20.0", window="model", replicate=False),
+    "ExaoneForCausalLM": _dense(
+        window="model", prefix="model.h", attn="attn.attention.attn", keys={"num_hidden_layers": "num_layers"}
     ),
-    **_entries("dense", "dense:qwen2", ("Qwen2ForCausalLM", "Qwen2MoeForCausalLM")),
+    # bailing_moe.py asserted KV heads % TP == 0 up to 0.11.0
+    "BailingMoeForCausalLM": _dense(
+        window="model", attn="attention.attn", before={"0.11.1": {"replicate": False}}
+    ),
+    "BailingMoeV2ForCausalLM": _dense(
+        since="0.11.0", window="model", attn="attention.attn", before={"0.11.1": {"replicate": False}}
+    ),
+    "SarvamMoEForCausalLM": _dense(since="0.18.0", window="model", attn="attention.attn"),
+    # the head_dim key must be there (null: hidden/heads)
+    "Glm4MoeForCausalLM": _dense(cls="glm4_moe", head="head_dim_key", window="model"),
+    # head_dim read as it is
+    "GemmaForCausalLM": _dense(cls="gemma", head="required", window="model"),
+    # hidden_size / num_attention_heads whatever head_dim says
+    "GraniteMoeForCausalLM": _dense(cls="granitemoe", head="hidden"),
+    "GraniteMoeSharedForCausalLM": _dense(cls="granitemoeshared", head="hidden"),
+    "MiniCPMForCausalLM": _dense(head="hidden", window="model"),
+    "OlmoeForCausalLM": _dense(cls="olmoe", head="hidden", window="model"),
+    "OrionForCausalLM": _dense(head="hidden", window="model"),
+    "StableLmForCausalLM": _dense(cls="stablelm", head="hidden", window="model"),
+    "InternLM2ForCausalLM": _dense(head="hidden", window="model", attn="attention.attn"),
+    "DbrxForCausalLM": _dense(
+        cls="dbrx",
+        head="hidden",
+        window="model",
+        prefix="transformer.blocks",
+        attn="norm_attn_norm.attn.attn",
+        keys={
+            "num_hidden_layers": "n_layers",
+            "num_attention_heads": "n_heads",
+            "hidden_size": "d_model",
+            "num_key_value_heads": "attn_config.kv_n_heads",
+            "max_position_embeddings": "max_seq_len",
+        },
+    ),
+    "Step1ForCausalLM": _dense(since="0.15.0", head="hidden", kv="step1", window="model"),
+    # as many KV heads as attention heads
+    "GPT2LMHeadModel": _dense(cls="gpt2", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
+    "GPTJForCausalLM": _dense(cls="gptj", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
+    "OPTForCausalLM": _dense(cls="opt", **_MHA, prefix="model.decoder.layers"),
+    "BloomForCausalLM": _dense(
+        cls="bloom",
+        **_MHA,
+        prefix="transformer.h",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "n_layer", "num_attention_heads": "n_head", "hidden_size": "n_embed"},
+    ),
+    # an MHA cache of MLA-shaped heads: qk_nope_head_dim + qk_rope_head_dim
+    "MiniCPM3ForCausalLM": _dense(cls="minicpm3", head="qk", kv="heads", window="model"),
+    # one KV head on every rank, head_dim as given
+    # its model has an empty prefix, so vLLM names the layers ".layers.{i}.self_attn.attn"
+    "Step3TextForCausalLM": _dense(
+        cls="step3_text", since="0.10.1", head="required", kv="one", window="model", prefix=".layers"
+    ),
+    # Falcon builds its attention without the cache config: no window, the model's dtype
+    "FalconForCausalLM": _dense(
+        cls="falcon",
+        head="hidden",
+        kv="falcon",
+        window="none",
+        kv_dtype="model",
+        prefix="transformer.h",
+        attn="self_attention.attn",
+        keys={"hidden_size": "n_embed"},
+    ),
+    "ChatGLMModel": _dense(
+        cls="chatglm",
+        head="hidden",
+        kv="chatglm",
+        window="model",
+        prefix="transformer.encoder.layers",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "num_layers"},
+    ),
+    "ChatGLMForConditionalGeneration": _dense(
+        cls="chatglm",
+        head="hidden",
+        kv="chatglm",
+        window="model",
+        prefix="transformer.encoder.layers",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "num_layers"},
+    ),
+    # Llama attention on the blocks whose attention is not a no-op
+    "DeciLMForCausalLM": _dense("dense:decilm"),
+    # deepseek_v2.py's DeepseekAttention (plain GQA) unless the config asks for latent attention
+    "DeepseekForCausalLM": _dense("dense:deepseek"),
+    # GQA with interleaved_sliding_window; its latent and sink attention are refused
+    "PanguEmbeddedForCausalLM": _dense("dense:openpangu", since="0.11.1"),
+    # Qwen2Model (qwen2.py): no per-layer window, mixed layer types refused
+    "Qwen2ForCausalLM": _dense("dense:qwen2", cls="qwen2"),
+    "Qwen3ForCausalLM": _dense("dense:qwen2", cls="qwen3", head="head_dim"),
+    "MiMoForCausalLM": _dense("dense:qwen2"),
+    "Qwen2MoeForCausalLM": _dense("dense:qwen2_moe", cls="qwen2_moe"),
+}
+
+# Served through vLLM's Transformers backend; ``moved``: the first release that does;
+# ``native``: the dense options of the model file vLLM built before that (none: not
+# derived for those releases; HunYuan's cross-layer KV sharing, use_cla, is refused);
+# ``native_before[r]``: options that differ on releases before ``r``.
+_TRANSFORMERS_BACKEND: dict[str, Entry] = {
+    "SmolLM3ForCausalLM": _backend("smollm3", since="0.10.1", pattern="smollm3"),
+    "Kolibri1ForCausalLM": _backend("kolibri1", since="0.33.0", pattern="full_every:5:1"),
+    "VaultGemmaForCausalLM": _backend("vaultgemma", since="0.27.0", pattern="full_every:2:1"),
+    "GPTBigCodeForCausalLM": _backend(
+        "gpt_bigcode",
+        moved="0.25.0",
+        native={**_MHA, "kv": "falcon", "prefix": "transformer.h", "attn": "attn.attn"},
+        prefix="model.h",
+        attn="attn",
+        kv="falcon",
+        keys=_GPT2_KEYS,
+    ),
+    "Starcoder2ForCausalLM": _backend(
+        "starcoder2", moved="0.25.0", native={"head": "hidden", "window": "model"}
+    ),
+    "OlmoForCausalLM": _backend("olmo", moved="0.26.0", native=_MHA),
+    # olmo2.py named the attention after its module (no ".attn") up to 0.10
+    "Olmo2ForCausalLM": _backend(
+        "olmo2", moved="0.26.0", native={"head": "hidden"}, native_before={"0.11.0": {"attn": "self_attn"}}
+    ),
+    "Olmo3ForCausalLM": _backend(
+        "olmo3", since="0.11.0", moved="0.29.0", native={"head": "hidden"}, pattern="full_every:4:1"
+    ),
+    "FlexOlmoForCausalLM": _backend(
+        "flex_olmo", since="0.11.1", moved="0.29.0", native={"head": "hidden", "window": "model"}
+    ),
+    "HunYuanDenseV1ForCausalLM": _backend(
+        "hunyuan_v1_dense",
+        moved="0.29.0",
+        native={"head": "hunyuan", "window": "model", "unsupported": ("use_cla",)},
+    ),
+    "HunYuanMoEV1ForCausalLM": _backend(
+        "hunyuan_v1_moe",
+        moved="0.29.0",
+        native={"head": "hunyuan", "window": "model", "unsupported": ("use_cla",)},
+    ),
+    # arcee.py named its model ".model" (an empty prefix) up to 0.21
+    "ArceeForCausalLM": _backend(
+        "arcee", moved="0.32.0", native={}, native_before={"0.22.0": {"prefix": ".model.layers"}}
+    ),
+    "CwmForCausalLM": _backend("cwm", since="0.11.0", moved="0.32.0", native={}, pattern="full_every:4:0"),
+    "GlmForCausalLM": _backend("glm", moved="0.32.0", native={}),
+    "GPTNeoXForCausalLM": _backend(
+        "gpt_neox",
+        moved="0.32.0",
+        native={**_MHA, "prefix": "gpt_neox.layers", "attn": "attention.attn"},
+        attn="attention",
+    ),
+    "Jais2ForCausalLM": _backend("jais2", since="0.13.0", moved="0.32.0", native={"window": "interleaved"}),
+    # before 0.32 vLLM read Mellum configs with its own Qwen3MoeConfig subclass, which
+    # drops sliding_window unless use_sliding_window
+    "MellumForCausalLM": _backend(
+        "mellum", since="0.22.1", moved="0.32.0", native={"window_if": "use_sliding_window"}, pattern="full"
+    ),
+    "PhiForCausalLM": _backend("phi", moved="0.32.0", native=_MHA),
+    "SeedOssForCausalLM": _backend(
+        "seed_oss", since="0.10.2", moved="0.32.0", native={"head": "required", "window": "model"}
+    ),
 }
 
 _SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
     "Gemma3ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 6}, max_len=131072),
     "Cohere2ForCausalLM": Entry("sliding-window hybrid", "sliding:cohere2"),
-    "GptOssForCausalLM": Entry("sliding-window hybrid", "sliding:gpt_oss"),
+    "GptOssForCausalLM": Entry("sliding-window hybrid", "sliding:gpt_oss", since="0.10.1"),
+    # layer_types[i] == "sliding_attention" slides (the config class's pattern when the
+    # file has no layer_types); other layers take vLLM's model-wide window, if any.
+    "AfmoeForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "afmoe"}, since="0.11.1"),
+    "ApertusForCausalLM": Entry("sliding-window hybrid", "dense:dense", since="0.10.2"),
+    "Exaone4ForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "exaone4"}),
+    "ExaoneMoeForCausalLM": Entry(
+        "sliding-window hybrid",
+        "sliding:typed",
+        {"rule": "exaone4", "windows_key": "sliding_windows"},
+        since="0.27.0",
+    ),
+    # The pre-0.27 spelling, registered again from 0.32 (0.14 - 0.26 served it too).
+    "ExaoneMoEForCausalLM": Entry(
+        "sliding-window hybrid",
+        "sliding:typed",
+        {"rule": "exaone4", "windows_key": "sliding_windows"},
+        since="0.32.0",
+    ),
+    "Cohere2MoeForCausalLM": Entry(
+        "sliding-window hybrid",
+        "sliding:typed",
+        {"rule": "cohere2_moe", "plus_one": "cohere2_window_plus_one"},
+        since="0.21.0",
+    ),
+    "LagunaForCausalLM": Entry(
+        "sliding-window hybrid",
+        "sliding:typed",
+        {"rule": "all_full", "own_window": True, "per_layer_heads": "num_attention_heads_per_layer"},
+        since="0.21.0",
+    ),
+    "GraniteSWAForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:typed", {"rule": "granite_swa"}, since="0.29.0"
+    ),
+    # granitemoe.py GraniteMoeAttention: head size hidden / heads.
+    "GraniteMoeSWAForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:typed", {"rule": "granite_swa", "head_key": False}, since="0.29.0"
+    ),
+    "MuseGlimmerForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:typed", {"rule": "muse_glimmer"}, since="0.28.0"
+    ),
+    # vllm/models/beam (clears the model-wide window) and vllm/models/flint.
+    "BeamForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:typed", {"rule": "all_sliding", "own_window": True}, since="0.33.0"
+    ),
+    "FlintForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "all_full"}, since="0.33.0"),
+    "MiMoV2FlashForCausalLM": Entry("sliding-window hybrid", "sliding:mimo_v2", since="0.14.0"),
+    "MiMoV2ForCausalLM": Entry("sliding-window hybrid", "sliding:mimo_v2", since="0.21.0"),
 }
 
 _CHUNKED_LOCAL: dict[str, Entry] = {
@@ -153,8 +532,15 @@ _ENCODER_DECODER: dict[str, Entry] = {
     "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper"),
 }
 
+# Multimodal architectures that build their own text model (not a registered one).
+_MULTIMODAL_TEXT: dict[str, Entry] = {
+    # molmo.py MolmoAttention: head size hidden / heads (head_dim ignored).
+    "MolmoForCausalLM": Entry("dense", "dense:dense", {"head_key": False}),
+}
+
 ARCHITECTURES: dict[str, Entry] = {
     **_FULL_ATTENTION,
+    **_TRANSFORMERS_BACKEND,
     **_SLIDING_WINDOW,
     **_CHUNKED_LOCAL,
     **_MLA,
@@ -162,11 +548,166 @@ ARCHITECTURES: dict[str, Entry] = {
     **_RECURRENT,
     **_KV_SHARING,
     **_ENCODER_DECODER,
+    **_MULTIMODAL_TEXT,
 }
 
+
+def _wrappers(names: tuple[str, ...], **kw: Any) -> dict[str, Wrapper]:
+    return {name: Wrapper(**kw) for name in names}
+
+
+# What transformers' GlmAsrConfig and VoxtralConfig put beneath a given
+# text_config (configuration_glmasr.py, configuration_voxtral.py: the
+# text_config SubConfigSpec's init_kwargs, merged under the file's section).
+_GLMASR_TEXT = {
+    "hidden_size": 2048,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 8192,
+}
+_VOXTRAL_TEXT = {
+    "hidden_size": 3072,
+    "num_hidden_layers": 30,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 131072,
+    "head_dim": 128,
+}
+
+_MISTRAL = {"mistral": "MistralForCausalLM"}
+
+# Wrappers around full-attention or sliding-window text models, as vLLM 0.33.0's
+# model files build them (vllm/model_executor/models/<module>.py; the call to
+# init_vllm_registered_model, or the text model class built directly).
 _MULTIMODAL: dict[str, Wrapper] = {
     "Gemma3ForConditionalGeneration": Wrapper(backbone="Gemma3ForCausalLM"),
     "Llama4ForConditionalGeneration": Wrapper(backbone="Llama4ForCausalLM"),
+    # Qwen2 text model, which reads get_text_config(): the whole config is passed
+    # (qwen2_vl.py, qwen2_5_vl.py) or its text section.
+    "Qwen2VLForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", text_type="qwen2_vl_text"),
+    "Qwen2_5_VLForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", text_type="qwen2_5_vl_text"),
+    "Qwen2AudioForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", text_type="qwen2"),
+    **_wrappers(
+        ("Qwen2_5OmniModel", "Qwen2_5OmniForConditionalGeneration"),
+        backbone="Qwen2ForCausalLM",
+        text="thinker_config.text_config",
+    ),
+    "AudioFlamingo3ForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", since="0.13.0"),
+    "BagelForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", text="llm_config", since="0.13.0"),
+    "DotsOCRForCausalLM": Wrapper(backbone="Qwen2ForCausalLM", text=None, since="0.11.0"),
+    "OpenCUAForConditionalGeneration": Wrapper(backbone="Qwen2ForCausalLM", since="0.12.0"),
+    "MiDashengLMModel": Wrapper(prefix="decoder.model.layers", backbone="Qwen2ForCausalLM", since="0.10.2"),
+    "MoonshotKimiaForCausalLM": Wrapper(backbone="Qwen2ForCausalLM", text=None, since="0.18.0"),
+    "FireRedASR2ForConditionalGeneration": Wrapper(
+        prefix="model.decoder.model.layers", backbone="Qwen2ForCausalLM", since="0.17.0"
+    ),
+    # Qwen3 text model (Qwen3VL's Qwen3LLMForCausalLM and the like subclass it
+    # without touching attention).
+    "Qwen3VLForConditionalGeneration": Wrapper(
+        backbone="Qwen3ForCausalLM", text_type="qwen3_vl_text", since="0.11.0"
+    ),
+    "Qwen3VLMoeForConditionalGeneration": Wrapper(
+        backbone="Qwen3MoeForCausalLM", text_type="qwen3_vl_moe_text", since="0.11.0"
+    ),
+    "Qwen3OmniMoeForConditionalGeneration": Wrapper(
+        backbone="Qwen3MoeForCausalLM", text="thinker_config.text_config", since="0.11.1"
+    ),
+    "InternS1ProForConditionalGeneration": Wrapper(backbone="Qwen3MoeForCausalLM", since="0.16.0"),
+    "Qwen3ASRForConditionalGeneration": Wrapper(
+        backbone="Qwen3ForCausalLM", text="thinker_config.text_config", since="0.16.0"
+    ),
+    "Qwen3ASRRealtimeGeneration": Wrapper(
+        backbone="Qwen3ForCausalLM", text="thinker_config.text_config", since="0.17.0"
+    ),
+    "KeyeForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM"),
+    "KeyeVL1_5ForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.10.2"),
+    "IsaacForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.14.0"),
+    "FunAudioChatForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.16.0"),
+    "FunASRForConditionalGeneration": Wrapper(
+        prefix="model.decoder.layers", backbone="Qwen3ForCausalLM", since="0.17.0"
+    ),
+    "Cosmos3ForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.23.0"),
+    "MossAudioModel": Wrapper(backbone="Qwen3ForCausalLM", text="language_config", since="0.24.0"),
+    "MossTranscribeDiarizeForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.25.0"),
+    "LlavaOnevision2ForConditionalGeneration": Wrapper(backbone="Qwen3ForCausalLM", since="0.25.0"),
+    "Alpamayo2Super": Wrapper(backbone="Qwen3ForCausalLM", since="0.33.0"),
+    # Llama text model: through init_vllm_registered_model, or LlamaModel built
+    # directly under the wrapper's own module path.
+    "GlmAsrForConditionalGeneration": Wrapper(
+        backbone="LlamaForCausalLM", text_type="llama", text_defaults=_GLMASR_TEXT, since="0.14.0"
+    ),
+    "KananaVForConditionalGeneration": Wrapper(
+        prefix="model.model.layers", backbone="LlamaForCausalLM", since="0.14.0"
+    ),
+    "Phi3VForCausalLM": Wrapper(prefix="model.layers", backbone="LlamaForCausalLM", text=None),
+    "Phi4MMForCausalLM": Wrapper(prefix="model.layers", backbone="LlamaForCausalLM", text=None),
+    "Phi4ForCausalLMV": Wrapper(backbone="Phi3ForCausalLM", text=None, since="0.20.0"),
+    **_wrappers(
+        ("Idefics3ForConditionalGeneration", "SmolVLMForConditionalGeneration"),
+        prefix="model.text_model.layers",
+        backbone="LlamaForCausalLM",
+        text_type="llama",
+    ),
+    "AriaForConditionalGeneration": Wrapper(backbone="LlamaForCausalLM"),
+    # Granite text model (granite4_vision.py Granite4VisionLLMForCausalLM subclasses it).
+    "Granite4VisionForConditionalGeneration": Wrapper(backbone="GraniteForCausalLM", since="0.20.0"),
+    # The text section's architectures, else transformers' causal-LM class for
+    # its model_type (text_type: the model_type the config class assumes).
+    # llava.py (and mistral3.py up to 0.19) give a Mistral text config without
+    # architectures MistralForCausalLM themselves (HF-format Pixtral-12B); later
+    # the model_type fallback gives Mistral3 the same.
+    "LlavaForConditionalGeneration": Wrapper(text_type="llama", untyped=_MISTRAL),
+    **_wrappers(
+        ("LlavaNextForConditionalGeneration", "LlavaNextVideoForConditionalGeneration"),
+        text_type="llama",
+    ),
+    "LlavaOnevisionForConditionalGeneration": Wrapper(text_type="qwen2"),
+    "BeeForConditionalGeneration": Wrapper(text_type="qwen2", since="0.11.1"),
+    "RForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
+    "Mistral3ForConditionalGeneration": Wrapper(text_type="mistral", untyped=_MISTRAL),
+    "LightOnOCRForConditionalGeneration": Wrapper(text_type="mistral", since="0.11.1"),
+    "PixtralForConditionalGeneration": Wrapper(),
+    "VoxtralForConditionalGeneration": Wrapper(text_type="llama", text_defaults=_VOXTRAL_TEXT),
+    "UltravoxModel": Wrapper(text_type="llama", external="text_model_id"),
+    "GraniteSpeechForConditionalGeneration": Wrapper(text_type="granite"),
+    "GraniteSpeechPlusForConditionalGeneration": Wrapper(text_type="granite", since="0.23.0"),
+    "OpenVLAForActionPrediction": Wrapper(text_type="llama", since="0.22.0"),
+    "Cohere2VisionForConditionalGeneration": Wrapper(text_type="cohere2", since="0.10.1"),
+    "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.1"),
+    "InternVLForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
+    "InternS1ForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.1"),
+    # InternVL-style configs keep the text model under llm_config (vLLM maps it
+    # to text_config: transformers_utils/config.py _CONFIG_ATTRS_MAPPING).
+    **_wrappers(
+        ("InternVLChatModel", "H2OVLChatModel", "NVLM_D", "SkyworkR1VChatModel", "Llama_Nemotron_Nano_VL"),
+        text="llm_config|text_config",
+    ),
+    "QianfanOCRForConditionalGeneration": Wrapper(text="llm_config|text_config", since="0.21.0"),
+    "Ovis": Wrapper(prefix="llm.model.layers", text="llm_config|text_config"),
+    "Ovis2_5": Wrapper(prefix="llm.model.layers", text="llm_config|text_config", since="0.10.2"),
+    **_wrappers(
+        ("Ovis2_6ForCausalLM", "Ovis2_6_MoeForCausalLM"),
+        prefix="llm.model.layers",
+        text="llm_config|text_config",
+        since="0.17.0",
+    ),
+    "PaliGemmaForConditionalGeneration": Wrapper(
+        by_type={"gemma": "GemmaForCausalLM", "*": "Gemma2ForCausalLM"}, text_type="gemma"
+    ),
+    # Sliding-window text models.
+    "Exaone4_5_ForConditionalGeneration": Wrapper(backbone="Exaone4ForCausalLM", since="0.20.0"),
+    "MiMoV2OmniForCausalLM": Wrapper(backbone="MiMoV2FlashForCausalLM", since="0.21.0"),
+    # muse_glimmer.py: one class for both names, reading text_config when there is one.
+    **_wrappers(
+        ("MuseGlimmerForCausalLM", "MuseGlimmerForConditionalGeneration"),
+        prefix="model.layers",
+        backbone="MuseGlimmerForCausalLM",
+        since="0.28.0",
+    ),
+    # MiniCPM-V/O pick their text model by the config's version; its keys are
+    # at the top level.
+    "MiniCPMV": Wrapper(prefix="llm.model.layers", text=None, select="minicpmv"),
+    "MiniCPMO": Wrapper(prefix="llm.model.layers", text=None, select="minicpmo"),
 }
 
 _RECURRENT_WRAPPERS: dict[str, Wrapper] = {
@@ -198,11 +739,23 @@ WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHAR
 CAUSAL_LM: dict[str, str] = {
     "llama": "LlamaForCausalLM",
     "mistral": "MistralForCausalLM",
+    "mixtral": "MixtralForCausalLM",
+    "ministral3": "Ministral3ForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
+    "qwen2_moe": "Qwen2MoeForCausalLM",
     "qwen3": "Qwen3ForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM",
+    "gemma": "GemmaForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
     "gemma3_text": "Gemma3ForCausalLM",
     "deepseek_v2": "DeepseekV2ForCausalLM",
     "deepseek_v3": "DeepseekV3ForCausalLM",
+    "cohere2": "Cohere2ForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+    "granite": "GraniteForCausalLM",
+    "granitemoe": "GraniteMoeForCausalLM",
+    "exaone4": "Exaone4ForCausalLM",
+    "opt": "OPTForCausalLM",
 }
 
 

@@ -86,7 +86,12 @@ def _full(layer: AttentionLayer, ctx: ShardContext) -> KVCacheSpec:
 
 @spec_for.register
 def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
-    return SlidingWindowSpec(**_attention_fields(layer, ctx), sliding_window=layer.sliding_window)  # type: ignore[arg-type]
+    head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
+    return SlidingWindowSpec(
+        **_attention_fields(layer, ctx),  # type: ignore[arg-type]
+        sliding_window=layer.sliding_window,
+        head_size_v=head_v,
+    )
 
 
 @spec_for.register

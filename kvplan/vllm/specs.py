@@ -272,6 +272,13 @@ class SlidingWindowSpec(AttentionSpec):
     sliding_window: int
     # Tokens kept below the window for multi-module MTP (num_speculative_tokens - 1, 0.28+).
     extra_retained_tokens: int = 0
+    head_size_v: int | None = None
+
+    @property
+    def real_page_size_bytes(self) -> int:
+        # V rows may be narrower than K rows (MiMo-V2's sliding layers).
+        head_v = self.head_size if self.head_size_v is None else self.head_size_v
+        return self.block_size * self.num_kv_heads * (self.head_size + head_v) * dtype_size(self.dtype)
 
     def max_memory_usage_bytes(self, usage: Usage) -> int:
         tokens = min(
@@ -285,7 +292,8 @@ class SlidingWindowSpec(AttentionSpec):
         return self.sliding_window
 
     def as_full_attention(self, **window: int) -> FullAttentionSpec:
-        return super().as_full_attention(sliding_window=self.sliding_window)
+        full = super().as_full_attention(sliding_window=self.sliding_window)
+        return replace(full, head_size_v=self.head_size_v) if self.head_size_v is not None else full
 
 
 @dataclass(frozen=True, kw_only=True, eq=False, repr=False)
