@@ -9,12 +9,12 @@ read lazily, one at a time, so a plan on one preset parses one small file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from kvplan.errors import InputError
+from kvplan.records import record
 
 
 @cache
@@ -87,7 +87,7 @@ def find_model_by_hf_id(repo_id: str) -> str | None:
     return None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class GPU:
     """A GPU preset: the total memory torch reports on it, and where that figure is from."""
 

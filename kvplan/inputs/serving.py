@@ -9,11 +9,12 @@ name the same field, and giving both with different values is an error.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
+from kvplan.records import record
 from kvplan.sizes import parse_size
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ MAMBA_DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 MAMBA_CACHE_MODES: tuple[str, ...] = ("none", "align", "all")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Serving:
     """vLLM engine options that shape the KV cache (None: not given, vLLM's default applies).
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 from kvplan.vllm.layout import Layout
 
 GiB = 1 << 30
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Term:
     """One line of a stage's memory budget, in bytes (negative: subtracted)."""
 
@@ -35,7 +36,7 @@ class Term:
     source: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class StageBudget:
     """How one stage's KV cache memory is made up."""
 
@@ -44,7 +45,7 @@ class StageBudget:
     available: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class MemoryBudget:
     """Every stage's budget; ``exact`` when the user gave the KV cache memory."""
 
@@ -71,7 +72,7 @@ class MemoryBudget:
         return None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class GpuTotal:
     """The GPU's total memory in bytes, where the figure came from, and what else is known of it.
 

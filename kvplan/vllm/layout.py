@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from kvplan.dtypes import resolve_kv_cache_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import Layer, MambaLayer, ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 from kvplan.vllm import engine_args, platform, sparse_mla
 from kvplan.vllm.engine_args import MambaCache
@@ -61,7 +62,7 @@ def stage_ranges(parts: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Layout:
     """Per-stage layer ranges and per-rank specs of one serving setup."""
 

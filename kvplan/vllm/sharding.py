@@ -6,7 +6,6 @@ its own conversion), so callers never switch on a kind name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import singledispatch
 from math import prod
 
@@ -22,6 +21,7 @@ from kvplan.model.layers import (
     SlidingWindowLayer,
     kv_heads_per_rank,
 )
+from kvplan.records import record
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
     CrossAttentionSpec,
@@ -33,7 +33,7 @@ from kvplan.vllm.specs import (
 )
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ShardContext:
     """How one worker holds a layer: TP size, block sizes and cache dtypes.
 
