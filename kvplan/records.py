@@ -139,28 +139,39 @@ def _check_init_order(cls: type) -> None:
 COMPILE_AFTER = 16
 
 
-def _bind(flds: tuple[Any, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
-    """Every field's value for a call with ``args`` and ``kwargs``, or None unless the call is plain
-    (each positional field given at most once, no unknown name, nothing required left out)."""
-    positional = [f for f in flds if not f.kw_only]
-    if len(args) > len(positional):
-        return None
-    given = dict(zip((f.name for f in positional), args, strict=False))
-    for name, value in kwargs.items():
-        if name in given:
+_ABSENT = object()
+
+
+def _binder(cls: type) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any] | None]:
+    """A function giving every field's value, in field order, for a call with ``args`` and
+    ``kwargs``, or None unless the call is plain (no positional field given twice, no unknown
+    name, nothing required left out)."""
+    flds = fields(cls)  # type: ignore[arg-type]
+    positional = tuple(f.name for f in flds if not f.kw_only)
+    plan = [
+        (f.name, f.default is MISSING, f.default if f.default is not MISSING else f.default_factory)
+        for f in flds
+    ]
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        if len(args) > len(positional):
             return None
-        given[name] = value
-    values = []
-    for f in flds:
-        if f.name in given:
-            values.append(given.pop(f.name))
-        elif f.default is not MISSING:
-            values.append(f.default)
-        elif f.default_factory is not MISSING:
-            values.append(f.default_factory())
-        else:
-            return None
-    return None if given else values
+        given = dict(zip(positional, args, strict=False))
+        if kwargs:
+            if not given.keys().isdisjoint(kwargs):
+                return None
+            given.update(kwargs)
+        values = {}
+        for name, no_default, default in plan:
+            value = given.pop(name, _ABSENT)
+            if value is _ABSENT:
+                if default is MISSING:
+                    return None
+                value = default() if no_default else default
+            values[name] = value
+        return None if given else values
+
+    return bind
 
 
 def _lazy_init(cls: type, frozen: bool) -> Callable[..., None]:
@@ -168,18 +179,21 @@ def _lazy_init(cls: type, frozen: bool) -> Callable[..., None]:
     compiles the real one and hands every later call over to it (the real one also answers any
     call the stand-in cannot bind, with the error ``@dataclass``'s would give)."""
     calls = 0
-    flds: tuple[Any, ...] = ()
-    assign = object.__setattr__ if frozen else setattr
+    bind: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any] | None] | None = None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        nonlocal calls, flds
+        nonlocal calls, bind
         calls += 1
         if calls <= COMPILE_AFTER:
-            flds = flds or fields(cls)  # type: ignore[arg-type]
-            values = _bind(flds, args, kwargs)
+            bind = bind or _binder(cls)
+            values = bind(args, kwargs)
             if values is not None:
-                for f, value in zip(flds, values, strict=True):
-                    assign(self, f.name, value)
+                if frozen or type(self).__setattr__ is object.__setattr__:
+                    # what assigning each field in turn does, when no __setattr__ of a class intervenes
+                    self.__dict__.update(values)
+                else:
+                    for name, value in values.items():
+                        setattr(self, name, value)
                 return
         source, namespace = _init_source(cls, frozen)
         exec(source, namespace)  # the source above, written from the fields
