@@ -53,7 +53,7 @@ def model_info(name: str) -> dict[str, Any]:
     return _load_model(name)
 
 
-_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_PRESET_NAME = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 def find_model(name: str) -> dict[str, Any] | None:
@@ -63,7 +63,7 @@ def find_model(name: str) -> dict[str, Any] | None:
     other file of the presets folder can be read as a model.
     """
     key = name.strip().lower()
-    if not _PRESET_NAME.match(key) or key.endswith((".yaml", ".yml")):
+    if not re.match(_PRESET_NAME, key) or key.endswith((".yaml", ".yml")):
         return None
     path = _data_dir() / "models" / f"{key}.yaml"
     if not path.is_file():

@@ -127,7 +127,7 @@ def _int(value: Any, name: str, source: str | None, *, low: int, high: int) -> i
     return value
 
 
-_HUMAN_INT = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_HUMAN_INT = r"(\d+(?:\.\d+)?)([kKmMgGtT])"
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -137,7 +137,7 @@ def human_int(value: Any, name: str, source: str | None, *, low: int, high: int)
     ``1K`` = 1,024, ``25.6k`` = 25,600; decimals only with decimal (lower-case) suffixes."""
     if isinstance(value, str):
         text = value.strip()
-        match = _HUMAN_INT.fullmatch(text)
+        match = re.fullmatch(_HUMAN_INT, text)
         if match:
             number, suffix = match.groups()
             if suffix in _DECIMAL:
@@ -251,7 +251,11 @@ def _one(key: str, value: Any, source: str | None) -> Any:
     if key == "kv_cache_memory":
         return _sizes(value, key, source)
     if key == "kv_cache_memory_bytes":
-        if isinstance(value, str) and not _HUMAN_INT.fullmatch(value.strip()) and not value.strip().isdigit():
+        if (
+            isinstance(value, str)
+            and not re.fullmatch(_HUMAN_INT, value.strip())
+            and not value.strip().isdigit()
+        ):
             return (parse_size(value, field=key, source=source),)  # 20GiB, as --kv-cache-memory
         return (human_int(value, key, source, low=1, high=1 << 50),)
     if key == "gpu_memory_utilization":

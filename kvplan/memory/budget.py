@@ -155,15 +155,13 @@ def gpu_total(serving: Serving) -> GpuTotal | None:
 
 
 # A checkpoint name that says it is quantized.
-_QUANTIZED_NAME = re.compile(
-    r"(?i)(?:^|[-_./])(awq|gptq|fp8|fp4|nvfp4|mxfp4|int4|int8|w4a16|w8a8|bnb|4bit|8bit)"
-)
+_QUANTIZED_NAME = r"(?i)(?:^|[-_./])(awq|gptq|fp8|fp4|nvfp4|mxfp4|int4|int8|w4a16|w8a8|bnb|4bit|8bit)"
 
 
 def _quantization_warning(model: ModelDescription, serving: Serving, label: str) -> str | None:
     if serving.quantization is not None or isinstance(model.config.get("quantization_config"), dict):
         return None
-    m = _QUANTIZED_NAME.search(label)
+    m = re.search(_QUANTIZED_NAME, label)
     if not m:
         return None
     return (
