@@ -166,9 +166,14 @@ class MLAIndexerLayer(Layer):
 class MambaLayer(Layer):
     """Recurrent state whose per-rank shapes are given (or computed by a subclass).
 
-    ``prefill_checkpoint_alignment``: the token multiple at which the layer can
-    export its state from inside a prefill (vLLM's ``align`` mode then keeps
-    block sizes on it); None when it exports none.
+    ``prefill_checkpoint_alignment``: the token multiple at which the layer
+    exports its state from inside a prefill in ``align`` mode, where its
+    prefill kernel on the GPU can (``checkpoints_on``); vLLM then keeps block
+    sizes on it and, when every state layer exports, gives the layer's spec one
+    checkpoint block.  None when it exports none.
+    ``fixed_checkpoint_alignment``: the spec keeps one checkpoint block with
+    this alignment whatever the mode and GPU (vLLM's Mamba2 mixer); None: no
+    such block.
     """
 
     kind: ClassVar[str] = "mamba"
@@ -178,6 +183,11 @@ class MambaLayer(Layer):
     block_size: int | None = None
     page_size_padded: int | None = None
     prefill_checkpoint_alignment: int | None = None
+    fixed_checkpoint_alignment: int | None = None
+
+    def checkpoints_on(self, arch: str) -> bool:
+        """Whether the prefill kernel vLLM picks on a GPU of ``arch`` exports checkpoints."""
+        return self.prefill_checkpoint_alignment is not None
 
     def state(self, tp: int, num_spec: int = 0) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
         """Per-rank state shapes and their dtypes, with ``num_spec`` speculative tokens."""

@@ -11,7 +11,7 @@ from rich.text import Text
 from kvplan.api import Plan
 from kvplan.render.fit import Cell, Col, Line, fits, show, table, wrap
 from kvplan.sizes import human
-from kvplan.vllm.planner import Branch
+from kvplan.vllm.planner import Branch, Tensor
 
 _NUM = r"\.(\d+)\."
 
@@ -229,6 +229,13 @@ def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
     ]
 
 
+def _sharers(tensor: Tensor) -> str:
+    names = compact_names(list(tensor.shared_by), ", ")
+    if tensor.aliased_by:
+        names += "; read by shared layers " + compact_names(list(tensor.aliased_by), ", ")
+    return names
+
+
 def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> list[Line]:
     cols = [Col("stage"), Col("tensor"), Col("size", "right"), Col("shared_by", wrap=True)]
     rows: list[list[str]] = []
@@ -254,7 +261,7 @@ def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> l
                     str(st.pp_rank),
                     f"{i}{off}",
                     human(tensor.size),
-                    compact_names(list(tensor.shared_by), ", "),
+                    _sharers(tensor),
                 ]
             )
         if len(tensors) > limit:

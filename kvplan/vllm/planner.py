@@ -65,6 +65,10 @@ class Tensor:
     offset: int | None = None
     layer_stride: int | None = None
     block_stride: int | None = None
+    # Layers with no cache of their own (KV sharing) whose attention reads this
+    # tensor: vLLM's workers point them at their target's tensor after the
+    # config is made, so they are not in ``shared_by``.
+    aliased_by: tuple[str, ...] = ()
 
 
 @record(eq=False)
@@ -531,7 +535,7 @@ def _with_shared(group: Group, sharing: dict[str, str]) -> Group:
 
 
 def _stage_with_shared(stage: StagePlan, sharing: dict[str, str]) -> StagePlan:
-    """The stage as its workers hold it: shared layers in their target's group and tensor."""
+    """The stage as its workers hold it: shared layers in their target's group, reading its tensor."""
     local = {n: t for n, t in sharing.items() if t in set(stage.layer_names)}
     if not local:
         return stage
@@ -539,7 +543,7 @@ def _stage_with_shared(stage: StagePlan, sharing: dict[str, str]) -> StagePlan:
     for t in stage.tensors:
         held = set(t.shared_by)
         extra = tuple(n for n, target in local.items() if target in held)
-        tensors.append(replace(t, shared_by=t.shared_by + extra) if extra else t)
+        tensors.append(replace(t, aliased_by=extra) if extra else t)
     return replace(stage, groups=tuple(_with_shared(g, local) for g in stage.groups), tensors=tuple(tensors))
 
 
@@ -806,6 +810,7 @@ def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
         mamba_cache_mode=req.mamba_cache_mode,
         mamba_usage=behaviour.mamba_usage,
         max_num_encoder_input_tokens=req.max_num_batched_tokens,
+        mamba_all_spec_blocks=behaviour.mamba_all_spec_blocks,
     )
 
 

@@ -46,6 +46,9 @@ class ShardContext:
     Mamba states keep that many extra blocks, and recurrent states add conv
     rows for them.  ``mamba_cache_dtype`` and ``mamba_ssm_cache_dtype`` are
     vLLM's flags of those names (``auto``: the model's own choice).
+    ``mamba_checkpoint_grid`` is the token grid the exported prefill
+    checkpoints lie on when every state layer exports them (``align`` mode,
+    vLLM's ``get_mamba_prefill_checkpoint_grid``: the Mamba block size), else None.
     """
 
     tp: int
@@ -60,6 +63,7 @@ class ShardContext:
     mamba_cache_dtype: str = "auto"
     mamba_ssm_cache_dtype: str = "auto"
     mla_cache_dtype: str | None = None
+    mamba_checkpoint_grid: int | None = None
 
 
 @singledispatch
@@ -165,9 +169,24 @@ def mamba_state_bytes(layer: MambaLayer, ctx: ShardContext) -> int:
     return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
 
 
+def prefill_checkpoint(layer: MambaLayer, ctx: ShardContext) -> tuple[int, int | None]:
+    """(num_prefill_checkpoint_blocks, prefill_checkpoint_alignment) of the layer's spec.
+
+    A fixed block (vLLM's Mamba2 mixer, 0.32+) is always there; an exported one
+    only when every state layer exports checkpoints (Qwen's gated delta nets in
+    ``align`` mode on FlashInfer, 0.33), aligned to the checkpoint grid.
+    """
+    if layer.fixed_checkpoint_alignment is not None:
+        return 1, layer.fixed_checkpoint_alignment
+    if layer.prefill_checkpoint_alignment is not None and ctx.mamba_checkpoint_grid is not None:
+        return 1, ctx.mamba_checkpoint_grid
+    return 0, None
+
+
 @spec_for.register
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
     shapes, dtypes = mamba_state(layer, ctx)
+    checkpoint_blocks, checkpoint_alignment = prefill_checkpoint(layer, ctx)
     return MambaSpec(
         block_size=layer.block_size or ctx.mamba_block_size or ctx.block_size,
         shapes=shapes,
@@ -175,4 +194,6 @@ def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
         page_size_padded=layer.page_size_padded or ctx.mamba_page_size_padded,
         mamba_type=layer.mamba_type,
         num_speculative_blocks=ctx.num_speculative_tokens,
+        num_prefill_checkpoint_blocks=checkpoint_blocks,
+        prefill_checkpoint_alignment=checkpoint_alignment,
     )

@@ -34,7 +34,8 @@ class Usage:
     tokens each rank keeps; ``max_num_batched_tokens`` is the tokens in flight
     (doubled by async scheduling from 0.26); ``mamba_usage`` (``page``,
     ``blocks`` or ``mode``) and ``mamba_cache_mode`` select how Mamba state is
-    counted in the release.  ``max_num_encoder_input_tokens`` is the scheduler's
+    counted in the release; ``mamba_all_spec_blocks``: mode ``all`` also counts the
+    speculative blocks (0.22+).  ``max_num_encoder_input_tokens`` is the scheduler's
     encoder budget a cross-attention layer keeps for one request.
     """
 
@@ -44,6 +45,7 @@ class Usage:
     mamba_cache_mode: str = "none"
     mamba_usage: str = "mode"
     max_num_encoder_input_tokens: int = 0
+    mamba_all_spec_blocks: bool = False
 
 
 class SpecMergeError(Exception):
@@ -333,6 +335,10 @@ class MambaSpec(KVCacheSpec):
 
     ``shapes`` are the per-rank state tensors and ``dtypes`` their dtypes; one
     "page" holds one request's whole state, padded to ``page_size_padded``.
+    ``num_prefill_checkpoint_blocks`` (vLLM 0.29+) are the extra pages an
+    ``align``-mode request keeps for a state exported from inside a prefill,
+    at offsets that are multiples of ``prefill_checkpoint_alignment`` tokens
+    (0.30+); both decide equality, as in vLLM.
     """
 
     kind: ClassVar[str] = "mamba"
@@ -341,6 +347,8 @@ class MambaSpec(KVCacheSpec):
     page_size_padded: int | None = None
     mamba_type: str = "mamba2"
     num_speculative_blocks: int = 0
+    num_prefill_checkpoint_blocks: int = 0
+    prefill_checkpoint_alignment: int | None = None
 
     @property
     def real_page_size_bytes(self) -> int:
@@ -359,13 +367,21 @@ class MambaSpec(KVCacheSpec):
         if usage.mamba_usage == "page":
             return self.page_size_bytes
         if usage.mamba_usage == "blocks" or usage.mamba_cache_mode == "all":
-            return cdiv(usage.max_model_len, self.block_size) * self.page_size_bytes
+            pages = cdiv(usage.max_model_len, self.block_size)
+            if usage.mamba_cache_mode == "all" and usage.mamba_all_spec_blocks:
+                pages += self.num_speculative_blocks
+            return pages * self.page_size_bytes
         if usage.mamba_cache_mode == "align":
-            return self.page_size_bytes * (2 + self.num_speculative_blocks)
+            pages = 2 + self.num_speculative_blocks + self.num_prefill_checkpoint_blocks
+            return self.page_size_bytes * pages
         return self.page_size_bytes * (1 + self.num_speculative_blocks)
 
     def _type_key(self) -> object:
-        return self.num_speculative_blocks
+        return (
+            self.num_speculative_blocks,
+            self.num_prefill_checkpoint_blocks,
+            self.prefill_checkpoint_alignment,
+        )
 
 
 @record(frozen=True, eq=False, repr=False)

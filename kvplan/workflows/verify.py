@@ -113,6 +113,9 @@ def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
             dtypes=list(spec["dtypes"]),
             mamba_type=_MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"]),
             num_speculative_blocks=spec.get("num_speculative_blocks", 0),
+            # The prefill checkpoint block (vLLM 0.29+) and its alignment (0.30+); none before.
+            num_prefill_checkpoint_blocks=spec.get("num_prefill_checkpoint_blocks", 0),
+            prefill_checkpoint_alignment=spec.get("prefill_checkpoint_alignment"),
         )
         return out
     out.update(
@@ -137,6 +140,8 @@ def kvplan_layer(spec: KVCacheSpec) -> dict[str, Any]:
             dtypes=list(spec.dtypes),
             mamba_type=spec.mamba_type,
             num_speculative_blocks=spec.num_speculative_blocks,
+            num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks,
+            prefill_checkpoint_alignment=spec.prefill_checkpoint_alignment,
         )
         return out
     out.update(
