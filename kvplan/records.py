@@ -122,10 +122,10 @@ def _init_source(cls: type, frozen: bool) -> tuple[str, dict[str, Any]]:
     return source, namespace
 
 
-def _check_init_order(cls: type) -> None:
+def _check_init_order(flds: tuple[Any, ...]) -> None:
     """Refuse a positional field without a default after one with, as ``@dataclass`` does."""
     seen_default = False
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in flds:
         if f.kw_only:
             continue
         if f.default is not MISSING or f.default_factory is not MISSING:
@@ -228,12 +228,12 @@ def _make_record(cls: type, frozen: bool, eq: bool, repr: bool, kw_only: bool) -
     had = {name: name in own for name in ("__init__", "__repr__", "__eq__", "__setattr__", "__delattr__")}
     # Collect the fields (defaults, kw_only, __match_args__) and generate nothing.
     dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
-    if not all(f.init for f in fields(cls)):  # type: ignore[arg-type]
+    flds = fields(cls)  # type: ignore[arg-type]
+    if not all(f.init for f in flds):
         raise TypeError(f"{cls.__qualname__}: field(init=False) is not supported by @record")
-    _check_init_order(cls)
+    _check_init_order(flds)
     if not had["__init__"]:
         type.__setattr__(cls, "__init__", _lazy_init(cls, frozen))
-    flds = fields(cls)  # type: ignore[arg-type]
     for name, fn in (("__repr__", repr and _repr_for), ("__eq__", eq and _eq_for)):
         if fn and not had[name]:
             wanted = tuple(f.name for f in flds if (f.repr if name == "__repr__" else f.compare))
