@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import inspect
@@ -18,6 +19,7 @@ from dataclasses import (
     make_dataclass,
     replace,
 )
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -213,3 +215,18 @@ def test_every_kvplan_record_takes_the_arguments_dataclass_would(cls):
     with pytest.raises(TypeError):  # a call the stand-in cannot bind compiles the real __init__
         cls.__init__(object.__new__(cls), _no_such_field=1)
     assert str(inspect.signature(cls.__init__)) == str(inspect.signature(twin.__init__))
+
+
+def test_kvplan_declares_its_dataclasses_with_record():
+    """A plain @dataclass would compile its methods on every start of the command line again."""
+    root = Path(kvplan.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                for deco in node.decorator_list:
+                    target = deco.func if isinstance(deco, ast.Call) else deco
+                    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+                    if name == "dataclass":
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    assert found == [], "declare these with kvplan.records.record: " + ", ".join(found)
