@@ -196,7 +196,7 @@ def _lazy_init(cls: type, frozen: bool) -> Callable[..., None]:
                         setattr(self, name, value)
                 return
         source, namespace = _init_source(cls, frozen)
-        exec(source, namespace)  # the source above, written from the fields
+        exec(source, namespace)  # source _init_source wrote from the fields
         real = namespace["__init__"]
         real.__qualname__ = f"{cls.__qualname__}.__init__"
         real.__annotations__ = {f.name: f.type for f in fields(cls)} | {"return": None}  # type: ignore[arg-type]
