@@ -8,10 +8,10 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from kvplan.errors import InputError
+from kvplan.records import record
 
 Version = tuple[int, int, int]
 
@@ -697,7 +697,7 @@ def parse_version(text: str) -> Version:
     return nums[0], nums[1], nums[2]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Release:
     """A resolved vLLM release and its planner behaviour."""
 

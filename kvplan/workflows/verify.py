@@ -15,12 +15,13 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.api import Plan
 from kvplan.errors import KvplanError, NoDeviceError
+from kvplan.records import record
 from kvplan.vllm.specs import KVCacheSpec, MambaSpec
 
 META_BUILD = Path(__file__).with_name("vllm_meta.py")
@@ -54,7 +55,7 @@ class VllmMissing(NoDeviceError):
     """vLLM or torch is not importable here (exit code 3, like a missing device)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One compared figure: what kvplan says, what vLLM says, and whether they agree."""
 
@@ -64,7 +65,7 @@ class Row:
     same: bool
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Verification:
     """Every compared figure of one plan, and vLLM's environment."""
 

@@ -9,12 +9,12 @@ with MLA by a fixed group pattern.  State shapes are those of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.families.mamba import KDALayer, _dtype, _int
 from kvplan.model.layers import AttentionLayer, Layer, MLALayer
+from kvplan.records import record
 from kvplan.releases import Release
 
 
@@ -33,12 +33,12 @@ class _OneStage:
             )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AliceKDALayer(_OneStage, KDALayer):
     """AliceAI's KDA layer (Kimi-Linear's)."""
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class AliceAttentionLayer(_OneStage, AttentionLayer):
     """AliceAI's gated full attention (Qwen3-Next's)."""
 

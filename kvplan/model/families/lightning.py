@@ -10,16 +10,16 @@ unless ``--mamba-cache-dtype`` says otherwise), with Mamba type
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.families.mamba import Shapes, _div, _dtype, _int
 from kvplan.model.layers import Layer, MambaLayer, MLALayer
+from kvplan.records import record
 from kvplan.releases import Release
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LinearAttentionLayer(MambaLayer):
     """Lightning attention's state: ``num_heads / tp`` matrices of ``head_dim x head_dim``."""
 

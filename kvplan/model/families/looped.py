@@ -11,12 +11,11 @@ pass by pass).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.config import Config, attention_heads, layer_types, tokens, value
 from kvplan.model.families.dense import attention, global_window
 from kvplan.model.layers import AttentionLayer, Layer, SlidingWindowLayer
+from kvplan.records import record
 from kvplan.releases import Release
 
 
@@ -66,12 +65,12 @@ class _OneRank:
             raise PlannerRefusal(message, "serve it with --tensor-parallel-size 1", vllm_message=message)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class OneRankAttentionLayer(_OneRank, AttentionLayer):
     """Full attention of a model that runs on one TP rank only (Dory)."""
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class OneRankSlidingWindowLayer(_OneRank, SlidingWindowLayer):
     """Sliding-window attention of a model that runs on one TP rank only (Dory)."""
 
