@@ -179,11 +179,18 @@ def first_difference(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -
 
 
 def vllm_groups(result: dict[str, Any]) -> list[list[tuple[str, ...]]]:
-    """Per PP stage (one worker each): its KV cache groups' layer names, sorted."""
-    return [
-        sorted(tuple(g["layer_names"]) for g in worker["kv_cache_groups"] if g["layer_names"])
-        for worker in result["planner"]["workers"]
-    ]
+    """Per PP stage (one worker each): its KV cache groups' layer names, sorted.
+
+    A compacted fixture names a group's layers by their positions in the stage's
+    layer list (``layers``) instead of by name (``layer_names``)."""
+    out = []
+    for rank, worker in enumerate(result["planner"]["workers"]):
+        names = result["stages"][rank]["kv_cache_spec"]["layers"] if rank < len(result["stages"]) else []
+        groups = [
+            g.get("layer_names") or [names[i] for i in g.get("layers", [])] for g in worker["kv_cache_groups"]
+        ]
+        out.append(sorted(tuple(g) for g in groups if g))
+    return out
 
 
 def kvplan_groups(plan: api.Plan) -> list[list[tuple[str, ...]]]:

@@ -19,7 +19,15 @@ from kvplan.inputs.models import ModelInput
 from kvplan.model.config import LENGTH_KEYS, Config, read_as, value
 from kvplan.model.defaults import TEXT_DEFAULTS
 from kvplan.model.layers import ModelDescription
-from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, NOT_DERIVED, WRAPPED_TEXT, WRAPPERS, Wrapper
+from kvplan.model.registry import (
+    ARCHITECTURES,
+    CAUSAL_LM,
+    NOT_DERIVED,
+    REFUSED,
+    WRAPPED_TEXT,
+    WRAPPERS,
+    Wrapper,
+)
 from kvplan.releases import Release, parse_version
 
 
@@ -99,6 +107,13 @@ def _available(name: str, since: str | None, until: str | None, release: Release
 
 
 def _unknown(name: str, source: str, what: str = "architecture") -> InputError:
+    if name in REFUSED:
+        return InputError(
+            f"{what} '{name}' needs a KV cache kind kvplan does not derive: {REFUSED[name]}",
+            source=source,
+            field="architectures",
+            hint="describe its layers explicitly with a `layers:` section (see README)",
+        )
     why = f": {NOT_DERIVED[name]}" if name in NOT_DERIVED else ""
     return InputError(
         f"{what} '{name}' is not one kvplan can derive{why}",

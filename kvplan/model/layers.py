@@ -9,12 +9,13 @@ are simply absent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from math import prod
 from typing import Any, ClassVar
 
 from kvplan.dtypes import dtype_size
 from kvplan.errors import InputError
+from kvplan.records import record
 
 
 def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
@@ -44,7 +45,7 @@ def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
     return 1
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Layer:
     """One KV-cache-holding layer of the whole model."""
 
@@ -55,13 +56,16 @@ class Layer:
     def check_tp(self, tp: int) -> None:
         """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
 
+    def check_pp(self, pp: int) -> None:
+        """Raise when the model this layer belongs to cannot run on ``pp`` pipeline stages."""
+
     @property
     def kv_sharing_target(self) -> str | None:
         """The layer whose KV cache this one reads (None: it keeps its own)."""
         return None
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class AttentionLayer(Layer):
     """Multi-head, grouped-query or multi-query attention."""
 
@@ -94,7 +98,7 @@ class AttentionLayer(Layer):
         kv_heads_per_rank(self.num_kv_heads, tp, layer=self.name)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SlidingWindowLayer(AttentionLayer):
     """Attention over the last ``sliding_window`` tokens."""
 
@@ -102,14 +106,23 @@ class SlidingWindowLayer(AttentionLayer):
     sliding_window: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
+class SinkAttentionLayer(AttentionLayer):
+    """Full attention that also attends to ``sink_len`` learned sink tokens kept in
+    blocks of their own (openPangu's static sink attention)."""
+
+    kind: ClassVar[str] = "sink_full"
+    sink_len: int = 0
+
+
+@record(frozen=True, eq=False)
 class CrossAttentionLayer(AttentionLayer):
     """An encoder-decoder model's cross attention over the encoder's output."""
 
     kind: ClassVar[str] = "cross_attention"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ChunkedLocalLayer(AttentionLayer):
     """Attention inside chunks of ``attention_chunk_size`` tokens."""
 
@@ -117,7 +130,7 @@ class ChunkedLocalLayer(AttentionLayer):
     attention_chunk_size: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SharedKVLayer(Layer):
     """An attention layer that reads the KV cache of an earlier layer, ``target``
     (vLLM's ``kv_sharing_target_layer_name``): no spec and no pages of its own; on
@@ -131,7 +144,7 @@ class SharedKVLayer(Layer):
         return self.target
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MLALayer(Layer):
     """Multi-head latent attention: one row of ``kv_lora_rank + qk_rope_head_dim``,
     the same on every TP rank (vLLM does not shard the latent cache)."""
@@ -151,7 +164,7 @@ class MLALayer(Layer):
     index_group_leader: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MLAIndexerLayer(Layer):
     """DeepSeek Sparse Attention's lightning-indexer key cache: one uint8 row of
     ``head_size`` bytes per token (``index_head_dim`` fp8 values and one 4-byte
@@ -161,7 +174,7 @@ class MLAIndexerLayer(Layer):
     head_size: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MambaLayer(Layer):
     """Recurrent state whose per-rank shapes are given (or computed by a subclass).
 
@@ -198,7 +211,7 @@ class MambaLayer(Layer):
         return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ModelDescription:
     """Everything kvplan knows about a model before serving options apply."""
 

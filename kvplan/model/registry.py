@@ -13,11 +13,13 @@ An architecture in neither table is refused by name, never guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
+from kvplan.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Entry:
     """A text architecture kvplan derives.
 
@@ -45,7 +47,7 @@ class Entry:
     model_type: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Wrapper:
     """An architecture that wraps a text backbone (vLLM's ``init_vllm_registered_model``).
 
@@ -567,6 +569,58 @@ _MULTIMODAL_OWN_TEXT: dict[str, Entry] = {
     ),
 }
 
+# Architectures first registered from vLLM 0.12 on, each on a family module of its own
+# kind: several caches a layer (families/looped.py), per-layer windows and head sizes
+# (families/per_layer.py).
+# What the config classes fill in for keys a config.json omits (the keys the derivers
+# read): vLLM's DoryConfig (transformers_utils/configs/dory.py), transformers 5.20's
+# HrmTextConfig (models/hrm_text/configuration_hrm_text.py).
+_DORY_DEFAULTS: dict[str, Any] = {
+    **_geometry(72, 16, 2560, 8192, **{_KV: 4, _HD: 256, _SW: 1024}),
+    "n_input_layers": 0,
+    "n_output_layers": 0,
+    "n_recurrent_loops": 1,
+    "recurrent_kv_cache_mode": "per_loop",
+}
+_HRM_TEXT_DEFAULTS: dict[str, Any] = {
+    **_geometry(16, 12, 1536, 2048, **{_HD: 128}),
+    "H_cycles": 2,
+    "L_cycles": 3,
+}
+
+_NEWER: dict[str, Entry] = {
+    "IQuestLoopCoderForCausalLM": Entry(
+        "several caches per layer", "looped:iquest_loopcoder", since="0.14.0"
+    ),
+    "DoryForCausalLM": Entry(
+        "several caches per layer",
+        "looped:dory",
+        since="0.33.0",
+        defaults=_DORY_DEFAULTS,
+        model_type="dory",
+        layers_key="derived",
+    ),
+    "HrmTextForCausalLM": Entry(
+        "several caches per layer",
+        "looped:hrm_text",
+        since="0.24.0",
+        defaults=_HRM_TEXT_DEFAULTS,
+        model_type="hrm_text",
+        layers_key="derived",
+    ),
+    "Plamo3ForCausalLM": Entry("sliding-window hybrid", "per_layer:plamo3", since="0.12.0"),
+    "Rnj1ForCausalLM": Entry("sliding-window hybrid", "per_layer:rnj1", since="0.20.0"),
+    "DomynEdgeForCausalLM": Entry("sliding-window hybrid", "per_layer:domyn_edge", since="0.33.0"),
+    "Step3p5ForCausalLM": Entry("sliding-window hybrid", "per_layer:step3p5", since="0.15.1"),
+    "AliceAIForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:alice_ai", since="0.33.0"),
+    "BailingMoeV3ForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:bailing_moe_v3", since="0.28.0"),
+    "BailingMoeV2_5ForCausalLM": Entry(
+        "linear-attention hybrid", "lightning:bailing_moe_v2_5", since="0.17.0"
+    ),
+    # openpangu.py's decoder (PanguEmbedded's), with MoE MLPs: GQA, or sink attention
+    "PanguProMoEV2ForCausalLM": _dense("dense:openpangu", since="0.14.0"),
+}
+
 ARCHITECTURES: dict[str, Entry] = {
     **_FULL_ATTENTION,
     **_TRANSFORMERS_BACKEND,
@@ -579,6 +633,7 @@ ARCHITECTURES: dict[str, Entry] = {
     **_ENCODER_DECODER,
     **_MULTIMODAL_TEXT,
     **_MULTIMODAL_OWN_TEXT,
+    **_NEWER,
 }
 
 
@@ -867,12 +922,19 @@ _MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
     "MiniCPMOcrForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.33.0"),
 }
 
+# Wrappers first registered from vLLM 0.12 on.
+_NEWER_WRAPPERS: dict[str, Wrapper] = {
+    # hyperclovax_vision_v2.py: text_config's registered model (HyperCLOVAX, Llama, GPT-2)
+    "HCXVisionV2ForCausalLM": Wrapper(text_type="hyperclovax", since="0.18.0"),
+}
+
 WRAPPERS: dict[str, Wrapper] = {
     **_MULTIMODAL,
     **_RECURRENT_WRAPPERS,
     **_KV_SHARING_WRAPPERS,
     **_MLA_WRAPPERS,
     **_MULTIMODAL_WRAPPERS,
+    **_NEWER_WRAPPERS,
 }
 
 # Text models vLLM builds only inside a wrapper (not registered under their own
@@ -962,6 +1024,27 @@ CAUSAL_LM: dict[str, str] = {
     "exaone4": "Exaone4ForCausalLM",
     "opt": "OPTForCausalLM",
 }
+
+
+# Architectures vLLM registers whose KV cache needs a spec kind kvplan does not model:
+# name -> what is missing (vLLM's spec class and where the model builds it).  They are
+# refused with that reason, never guessed.
+_NEWER_REFUSED: dict[str, str] = {
+    "DeepseekV4ForCausalLM": (
+        "the compressed sparse attention's compressor cache "
+        "(SlidingWindowMLASpec, vllm/models/deepseek_v4/compressor.py)"
+    ),
+    "Glm5NextForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/glm5next/common/attention.py)",
+    "Qwen4ExpForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/qwen4_exp/common/qsa_cache.py)",
+    "Step5ForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/step5/nvidia/csa_tail_ring.py)",
+    **dict.fromkeys(
+        ("InklingForCausalLM", "InklingForConditionalGeneration"),
+        "the short-convolution states kept as a paged sliding-window cache (SlidingWindowSpec with "
+        "head_size_v 0, the conv streams packed into head_size, vllm/models/inkling/nvidia/sconv_swa_attn.py)",
+    ),
+}
+
+REFUSED: dict[str, str] = {**_NEWER_REFUSED}
 
 
 def known(name: str) -> bool:

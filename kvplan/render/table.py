@@ -13,7 +13,7 @@ from kvplan.render.fit import Cell, Col, Line, fits, show, table, wrap
 from kvplan.sizes import human
 from kvplan.vllm.planner import Branch, Tensor
 
-_NUM = re.compile(r"\.(\d+)\.")
+_NUM = r"\.(\d+)\."
 
 
 def compact_names(names: list[str], sep: str = ",") -> str:
@@ -27,7 +27,7 @@ def compact_names(names: list[str], sep: str = ",") -> str:
     patterns: dict[str, list[int]] = {}
     order: list[str] = []
     for name in names:
-        m = _NUM.search(name)
+        m = re.search(_NUM, name)
         if not m:
             return ", ".join(names[:3]) + (f", ... ({len(names)} layers)" if len(names) > 3 else "")
         key = name[: m.start(1)] + "{}" + name[m.end(1) :]

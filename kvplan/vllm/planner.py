@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import partial
 
 from kvplan.errors import PlannerRefusal
+from kvplan.records import record
 from kvplan.releases import Behaviour, Release
 from kvplan.vllm.specs import (
     AttentionSpec,
@@ -37,7 +38,7 @@ from kvplan.vllm.specs import (
 GiB = 1 << 30
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Group:
     """A KV cache group: layers that share one block table and one spec.
 
@@ -50,7 +51,7 @@ class Group:
     shared_layers: tuple[str, ...] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Tensor:
     """One KV cache tensor: its size in bytes and the layers that share it.
 
@@ -70,7 +71,7 @@ class Tensor:
     aliased_by: tuple[str, ...] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Branch:
     """What one sizing branch gives for one stage.
 
@@ -88,7 +89,7 @@ class Branch:
     reason: str = ""
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class StagePlan:
     """The plan of one pipeline stage (every TP rank of it is identical)."""
 
@@ -118,7 +119,7 @@ class StagePlan:
         return self.available_bytes - self.num_blocks * self.held_bytes_per_block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class FitCheck:
     """vLLM's startup check that one request of ``max_model_len`` fits."""
 
@@ -131,7 +132,7 @@ class FitCheck:
     error: str | None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Capacity:
     """The capacity report vLLM logs: tokens and maximum concurrency."""
 
@@ -142,7 +143,7 @@ class Capacity:
     log_lines: tuple[str, ...]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class PlanRequest:
     """Everything the planner needs: per-stage specs and memory, and vLLM options.
 
@@ -169,7 +170,7 @@ class PlanRequest:
     kv_sharing: Sequence[dict[str, str]] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class KVCachePlan:
     """The planner's result for one model, serving setup and release."""
 
@@ -650,7 +651,7 @@ def fit_error_text(
     )
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class _Need:
     """One memory check: a stage's need as a function of the usage, and its memory."""
 

@@ -13,7 +13,6 @@ from dataclasses import replace
 from math import lcm
 
 from kvplan.inputs.serving import Serving
-from kvplan.inputs.speculative import num_speculative_tokens
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
 from kvplan.vllm import sparse_mla
@@ -61,6 +60,7 @@ def shard_context(
 
     ``mode``: the Mamba cache mode in force (``kvplan.vllm.engine_args.mamba_cache``).
     """
+    speculative = serving.speculative_config
     has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
     has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
     mla_format = None
@@ -89,7 +89,7 @@ def shard_context(
         kv_cache_dtype=serving.kv_cache_dtype,
         mamba_cache_dtype=serving.mamba_cache_dtype,
         mamba_ssm_cache_dtype=serving.mamba_ssm_cache_dtype,
-        num_speculative_tokens=num_speculative_tokens(serving.speculative_config),
+        num_speculative_tokens=speculative.num_speculative_tokens if speculative is not None else 0,
         mla_cache_dtype=mla_format,
     )
     if has_mamba:

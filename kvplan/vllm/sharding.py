@@ -6,7 +6,6 @@ its own conversion), so callers never switch on a kind name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import singledispatch
 from math import prod
 
@@ -19,9 +18,11 @@ from kvplan.model.layers import (
     MambaLayer,
     MLAIndexerLayer,
     MLALayer,
+    SinkAttentionLayer,
     SlidingWindowLayer,
     kv_heads_per_rank,
 )
+from kvplan.records import record
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
     CrossAttentionSpec,
@@ -29,11 +30,12 @@ from kvplan.vllm.specs import (
     KVCacheSpec,
     MambaSpec,
     MLAAttentionSpec,
+    SinkFullAttentionSpec,
     SlidingWindowSpec,
 )
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ShardContext:
     """How one worker holds a layer: TP size, block sizes and cache dtypes.
 
@@ -66,6 +68,8 @@ class ShardContext:
     mamba_checkpoint_grid: int | None = None
 
 
+# Each kind is registered by name: inferring it from the annotation would evaluate
+# every registered function's annotations (typing.get_type_hints) on every start.
 @singledispatch
 def spec_for(layer: Layer, ctx: ShardContext) -> KVCacheSpec:
     """``layer``'s KV cache spec on one TP rank."""
@@ -82,13 +86,13 @@ def _attention_fields(layer: AttentionLayer, ctx: ShardContext) -> dict[str, obj
     }
 
 
-@spec_for.register
+@spec_for.register(AttentionLayer)
 def _full(layer: AttentionLayer, ctx: ShardContext) -> KVCacheSpec:
     head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
     return FullAttentionSpec(**_attention_fields(layer, ctx), head_size_v=head_v)  # type: ignore[arg-type]
 
 
-@spec_for.register
+@spec_for.register(SlidingWindowLayer)
 def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
     head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
     return SlidingWindowSpec(
@@ -98,12 +102,22 @@ def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(SinkAttentionLayer)
+def _sink(layer: SinkAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
+    head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
+    return SinkFullAttentionSpec(
+        **_attention_fields(layer, ctx),  # type: ignore[arg-type]
+        head_size_v=head_v,
+        sink_len=layer.sink_len,
+    )
+
+
+@spec_for.register(CrossAttentionLayer)
 def _cross(layer: CrossAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
     return CrossAttentionSpec(**_attention_fields(layer, ctx))  # type: ignore[arg-type]
 
 
-@spec_for.register
+@spec_for.register(ChunkedLocalLayer)
 def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     return ChunkedLocalAttentionSpec(
         **_attention_fields(layer, ctx),  # type: ignore[arg-type]
@@ -111,7 +125,7 @@ def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(MLALayer)
 def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     # One latent row per token, the same on every TP rank: vLLM does not shard it.
     return MLAAttentionSpec(
@@ -126,7 +140,7 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(MLAIndexerLayer)
 def _mla_indexer(layer: MLAIndexerLayer, ctx: ShardContext) -> KVCacheSpec:
     # The indexer's key cache: uint8 rows whatever the KV cache dtype, one head on every rank.
     return MLAAttentionSpec(
@@ -183,7 +197,7 @@ def prefill_checkpoint(layer: MambaLayer, ctx: ShardContext) -> tuple[int, int |
     return 0, None
 
 
-@spec_for.register
+@spec_for.register(MambaLayer)
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
     shapes, dtypes = mamba_state(layer, ctx)
     checkpoint_blocks, checkpoint_alignment = prefill_checkpoint(layer, ctx)

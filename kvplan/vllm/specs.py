@@ -12,12 +12,13 @@ dataclasses, because the planner groups layers by equal specs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from math import prod
 from operator import attrgetter
 from typing import Any, ClassVar
 
 from kvplan.dtypes import dtype_size
+from kvplan.records import record
 
 
 def cdiv(a: int, b: int) -> int:
@@ -25,7 +26,7 @@ def cdiv(a: int, b: int) -> int:
     return -(a // -b)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Usage:
     """What a request may need, as the planner's memory checks see it.
 
@@ -73,7 +74,7 @@ def _getter(cls: type) -> Any:
     return getter
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class KVCacheSpec:
     """The KV cache format of one layer on one worker (equal when type and every field are)."""
 
@@ -137,7 +138,7 @@ class KVCacheSpec:
         return self
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class AttentionSpec(KVCacheSpec):
     """A K and a V row per token and KV head (``page_size_padded`` may pad it)."""
 
@@ -176,7 +177,7 @@ class AttentionSpec(KVCacheSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class FullAttentionSpec(AttentionSpec):
     """Every token of the request is kept.
 
@@ -219,7 +220,31 @@ class FullAttentionSpec(AttentionSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
+class SinkFullAttentionSpec(FullAttentionSpec):
+    """Full attention behind ``sink_len`` learned sink tokens (openPangu's static sink
+    attention, vLLM's ``SinkFullAttentionSpec``).
+
+    Page and per-request memory are those of full attention: the sink's K and V
+    live in ``sink_len / block_size`` blocks the KV cache manager sets aside when
+    the scheduler starts, after the planner has sized the pool.
+    """
+
+    kind: ClassVar[str] = "sink_full"
+    sink_len: int = 0
+
+    def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
+        specs: list[KVCacheSpec] = [self, *others]
+        full = [s for s in specs if isinstance(s, FullAttentionSpec) and not isinstance(s, MLAAttentionSpec)]
+        if len(full) != len(specs):
+            raise SpecMergeError("all layers in one group must be full attention")
+        if any(s._attention_fields() != self._attention_fields() for s in full):
+            raise SpecMergeError("all attention layers in one group must have one spec")
+        # vLLM keeps the first layer's sink length.
+        return self
+
+
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class MLAAttentionSpec(FullAttentionSpec):
     """Multi-head latent attention: one latent row per token, no separate V.
 
@@ -266,7 +291,7 @@ class MLAAttentionSpec(FullAttentionSpec):
         return self
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class SlidingWindowSpec(AttentionSpec):
     """Only the last ``sliding_window`` tokens (plus the batch being computed) are kept."""
 
@@ -298,7 +323,7 @@ class SlidingWindowSpec(AttentionSpec):
         return replace(full, head_size_v=self.head_size_v) if self.head_size_v is not None else full
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class ChunkedLocalAttentionSpec(AttentionSpec):
     """Attention within chunks of ``attention_chunk_size`` tokens (Llama 4)."""
 
@@ -316,7 +341,7 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
         return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class CrossAttentionSpec(AttentionSpec):
     """An encoder-decoder model's cross attention: K and V of the encoder's output,
     kept for the scheduler's encoder budget rather than for ``max_model_len``
@@ -328,7 +353,7 @@ class CrossAttentionSpec(AttentionSpec):
         return cdiv(usage.max_num_encoder_input_tokens, self.block_size) * self.page_size_bytes
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class MambaSpec(KVCacheSpec):
     """Recurrent state (Mamba, gated delta net, ...): a fixed size per request.
 
@@ -383,7 +408,7 @@ class MambaSpec(KVCacheSpec):
         )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class UniformTypeSpecs(KVCacheSpec):
     """Layers of one type but different sizes, kept in one group (vLLM's
     ``UniformTypeKVCacheSpecs``).  A "page" is the sum of every layer's page:

@@ -15,12 +15,13 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.api import Plan
 from kvplan.errors import KvplanError, NoDeviceError
+from kvplan.records import record
 from kvplan.vllm.specs import KVCacheSpec, MambaSpec
 
 META_BUILD = Path(__file__).with_name("vllm_meta.py")
@@ -32,6 +33,7 @@ _KINDS = {
     "ChunkedLocalAttentionSpec": "chunked_local",
     "MLAAttentionSpec": "mla",
     "MambaSpec": "mamba",
+    "SinkFullAttentionSpec": "sink_full",
 }
 _MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
 # kvplan's serving options that are vLLM engine arguments of the same name.
@@ -53,7 +55,7 @@ class VllmMissing(NoDeviceError):
     """vLLM or torch is not importable here (exit code 3, like a missing device)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One compared figure: what kvplan says, what vLLM says, and whether they agree."""
 
@@ -63,7 +65,7 @@ class Row:
     same: bool
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Verification:
     """Every compared figure of one plan, and vLLM's environment."""
 
@@ -120,7 +122,7 @@ def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
     out.update(
         num_kv_heads=spec.get("num_kv_heads"), head_size=spec.get("head_size"), dtype=spec.get("dtype")
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if spec.get(name) is not None:
             out[name] = spec[name]
     return out
@@ -148,7 +150,7 @@ def kvplan_layer(spec: KVCacheSpec) -> dict[str, Any]:
         head_size=getattr(spec, "head_size", None),
         dtype=getattr(spec, "dtype", None),
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if getattr(spec, name, None) is not None:
             out[name] = getattr(spec, name)
     return out

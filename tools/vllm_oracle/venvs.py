@@ -64,10 +64,19 @@ SKIP_PREFIXES = ("nvidia-",)
 TRANSFORMERS = {
     "0.10.2": "transformers==4.56.2",
     "0.11.0": "transformers==4.57.1",
+    "0.12.0": "transformers==4.57.6",
+    "0.14.0": "transformers==4.57.6",
     "0.15.1": "transformers==4.57.6",
+    "0.17.0": "transformers==4.57.6",
+    "0.18.0": "transformers==4.57.6",
     "0.19.1": "transformers==4.57.6",
+    "0.20.0": "transformers==5.6.2",
     "0.23.0": "transformers==5.6.2",
+    "0.24.0": "transformers==5.6.2",
+    "0.26.0": "transformers==5.6.2",
     "0.28.0": "transformers==5.10.4",
+    "0.29.0": "transformers==5.10.4",
+    "0.30.0": "transformers==5.10.4",
     "0.32.0": "transformers==5.19.0",
 }
 # Packages a release imports at model-building time whose wheel is pure Python

@@ -20,12 +20,12 @@ token):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.dtypes import canonical_dtype
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.layers import AttentionLayer, Layer, MambaLayer
+from kvplan.records import record
 
 Shapes = tuple[tuple[int, ...], ...]
 
@@ -36,7 +36,7 @@ def _div(a: int, tp: int, what: str) -> int:
     return a // tp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mamba1Layer(MambaLayer):
     """Mamba (v1) mixer: Jamba, Mamba, FalconMamba."""
 
@@ -50,7 +50,7 @@ class Mamba1Layer(MambaLayer):
         return ((self.d_conv - 1, inner), (inner, self.d_state)), (self.state_dtype, self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mamba2Layer(MambaLayer):
     """Mamba2 mixer: Nemotron-H, Granite 4.0 H, Falcon-H1, Mamba2, Zamba2.
 
@@ -78,7 +78,7 @@ class Mamba2Layer(MambaLayer):
         return shapes, (self.conv_dtype, self.ssm_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GatedDeltaNetLayer(MambaLayer):
     """Gated delta net linear attention (Qwen3-Next, Qwen3.5, OLMo hybrid); its conv
     state has a row per speculative token in every release that serves it."""
@@ -108,7 +108,7 @@ class GatedDeltaNetLayer(MambaLayer):
         return shapes, (self.state_dtype, self.ssm_dtype or self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KDALayer(MambaLayer):
     """Kimi delta attention (Kimi-Linear, Bailing V3): conv over q, k and v plus a
     recurrent state of ``head_dim x head_dim`` per head.
@@ -137,7 +137,7 @@ class KDALayer(MambaLayer):
         return (conv, recurrent), (self.conv_dtype, self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ShortConvLayer(MambaLayer):
     """LFM2's gated short convolution: one conv state of ``dim`` channels."""
 
