@@ -867,9 +867,10 @@ def create_config(case: dict[str, Any]):
     args = dict(case.get("args") or {})
     args.setdefault("tensor_parallel_size", case.get("tp", 1))
     args.setdefault("pipeline_parallel_size", case.get("pp", 1))
+    # No tokenizer unless the case asks for one (models that read token ids from it).
+    args.setdefault("skip_tokenizer_init", True)
     engine_args = EngineArgs(
         model=str(case["config_dir"]),
-        skip_tokenizer_init=True,
         load_format="dummy",
         **args,
     )
