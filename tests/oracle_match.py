@@ -4,7 +4,7 @@ A fixture ``tests/oracle/fixtures/<family>/vllm-<version>.json`` holds what a
 vLLM release itself built for each case of ``tests/oracle/cases/<family>.json``
 (vLLM's VllmConfig and model on the meta device, every layer's
 ``get_kv_cache_spec``, and the planner's groups and block count), produced by
-``tools/vllm_oracle/meta_build.py`` inside that release's environment.  The
+``kvplan/workflows/vllm_meta.py`` inside that release's environment.  The
 helpers here turn both sides into the same plain dicts, field by field, so a
 test can assert equality and print the first difference.
 """

@@ -28,7 +28,7 @@ TORCH = "torch==2.13.0"
 TRITON = "triton==3.8.0"
 # torchvision of the same torch release, for the multimodal model modules'
 # imports; --no-deps so that it cannot pull another torch.  Its compiled ops
-# cannot load beside the CPU torch; meta_build.py copes with that.
+# cannot load beside the CPU torch; kvplan/workflows/vllm_meta.py copes with that.
 TORCHVISION = "torchvision==0.28.0"
 
 # Distributions never installed: CUDA kernels and runtimes, torch companions
