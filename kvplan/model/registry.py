@@ -334,23 +334,18 @@ _FULL_ATTENTION: dict[str, Entry] = {
         attn="self_attention.attn",
         keys={"hidden_size": "n_embed"},
     ),
-    "ChatGLMModel": _dense(
-        cls="chatglm",
-        head="hidden",
-        kv="chatglm",
-        window="model",
-        prefix="transformer.encoder.layers",
-        attn="self_attention.attn",
-        keys={"num_hidden_layers": "num_layers"},
-    ),
-    "ChatGLMForConditionalGeneration": _dense(
-        cls="chatglm",
-        head="hidden",
-        kv="chatglm",
-        window="model",
-        prefix="transformer.encoder.layers",
-        attn="self_attention.attn",
-        keys={"num_hidden_layers": "num_layers"},
+    # ChatGLM's two names are one vLLM model class
+    **dict.fromkeys(
+        ("ChatGLMModel", "ChatGLMForConditionalGeneration"),
+        _dense(
+            cls="chatglm",
+            head="hidden",
+            kv="chatglm",
+            window="model",
+            prefix="transformer.encoder.layers",
+            attn="self_attention.attn",
+            keys={"num_hidden_layers": "num_layers"},
+        ),
     ),
     # Llama attention on the blocks whose attention is not a no-op
     "DeciLMForCausalLM": _dense("dense:decilm"),
