@@ -120,6 +120,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "return True",
     ),
     Mutant(
+        "kv-heads-not-replicated",
+        "when TP exceeds the KV heads a rank keeps none (heads // tp) instead of one replicated head",
+        "kvplan/model/layers.py",
+        "            hint=f\"layer {layer}\",\n        )\n    return 1\n",
+        "            hint=f\"layer {layer}\",\n        )\n    return 0\n",
+    ),
+    Mutant(
+        "wrapper-prefix-dropped",
+        "a multimodal wrapper's layers keep the text model's own names (no language_model. prefix)",
+        "kvplan/model/describe.py",
+        'prefix = {"prefix": _nested(wrapper.prefix, entry.options.get("prefix"))}',
+        "prefix = {}",
+    ),
+    Mutant(
+        "text-config-defaults-ignored",
+        "keys a wrapper's text section leaves out are not filled from its config class's defaults",
+        "kvplan/model/describe.py",
+        "    defaults = TEXT_DEFAULTS.get(model_type, {}) if isinstance(model_type, str) else {}\n    text = {",
+        "    defaults = {}\n    text = {",
+    ),
+    Mutant(
         "mla-sharded-by-tp",
         "the MLA latent row is split over TP ranks instead of replicated",
         "kvplan/vllm/sharding.py",
