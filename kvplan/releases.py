@@ -63,7 +63,8 @@ class Behaviour:
         in ``align`` mode (0.26+).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
     mla_block_size_blackwell: the default MLA backend's block size on
-        Blackwell (CUTLASS MLA 128 up to 0.17, FlashInfer MLA 32 from 0.18);
+        Blackwell (16 in 0.10.0, whose default is not CUTLASS MLA; CUTLASS MLA
+        128 from 0.10.1 up to 0.17, FlashInfer MLA 32 from 0.18);
         ``..._nope128`` for a model with a 128-wide nope head (FlashInfer MLA
         takes it from 0.15, with 64-token blocks, until 0.18).
     error_style: which wording of the max_model_len error.
@@ -143,6 +144,9 @@ class Behaviour:
     mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
         take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
     mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    v1_recurrent: the V1 engine serves models with recurrent state by default
+        (0.10.2+; before, ``EngineArgs._is_v1_supported_oracle`` sends a model
+        with inner state to the V0 engine unless VLLM_USE_V1=1 is set).
     mamba_cache_modes: the values ``--mamba-cache-mode`` takes (0.15+; empty before).
     mamba_cache_mode_ignored: the flag is deprecated and has no effect: the
         mode follows prefix caching (0.33).
@@ -283,6 +287,7 @@ class Behaviour:
     mamba_prefix_caching: str = "off"
     mamba_all_archs: frozenset[str] = frozenset()
     mamba2_spec_rows: bool = False
+    v1_recurrent: bool = False
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
     short_conv_spec_rows: bool = False
@@ -348,7 +353,10 @@ _MAMBA_ALL = frozenset(
 # kv_cache_planning.py), kv_cache_interface.py and config code.  Each row
 # applies from that release on, on top of the rows before it.
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
-    ("0.10.0", {}),
+    # 0.10.0's CUDA platform picks CUTLASS MLA on Blackwell only when VLLM_ATTENTION_BACKEND
+    # asks for it, so the default MLA backend there keeps 16-token blocks; 0.10.1 forces it
+    ("0.10.0", {"mla_block_size_blackwell": 16, "mla_block_size_blackwell_nope128": 16}),
+    ("0.10.1", {"mla_block_size_blackwell": 128, "mla_block_size_blackwell_nope128": 128}),
     (
         "0.11.0",
         {
@@ -620,7 +628,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
 # applied like _CHANGES, on fields of their own.
 _ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
-    ("0.10.2", {"dcp_flag": True}),
+    ("0.10.2", {"dcp_flag": True, "v1_recurrent": True}),
     (
         "0.11.1",
         {

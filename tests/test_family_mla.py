@@ -17,6 +17,7 @@ from kvplan.api import plan
 from kvplan.errors import InputError
 from kvplan.model.families.mla import skips_indexer
 from kvplan.releases import resolve_release
+from tools.oracle_oldest import extra_runs
 
 RELEASES = ("0.33.0", "0.19.1")
 
@@ -40,7 +41,13 @@ def _marked(params_: list[Any]) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize(("version", "case"), _marked(params("mla", RELEASES)))
+# every case on the releases it lists, and on the oldest release serving its architecture
+RUNS = params("mla", RELEASES) + [
+    pytest.param(v, c, id=f"{v}-{c['id']}") for v, c in extra_runs("mla", RELEASES)
+]
+
+
+@pytest.mark.parametrize(("version", "case"), _marked(RUNS))
 def test_layers_groups_and_blocks_equal_vllms(version: str, case: dict[str, Any]) -> None:
     compare("mla", version, case)
 

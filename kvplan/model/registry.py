@@ -31,6 +31,10 @@ class Entry:
     ``keys``: config-key aliases (kvplan's name -> the config's);
     ``defaults``: the config class's values for omitted keys, applied when
     the config's ``model_type`` is ``model_type`` (or names none).
+    ``registered``: the first release whose registry lists the name itself, where
+    a wrapper built it as its text model before (``since`` then says from when).
+    ``v1_since``: the first release whose V1 engine builds it, where older ones mark
+    the model class V0-only (``SupportsV0Only``: V1 refuses it; kvplan plans V1).
     """
 
     family: str
@@ -43,6 +47,8 @@ class Entry:
     keys: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     model_type: str | None = None
+    registered: str | None = None
+    v1_since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,7 @@ def _dense(
     since: str | None = None,
     until: str | None = None,
     keys: dict[str, str] | None = None,
+    v1_since: str | None = None,
     **options: Any,
 ) -> Entry:
     """A name served by one of vLLM's dense model files (``families/dense.py``); ``cls``:
@@ -200,6 +207,7 @@ def _dense(
         keys=keys or {},
         defaults=CLASS_DEFAULTS[cls] if cls else {},
         model_type=cls,
+        v1_since=v1_since,
     )
 
 
@@ -249,7 +257,9 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "Ernie4_5_MoeForCausalLM": _dense(cls="ernie4_5_moe", window="model"),
     "Glm4ForCausalLM": _dense(cls="glm4", window="model"),
     "NemotronForCausalLM": _dense(cls="nemotron", window="model"),
-    "SolarForCausalLM": _dense(window="model"),
+    # 0.10.0 reads the config with vLLM's own SolarConfig (vllm/transformers_utils/configs/
+    # solar.py), whose sliding_window defaults to 2047; 0.10.1 dropped that class
+    "SolarForCausalLM": _dense(window="model", before={"0.10.1": {"defaults": {"sliding_window": 2047}}}),
     "Qwen3MoeForCausalLM": _dense(cls="qwen3_moe", window="model"),
     "MiniMaxM2ForCausalLM": _dense(cls="minimax_m2", since="0.11.1", window="model"),
     "HYV3ForCausalLM": _dense(cls="hy_v3", since="0.20.0", window="model"),
@@ -298,8 +308,10 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "GPT2LMHeadModel": _dense(cls="gpt2", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
     "GPTJForCausalLM": _dense(cls="gptj", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
     "OPTForCausalLM": _dense(cls="opt", **_MHA, prefix="model.decoder.layers"),
+    # V0-only before 0.10.2 (bloom.py: SupportsV0Only)
     "BloomForCausalLM": _dense(
         cls="bloom",
+        v1_since="0.10.2",
         **_MHA,
         prefix="transformer.h",
         attn="self_attention.attn",
@@ -366,6 +378,8 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
         "gpt_bigcode",
         moved="0.25.0",
         native={**_MHA, "kv": "falcon", "prefix": "transformer.h", "attn": "attn.attn"},
+        # gpt_bigcode.py built its model under an empty prefix in 0.10.0 (".h.{i}.attn.attn")
+        native_before={"0.10.1": {"prefix": ".h"}},
         prefix="model.h",
         attn="attn",
         kv="falcon",
@@ -474,13 +488,14 @@ _SLIDING_WINDOW: dict[str, Entry] = {
 }
 
 _CHUNKED_LOCAL: dict[str, Entry] = {
-    "Llama4ForCausalLM": Entry("chunked local", "chunked:llama4"),
+    # built by mllama4.py from 0.10.0, registered from 0.10.1
+    "Llama4ForCausalLM": Entry("chunked local", "chunked:llama4", registered="0.10.1"),
 }
 
 _MLA: dict[str, Entry] = {
     **_entries("mla", "mla:deepseek", ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM")),
     "MistralLarge3ForCausalLM": Entry("mla", "mla:deepseek", since="0.12.0"),
-    "Glm4MoeLiteForCausalLM": Entry("mla", "mla:deepseek", since="0.15.1"),
+    "Glm4MoeLiteForCausalLM": Entry("mla", "mla:deepseek", since="0.15.0"),
     "AXK1ForCausalLM": Entry("mla", "mla:deepseek", since="0.17.0"),
     "PanguUltraMoEForCausalLM": Entry("mla", "mla:always_mla", since="0.11.1"),
     "SarvamMLAForCausalLM": Entry("mla", "mla:always_mla", since="0.18.0"),
@@ -495,23 +510,29 @@ _MLA_SPARSE: dict[str, Entry] = {
 }
 
 _RECURRENT: dict[str, Entry] = {
-    "Qwen3NextForCausalLM": Entry("linear-attention hybrid", "mamba:qwen3_next"),
+    "Qwen3NextForCausalLM": Entry("linear-attention hybrid", "mamba:qwen3_next", since="0.10.2"),
+    # qwen3_5.py's text models, built by the Qwen3.5 wrappers from 0.17 and registered from 0.27
     **_entries(
         "linear-attention hybrid",
         "mamba:qwen3_next",
         ("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"),
         since="0.17.0",
+        registered="0.27.0",
     ),
     "NemotronHForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h"),
     # The same vLLM class; per-layer block_configs need the checkpoint's own config code.
     "NemotronHPuzzleForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h", {"puzzle": True}, since="0.16.0"),
     "GraniteMoeHybridForCausalLM": Entry("mamba hybrid", "mamba:granite_h"),
-    "JambaForCausalLM": Entry("mamba hybrid", "mamba:jamba"),
+    # JambaForCausalLM and MambaForCausalLM (FalconMamba's class too) are V0-only in 0.10.0
+    # (jamba.py, mamba.py: SupportsV0Only)
+    "JambaForCausalLM": Entry("mamba hybrid", "mamba:jamba", v1_since="0.10.1"),
     "FalconH1ForCausalLM": Entry("mamba hybrid", "mamba:falcon_h1"),
     # Their configs name no length: vLLM then takes 2048 tokens (config/model.py, default_max_len).
     "Mamba2ForCausalLM": Entry("attention-free (mamba2)", "mamba:mamba2_only", max_len=2048),
-    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
-    "FalconMambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
+    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048, v1_since="0.10.1"),
+    "FalconMambaForCausalLM": Entry(
+        "attention-free (mamba)", "mamba:mamba1_only", max_len=2048, v1_since="0.10.1"
+    ),
     "Zamba2ForCausalLM": Entry("mamba hybrid", "recurrent:zamba2", max_len=4096),
     "OlmoHybridForCausalLM": Entry(
         "linear-attention hybrid", "recurrent:olmo_hybrid", since="0.18.0", max_len=65536
@@ -529,7 +550,8 @@ _KV_SHARING: dict[str, Entry] = {
 }
 
 _ENCODER_DECODER: dict[str, Entry] = {
-    "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper"),
+    # V0-only before 0.10.2 (whisper.py: SupportsV0Only)
+    "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper", v1_since="0.10.2"),
 }
 
 # Multimodal architectures that build their own text model (not a registered one).
@@ -673,7 +695,7 @@ _MULTIMODAL: dict[str, Wrapper] = {
     "GraniteSpeechPlusForConditionalGeneration": Wrapper(text_type="granite", since="0.23.0"),
     "OpenVLAForActionPrediction": Wrapper(text_type="llama", since="0.22.0"),
     "Cohere2VisionForConditionalGeneration": Wrapper(text_type="cohere2", since="0.10.1"),
-    "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.1"),
+    "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.0"),
     "InternVLForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
     "InternS1ForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.1"),
     # InternVL-style configs keep the text model under llm_config (vLLM maps it
@@ -728,7 +750,7 @@ _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
 
 _MLA_WRAPPERS: dict[str, Wrapper] = {
     "KimiVLForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM"),
-    "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.1"),
+    "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.0"),
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
 
