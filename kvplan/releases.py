@@ -91,8 +91,9 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
-    gdn_mamba_type: the name a gated delta net's state reports as its Mamba
-        type (``linear_attention`` before 0.12, ``gdn_attention`` from 0.12).
+    gdn_mamba_type: the name a gated delta net's (and Kimi delta attention's)
+        state reports as its Mamba type (``linear_attention`` before 0.12,
+        ``gdn_attention`` from 0.12).
     attention_layers_first: the model runner collects every attention layer's
         spec first and the Mamba layers' after them (<= 0.11.0; model order
         from 0.11.1), which orders the groups and tensors.

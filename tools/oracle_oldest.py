@@ -84,14 +84,57 @@ SUBSTITUTES: dict[str, tuple[str, str]] = {}
 # Architectures whose cases the harness cannot run on their first release:
 # name -> (release checked instead, why).
 _NO_CONFIG_CLASS = (
-    "{t}'s config class is neither in transformers {tf} nor among vLLM {v}'s own configs "
-    "(vllm/transformers_utils/config.py, _CONFIG_REGISTRY); the published checkpoint brings "
-    "its own (auto_map, --trust-remote-code), which the case's folder does not hold"
+    "{t}'s config class is neither in transformers {tf} (the oracle environment's) nor among "
+    "vLLM {v}'s own configs (vllm/transformers_utils/config.py, _CONFIG_REGISTRY)"
 )
+# where the published checkpoint carries the config class itself
+_REMOTE_CODE = "; the published checkpoint brings its own (auto_map), which the case's folder does not hold"
+# where a later transformers has it
+_LATER_TRANSFORMERS = "; the release accepts a later transformers that has it"
 MOVED: dict[str, tuple[str, str]] = {
-    "DeepseekV2ForCausalLM": (
-        "0.10.2",
-        _NO_CONFIG_CLASS.format(t="deepseek_v2", tf="4.53.3", v="0.10.0"),
+    **{
+        name: ("0.10.1", _NO_CONFIG_CLASS.format(t=model_type, tf="4.53.3", v="0.10.0") + _LATER_TRANSFORMERS)
+        for name, model_type in (
+            ("DeepseekV2ForCausalLM", "deepseek_v2"),
+            ("Ernie4_5_MoeForCausalLM", "ernie4_5_moe"),
+            ("Glm4MoeForCausalLM", "glm4_moe"),
+        )
+    },
+    **{
+        name: (
+            "0.10.2",
+            _NO_CONFIG_CLASS.format(t=model_type, tf="4.53.3 and 4.55.4", v="0.10.0 and 0.10.1")
+            + _LATER_TRANSFORMERS,
+        )
+        for name, model_type in (
+            ("HunYuanDenseV1ForCausalLM", "hunyuan_v1_dense"),
+            ("HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe"),
+        )
+    },
+    "MiniCPM3ForCausalLM": (
+        "0.32.0",
+        _NO_CONFIG_CLASS.format(t="minicpm3", tf="4.53.3 to 5.10.4", v="0.10.0 to 0.28.0")
+        + _REMOTE_CODE
+        + " (the fixtures of 0.10.0, 0.10.2, 0.11.0, 0.15.1, 0.19.1, 0.23.0 and 0.28.0 hold that "
+        "refusal); the first oracle environment whose transformers has it is 0.32.0's (5.19.0)",
+    ),
+    "ApertusForCausalLM": (
+        "0.11.0",
+        "vLLM 0.10.2's Apertus build reads a tensor's value while it creates the model "
+        "(RuntimeError: Cannot copy out of meta tensor), which the meta-device build cannot give",
+    ),
+    "DeepseekV32ForCausalLM": (
+        "0.19.1",
+        "its cache is always fp8_ds_mla, and vLLM 0.11.0's KV-cache scale processing "
+        "(vllm/model_executor/layers/quantization/kv_cache.py, process_weights_after_loading) "
+        "compares the loaded scales' values, which a meta-device build has not (AssertionError); "
+        "0.11.1 to 0.19.0 not run",
+    ),
+    "MiniMaxM2ForCausalLM": (
+        "0.28.0",
+        _NO_CONFIG_CLASS.format(t="minimax_m2", tf="4.57.6", v="0.11.1 to 0.19.1")
+        + _REMOTE_CODE
+        + "; 0.23.0's environment fails to build the TP 2 case, 0.20 to 0.22 and 0.24 to 0.27 not run",
     ),
     "OPTForCausalLM": (
         "0.10.2",
@@ -101,7 +144,7 @@ MOVED: dict[str, tuple[str, str]] = {
     ),
     "CwmForCausalLM": (
         "0.23.0",
-        _NO_CONFIG_CLASS.format(t="cwm", tf="4.57.6 (0.11.0 to 0.19.x)", v="0.11.0")
+        _NO_CONFIG_CLASS.format(t="cwm", tf="4.57.1 and 4.57.6", v="0.11.0 to 0.19.1")
         + "; the first oracle environment whose transformers has it is 0.23.0's (5.6.2)",
     ),
 }
@@ -111,156 +154,94 @@ MOVED: dict[str, tuple[str, str]] = {
 # oldest-release runs (``oldest_runs``) until they are run.
 UNCHECKED: dict[str, str] = {
     "AXK1ForCausalLM": "no fixture of 0.17.0 holds its cases",
-    "AfmoeForCausalLM": "no fixture of 0.11.1 holds its cases",
-    "ApertusForCausalLM": "no fixture of 0.10.2 holds its cases",
+    "AfmoeForCausalLM": "its case's config omits layer_types, which vLLM 0.11.1's own AfmoeConfig leaves None, so afmoe.py fails subscripting it (a config writing layer_types out would build); kvplan fills the config class's pattern, as transformers 5's class does",
+    "ApertusForCausalLM": "no fixture of 0.11.0 holds its cases",
     "AquilaForCausalLM": "no fixture of 0.24.0 holds its cases",
     "AquilaModel": "no oracle case: no config under tests/oracle/configs names it",
-    "AriaForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "AudioFlamingo3ForConditionalGeneration": "no fixture of 0.13.0 holds its cases",
     "BagelForConditionalGeneration": "no fixture of 0.13.0 holds its cases",
     "BeeForConditionalGeneration": "no fixture of 0.11.1 holds its cases",
     "BloomForCausalLM": "no fixture of 0.10.2 holds its cases",
     "Cohere2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Cohere2MoeForCausalLM": "no fixture of 0.21.0 holds its cases",
-    "Cohere2VisionForConditionalGeneration": "no fixture of 0.10.1 holds its cases",
     "Cosmos3ForConditionalGeneration": "no fixture of 0.23.0 holds its cases",
-    "DeepseekV32ForCausalLM": "no fixture of 0.11.0 holds its cases",
-    "DeepseekVLV2ForCausalLM": "no fixture of 0.10.0 holds its cases",
-    "DotsOCRForCausalLM": "no fixture of 0.11.0 holds its cases",
+    "DeepseekVLV2ForCausalLM": "vLLM 0.10.0's DeepSeek-VL2 vision encoder needs timm, which the oracle environment does not install",
+    "DotsOCRForCausalLM": "the dots_ocr model type needs the checkpoint's remote configuration code, which the case's folder lacks (refused on every release run)",
     "Eagle2_5_VLForConditionalGeneration": "no fixture of 0.15.0 holds its cases",
-    "Ernie4_5ForCausalLM": "no fixture of 0.10.1 holds its cases",
-    "Ernie4_5_MoeForCausalLM": "no fixture of 0.10.0 holds its cases",
-    "Exaone4ForCausalLM": "no fixture of 0.10.0 holds its cases",
     "Exaone4_5_ForConditionalGeneration": "no fixture of 0.20.0 holds its cases",
     "ExaoneMoEForCausalLM": "no fixture of 0.32.0 holds its cases",
     "ExaoneMoeForCausalLM": "no fixture of 0.27.0 holds its cases",
-    "FalconForCausalLM": "no fixture of 0.10.0 holds its cases",
-    "FalconH1ForCausalLM": "no fixture of 0.10.2 holds its cases",
-    "FalconMambaForCausalLM": "no fixture of 0.10.2 holds its cases",
     "FireRedASR2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "FlexOlmoForCausalLM": "no fixture of 0.11.1 holds its cases",
     "FlintForCausalLM": "vLLM 0.33.0's Flint attention imports flashinfer, which the oracle environment (CPU) does not install",
     "FunASRForConditionalGeneration": "no fixture of 0.17.0 holds its cases",
     "FunAudioChatForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Gemma3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Gemma3nForCausalLM": "no fixture of 0.10.1 holds its cases",
-    "Gemma3nForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
+    "Gemma3nForConditionalGeneration": "no fixture of 0.33.0 holds its cases",
     "Gemma4ForCausalLM": "no fixture of 0.19.0 holds its cases",
     "Gemma4ForConditionalGeneration": "no fixture of 0.19.0 holds its cases",
     "Gemma4UnifiedForConditionalGeneration": "no fixture of 0.23.0 holds its cases",
-    "Glm4MoeForCausalLM": "no fixture of 0.10.0 holds its cases",
     "Glm4MoeLiteForCausalLM": "no fixture of 0.15.0 holds its cases",
     "GlmAsrForConditionalGeneration": "no fixture of 0.14.0 holds its cases",
     "GlmMoeDsaForCausalLM": "no fixture of 0.16.0 holds its cases",
-    "GptOssForCausalLM": "no fixture of 0.10.1 holds its cases",
     "Granite4VisionForConditionalGeneration": "no fixture of 0.20.0 holds its cases",
-    "GraniteMoeHybridForCausalLM": "no fixture of 0.10.2 holds its cases",
     "GraniteMoeSWAForCausalLM": "no fixture of 0.29.0 holds its cases",
     "GraniteSWAForCausalLM": "no fixture of 0.29.0 holds its cases",
-    "GraniteSpeechForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "GraniteSpeechPlusForConditionalGeneration": "no fixture of 0.23.0 holds its cases",
-    "H2OVLChatModel": "no fixture of 0.10.0 holds its cases",
     "HYV3ForCausalLM": "no fixture of 0.20.0 holds its cases",
-    "HunYuanDenseV1ForCausalLM": "no fixture of 0.10.0 holds its cases",
-    "HunYuanMoEV1ForCausalLM": "no fixture of 0.10.0 holds its cases",
     "HyperCLOVAXForCausalLM": "no fixture of 0.18.0 holds its cases",
-    "IQuestCoderForCausalLM": "no fixture of 0.14.0 holds its cases",
-    "Idefics3ForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "InternS1ForConditionalGeneration": "no fixture of 0.10.1 holds its cases",
     "InternS1ProForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
-    "InternVLChatModel": "no fixture of 0.10.0 holds its cases",
-    "InternVLForConditionalGeneration": "no fixture of 0.10.2 holds its cases",
+    "InternVLChatModel": "vLLM's InternVL processor needs a tokenizer while the config is built; the oracle runs without one (skip_tokenizer_init)",
     "IsaacForConditionalGeneration": "no fixture of 0.14.0 holds its cases",
     "Jais2ForCausalLM": "no fixture of 0.13.0 holds its cases",
     "K2HorizonForCausalLM": "no fixture of 0.30.0 holds its cases",
     "KananaVForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "KeyeForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "KeyeVL1_5ForConditionalGeneration": "no fixture of 0.10.2 holds its cases",
     "KimiK25ForConditionalGeneration": "no fixture of 0.15.0 holds its cases",
-    "KimiLinearForCausalLM": "no fixture of 0.11.1 holds its cases",
-    "KimiVLForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "LagunaForCausalLM": "no fixture of 0.21.0 holds its cases",
-    "Lfm2ForCausalLM": "no fixture of 0.10.2 holds its cases",
-    "Lfm2MoeForCausalLM": "no fixture of 0.11.1 holds its cases",
-    "Lfm2VlForConditionalGeneration": "no fixture of 0.14.0 holds its cases",
     "LightOnOCRForConditionalGeneration": "no fixture of 0.11.1 holds its cases",
     "Llama4ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Llama_Nemotron_Nano_VL": "no fixture of 0.10.0 holds its cases",
-    "LlavaForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "LlavaNextForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "LlavaNextVideoForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
+    "Llama_Nemotron_Nano_VL": "vLLM builds its vision model through AutoModel from the checkpoint's remote code, which the case's folder lacks (ModelConfig assertion on 0.10.0)",
     "LlavaOnevision2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "LlavaOnevisionForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "LongcatFlashForCausalLM": "no fixture of 0.11.0 holds its cases",
     "LongcatFlashNgramForCausalLM": "no fixture of 0.26.0 holds its cases",
-    "MambaForCausalLM": "no fixture of 0.10.2 holds its cases",
     "MellumForCausalLM": "no fixture of 0.22.1 holds its cases",
-    "MiDashengLMModel": "no fixture of 0.10.2 holds its cases",
+    "MiDashengLMModel": "vLLM's MiDashengLM module imports torchaudio, which the oracle environment does not install",
     "MiMoV2FlashForCausalLM": "no fixture of 0.14.0 holds its cases",
     "MiMoV2ForCausalLM": "no fixture of 0.21.0 holds its cases",
     "MiMoV2OmniForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "MiniCPM3ForCausalLM": "no fixture of 0.10.0 holds its cases",
-    "MiniCPMO": "no fixture of 0.10.0 holds its cases",
-    "MiniCPMV": "no fixture of 0.10.0 holds its cases",
     "MiniCPMV4_6ForConditionalGeneration": "no fixture of 0.22.0 holds its cases",
     "MiniCPMV4_7ForConditionalGeneration": "no fixture of 0.32.0 holds its cases",
-    "MiniMaxM2ForCausalLM": "no fixture of 0.11.1 holds its cases",
     "Ministral3ForCausalLM": "no fixture of 0.20.0 holds its cases",
-    "Mistral3ForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "MistralLarge3ForCausalLM": "no fixture of 0.12.0 holds its cases",
-    "MolmoForCausalLM": "no fixture of 0.10.0 holds its cases",
     "MoonshotKimiaForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "MossAudioModel": "no oracle case: no config under tests/oracle/configs names it",
     "MossTranscribeDiarizeForConditionalGeneration": "no fixture of 0.25.0 holds its cases",
     "MuseGlimmerForCausalLM": "no fixture of 0.28.0 holds its cases",
     "MuseGlimmerForConditionalGeneration": "no fixture of 0.28.0 holds its cases",
-    "NVLM_D": "no fixture of 0.10.0 holds its cases",
-    "NemotronHForCausalLM": "no fixture of 0.10.2 holds its cases",
     "NemotronHPuzzleForCausalLM": "no fixture of 0.16.0 holds its cases",
     "OlmoHybridForCausalLM": "no fixture of 0.18.0 holds its cases",
     "OpenCUAForConditionalGeneration": "no fixture of 0.12.0 holds its cases",
     "OpenVLAForActionPrediction": "no fixture of 0.22.0 holds its cases",
-    "Ovis": "no fixture of 0.10.0 holds its cases",
+    "Ovis": "vLLM 0.10.0's Ovis build recurses without end deep-copying the case's generated config (RecursionError), and the other Ovis config lacks the backbone_config vLLM's visual tokenizer needs",
     "Ovis2_5": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6_MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "PaliGemmaForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "PanguEmbeddedForCausalLM": "no fixture of 0.11.1 holds its cases",
-    "PanguUltraMoEForCausalLM": "no fixture of 0.11.1 holds its cases",
     "Param2MoEForCausalLM": "no fixture of 0.20.0 holds its cases",
-    "Phi3VForCausalLM": "no fixture of 0.10.0 holds its cases",
     "Phi4ForCausalLMV": "no fixture of 0.20.0 holds its cases",
     "Phi4MMForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "PixtralForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "QianfanOCRForConditionalGeneration": "no fixture of 0.21.0 holds its cases",
-    "Qwen2AudioForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "Qwen2VLForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "Qwen2_5OmniForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
-    "Qwen2_5OmniModel": "no fixture of 0.10.0 holds its cases",
-    "Qwen2_5_VLForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "Qwen3ASRForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Qwen3ASRRealtimeGeneration": "no fixture of 0.17.0 holds its cases",
     "Qwen3OmniMoeForConditionalGeneration": "no fixture of 0.11.1 holds its cases",
-    "Qwen3VLForConditionalGeneration": "no fixture of 0.11.0 holds its cases",
-    "Qwen3VLMoeForConditionalGeneration": "no fixture of 0.11.0 holds its cases",
     "Qwen3_5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Qwen3_5ForConditionalGeneration": "no fixture of 0.17.0 holds its cases",
     "Qwen3_5MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Qwen3_5MoeForConditionalGeneration": "no fixture of 0.17.0 holds its cases",
-    "RForConditionalGeneration": "no fixture of 0.10.2 holds its cases",
     "SarvamMLAForCausalLM": "no fixture of 0.18.0 holds its cases",
     "SarvamMoEForCausalLM": "no fixture of 0.18.0 holds its cases",
-    "SkyworkR1VChatModel": "no fixture of 0.10.0 holds its cases",
-    "SmolLM3ForCausalLM": "no fixture of 0.10.1 holds its cases",
-    "SmolVLMForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
     "Step1ForCausalLM": "no fixture of 0.15.0 holds its cases",
-    "Step3TextForCausalLM": "no fixture of 0.10.1 holds its cases",
     "TeleChat3ForCausalLM": "no fixture of 0.20.0 holds its cases",
-    "UltravoxModel": "no fixture of 0.10.0 holds its cases",
     "VaultGemmaForCausalLM": "no fixture of 0.27.0 holds its cases",
-    "VoxtralForConditionalGeneration": "no fixture of 0.10.0 holds its cases",
+    "VoxtralForConditionalGeneration": "its case's config (transformers' Voxtral class defaults) lacks the audio keys vLLM reads from a Mistral-format params.json; every release run refuses or fails on it (0.10.0: no voxtral config class in transformers 4.53.3)",
     "WhisperForConditionalGeneration": "no fixture of 0.10.2 holds its cases",
-    "Zamba2ForCausalLM": "no fixture of 0.10.2 holds its cases",
 }
 
 

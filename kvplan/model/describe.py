@@ -108,6 +108,9 @@ def _unknown(name: str, source: str, what: str = "architecture") -> InputError:
 
 def _backbone(name: str, wrapper: Wrapper, cfg: Config, text: Config, source: str, release: Release) -> str:
     """The text architecture vLLM builds inside a wrapper (``with_hf_config``)."""
+    for until, older in (wrapper.backbone_before or {}).items():
+        if release.serves(None, until):
+            return older
     if wrapper.backbone:
         return wrapper.backbone
     if wrapper.by_type:
@@ -243,6 +246,9 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         text = _text_config(cfg, wrapper, source)
         backbone = _backbone(arch, wrapper, cfg, text, source, release)
         prefix = {"prefix": wrapper.prefix}
+        for until, older in (wrapper.prefix_before or {}).items():
+            if release.serves(None, until):
+                prefix = {"prefix": older}
     entry = ARCHITECTURES.get(backbone)
     if entry is None:
         raise (

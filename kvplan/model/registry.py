@@ -73,6 +73,9 @@ class Wrapper:
     architectures, in every release); else transformers' causal-LM class for its
     ``model_type`` (``CAUSAL_LM``, from vLLM 0.20).
 
+    ``backbone_before[r]``: the backbone the wrapper hard-coded on releases before ``r``;
+    ``prefix_before[r]``: the layers' module path on releases before ``r``.
+
     ``prefix``: the module path of the backbone's decoder layers (what replaces
     the backbone's own ``model.layers``).  ``external``: a config key naming
     another checkpoint whose config vLLM loads for the text model instead (kvplan
@@ -91,6 +94,8 @@ class Wrapper:
     external: str | None = None
     since: str | None = None
     until: str | None = None
+    backbone_before: dict[str, str] | None = None
+    prefix_before: dict[str, str] | None = None
 
 
 def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dict[str, Entry]:
@@ -437,7 +442,10 @@ _SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
     "Gemma3ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 6}, max_len=131072),
     "Cohere2ForCausalLM": Entry("sliding-window hybrid", "sliding:cohere2"),
-    "GptOssForCausalLM": Entry("sliding-window hybrid", "sliding:gpt_oss", since="0.10.1"),
+    # gpt_oss.py named its decoder layers model.block.{i} in 0.10.1
+    "GptOssForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:gpt_oss", {"before": {"0.10.2": "model.block"}}, since="0.10.1"
+    ),
     # layer_types[i] == "sliding_attention" slides (the config class's pattern when the
     # file has no layer_types); other layers take vLLM's model-wide window, if any.
     "AfmoeForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "afmoe"}, since="0.11.1"),
@@ -625,8 +633,12 @@ _MULTIMODAL: dict[str, Wrapper] = {
     ),
     # Qwen3 text model (Qwen3VL's Qwen3LLMForCausalLM and the like subclass it
     # without touching attention).
+    # qwen3_vl.py built the text model's layers directly under language_model in 0.11.0
     "Qwen3VLForConditionalGeneration": Wrapper(
-        backbone="Qwen3ForCausalLM", text_type="qwen3_vl_text", since="0.11.0"
+        backbone="Qwen3ForCausalLM",
+        text_type="qwen3_vl_text",
+        since="0.11.0",
+        prefix_before={"0.11.1": "language_model.layers"},
     ),
     "Qwen3VLMoeForConditionalGeneration": Wrapper(
         backbone="Qwen3MoeForCausalLM", text_type="qwen3_vl_moe_text", since="0.11.0"
@@ -694,7 +706,10 @@ _MULTIMODAL: dict[str, Wrapper] = {
     "GraniteSpeechForConditionalGeneration": Wrapper(text_type="granite"),
     "GraniteSpeechPlusForConditionalGeneration": Wrapper(text_type="granite", since="0.23.0"),
     "OpenVLAForActionPrediction": Wrapper(text_type="llama", since="0.22.0"),
-    "Cohere2VisionForConditionalGeneration": Wrapper(text_type="cohere2", since="0.10.1"),
+    # cohere2_vision.py built Cohere2ForCausalLM whatever the text config named in 0.10.1
+    "Cohere2VisionForConditionalGeneration": Wrapper(
+        text_type="cohere2", since="0.10.1", backbone_before={"0.10.2": "Cohere2ForCausalLM"}
+    ),
     "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.0"),
     "InternVLForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
     "InternS1ForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.1"),
@@ -749,7 +764,10 @@ _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
 }
 
 _MLA_WRAPPERS: dict[str, Wrapper] = {
-    "KimiVLForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM"),
+    # kimi_vl.py built DeepseekV2Model itself under language_model before 0.15.0
+    "KimiVLForConditionalGeneration": Wrapper(
+        backbone="DeepseekV2ForCausalLM", prefix_before={"0.15.0": "language_model.layers"}
+    ),
     "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.0"),
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
