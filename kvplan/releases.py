@@ -145,6 +145,10 @@ class Behaviour:
     mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
         take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
     mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    model_window_unless_pattern: the model-wide sliding window stays set unless
+        the text config has ``sliding_window_pattern`` (or a list of windows):
+        layer types do not clear it, so a layer passing no window of its own
+        slides with it (0.10.0, vllm/config.py ModelConfig.__post_init__).
     v1_recurrent: the V1 engine serves models with recurrent state by default
         (0.10.2+; before, ``EngineArgs._is_v1_supported_oracle`` sends a model
         with inner state to the V0 engine unless VLLM_USE_V1=1 is set).
@@ -289,6 +293,7 @@ class Behaviour:
     mamba_all_archs: frozenset[str] = frozenset()
     mamba2_spec_rows: bool = False
     v1_recurrent: bool = False
+    model_window_unless_pattern: bool = False
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
     short_conv_spec_rows: bool = False
@@ -356,8 +361,22 @@ _MAMBA_ALL = frozenset(
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     # 0.10.0's CUDA platform picks CUTLASS MLA on Blackwell only when VLLM_ATTENTION_BACKEND
     # asks for it, so the default MLA backend there keeps 16-token blocks; 0.10.1 forces it
-    ("0.10.0", {"mla_block_size_blackwell": 16, "mla_block_size_blackwell_nope128": 16}),
-    ("0.10.1", {"mla_block_size_blackwell": 128, "mla_block_size_blackwell_nope128": 128}),
+    (
+        "0.10.0",
+        {
+            "mla_block_size_blackwell": 16,
+            "mla_block_size_blackwell_nope128": 16,
+            "model_window_unless_pattern": True,
+        },
+    ),
+    (
+        "0.10.1",
+        {
+            "mla_block_size_blackwell": 128,
+            "mla_block_size_blackwell_nope128": 128,
+            "model_window_unless_pattern": False,
+        },
+    ),
     (
         "0.11.0",
         {

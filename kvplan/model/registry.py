@@ -35,6 +35,8 @@ class Entry:
     a wrapper built it as its text model before (``since`` then says from when).
     ``v1_since``: the first release whose V1 engine builds it, where older ones mark
     the model class V0-only (``SupportsV0Only``: V1 refuses it; kvplan plans V1).
+    ``alone_since``: the first release that builds the name outside its wrapper,
+    where older ones register it but fail to build it alone.
     """
 
     family: str
@@ -49,6 +51,7 @@ class Entry:
     model_type: str | None = None
     registered: str | None = None
     v1_since: str | None = None
+    alone_since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -553,7 +556,12 @@ _RECURRENT: dict[str, Entry] = {
 }
 
 _KV_SHARING: dict[str, Entry] = {
-    "Gemma3nForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma3n", since="0.10.1", max_len=32768),
+    # Gemma 3n's wrapper builds it from 0.10.0; registered alone from 0.10.1, but gemma3n.py
+    # names its KV-sharing targets under language_model.model until 0.11.1, so vLLM's own
+    # check refuses the text-only model before that
+    "Gemma3nForCausalLM": Entry(
+        "kv-sharing hybrid", "sharing:gemma3n", max_len=32768, registered="0.10.1", alone_since="0.11.1"
+    ),
     "Gemma4ForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma4", since="0.19.0", max_len=131072),
 }
 
@@ -758,7 +766,11 @@ _RECURRENT_WRAPPERS: dict[str, Wrapper] = {
 }
 
 _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
-    "Gemma3nForConditionalGeneration": Wrapper(backbone="Gemma3nForCausalLM"),
+    # 0.10.0 served the name with gemma3n.py's own text-only class, its layers under
+    # model.language_model (gemma3n_mm.py's wrapper came in 0.10.1)
+    "Gemma3nForConditionalGeneration": Wrapper(
+        backbone="Gemma3nForCausalLM", prefix_before={"0.10.1": "model.language_model.layers"}
+    ),
     "Gemma4ForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.19.0"),
     "Gemma4UnifiedForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.23.0"),
 }
