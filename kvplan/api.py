@@ -8,7 +8,7 @@ calls; ``Plan`` is the finished, typed result that every renderer, ``check``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cached_property
 from typing import Any
 
@@ -22,6 +22,7 @@ from kvplan.memory.budget import MemoryBudget, StageBudget
 from kvplan.model import config as model_config
 from kvplan.model.describe import describe
 from kvplan.model.layers import ChunkedLocalLayer, ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release, resolve_release
 from kvplan.vllm import engine_args
 from kvplan.vllm.engine import Engine
@@ -43,7 +44,7 @@ DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 DEFAULT_MAX_NUM_SEQS = 256
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class LayerRow:
     """One KV-cache-holding layer on one TP rank, as its group holds it.
 
@@ -65,7 +66,7 @@ class LayerRow:
     derived_spec: KVCacheSpec | None = None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Plan:
     """A finished plan of one model under one serving setup and vLLM release.
 

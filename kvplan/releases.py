@@ -8,10 +8,10 @@ the planner (``vllm/v1/core/kv_cache_utils.py``, from 0.33
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from kvplan.errors import InputError
+from kvplan.records import record
 
 Version = tuple[int, int, int]
 
@@ -59,6 +59,9 @@ class Behaviour:
     async_in_flight: sliding/chunked needs count 2 x max_num_batched_tokens
         in flight (async scheduling, 0.26+).
     mamba_usage: ``page`` (<= 0.11.0), ``blocks`` (0.11.1 - 0.14), ``mode`` (0.15+).
+    mamba_all_spec_blocks: in Mamba cache mode ``all`` a request also holds its
+        speculative blocks, ``cdiv(max_model_len, block) + num_speculative_blocks``
+        pages (0.22 - 0.31, while the mode exists; before, only the first term).
     hybrid_prefix_caching: prefix caching on for hybrid models, so Mamba runs
         in ``align`` mode (0.26+).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
@@ -97,6 +100,11 @@ class Behaviour:
     attention_layers_first: the model runner collects every attention layer's
         spec first and the Mamba layers' after them (<= 0.11.0; model order
         from 0.11.1), which orders the groups and tensors.
+    gemma3n_text_targets_wrapper: Gemma 3n's decoder names its KV-sharing
+        targets ``language_model.model.layers.N`` whatever model holds it, so
+        the text-only ``Gemma3nForCausalLM`` (layers ``model.layers.N``) fails
+        vLLM's target check when any layer shares (<= 0.11.0; from 0.11.1 the
+        target takes the decoder's own prefix).
     mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
         ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
         reads it and ``mamba2`` has no converter of its own).
@@ -166,6 +174,18 @@ class Behaviour:
     kda_split_conv: a KDA layer keeps separate q, k and v conv states (before 0.23).
     kda_spec_rows: a KDA conv state has a row per speculative token (0.27+).
     short_conv_spec_rows: a short-conv state has a row per speculative token (0.29+).
+    mamba2_checkpoint_alignment: every Mamba2 mixer's spec keeps one prefill
+        checkpoint block (``num_prefill_checkpoint_blocks`` 1) with this
+        ``prefill_checkpoint_alignment``, whatever the Mamba cache mode (1 from
+        0.32: mamba_mixer2.py ``get_kv_cache_spec``; None: no block).  In
+        ``align`` mode a request then holds 3 state pages instead of 2.
+    qwen_gdn_checkpoint_alignment: the token multiple at which Qwen's gated
+        delta nets export prefill checkpoints, in ``align`` mode on the
+        FlashInfer prefill kernel (Hopper; Blackwell with 128-wide key heads)
+        (64 from 0.33: gdn/qwen_gdn_linear_attn.py; None before).  The platform
+        then keeps the attention block a multiple of it, and when every state
+        layer exports, each delta net's spec keeps one checkpoint block aligned
+        to the Mamba block size (``get_mamba_prefill_checkpoint_grid``).
     lfm2_conv_name: the module LFM2's short-conv state registers under
         (``conv``, ``short_conv`` from 0.28).
     kimi_mla_name: the suffix of Kimi-Linear's MLA cache layer after the
@@ -251,6 +271,7 @@ class Behaviour:
     log_style: str = "two_lines"
     async_in_flight: bool = False
     mamba_usage: str = "page"
+    mamba_all_spec_blocks: bool = False
     hybrid_prefix_caching: bool = False
     mla_block_size: int = 64
     mla_block_size_blackwell: int = 128
@@ -269,6 +290,7 @@ class Behaviour:
     chunked_disables_hybrid: bool = True
     attention_layers_first: bool = True
     mamba2_needs_heads: bool = False
+    gemma3n_text_targets_wrapper: bool = True
     gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
@@ -297,6 +319,8 @@ class Behaviour:
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
     short_conv_spec_rows: bool = False
+    mamba2_checkpoint_alignment: int | None = None
+    qwen_gdn_checkpoint_alignment: int | None = None
     lfm2_conv_name: str = "conv"
     kimi_mla_name: str = "self_attn.attn"
     mla_hybrid_block: int | None = 64
@@ -391,6 +415,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         "0.11.1",
         {
             "attention_layers_first": False,
+            "gemma3n_text_targets_wrapper": False,
             "sampler": "sort",
             "batch_caps": "capped",
             "shrink_tensors": True,
@@ -498,6 +523,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v2_runner": "listed_dense_unquantized",
             "v2_architectures": frozenset({"Qwen3ForCausalLM"}),
             "mxfp4_swizzle_prepad64": False,
+            "mamba_all_spec_blocks": True,
         },
     ),
     (
@@ -629,6 +655,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "glm_dsa_blackwell_fp8": True,
             "longcat_num_layers": True,
             "backend_module_names": True,
+            "mamba2_checkpoint_alignment": 1,
         },
     ),
     (
@@ -638,6 +665,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "v1_async_without_pp": True,
             "dsa_topk_buffer_width": True,
             "global_window_all_sliding": True,
+            "qwen_gdn_checkpoint_alignment": 64,
         },
     ),
 )
@@ -689,7 +717,7 @@ def parse_version(text: str) -> Version:
     return nums[0], nums[1], nums[2]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Release:
     """A resolved vLLM release and its planner behaviour."""
 

@@ -21,7 +21,7 @@ _UNITS = {
     "gb": 10**9,
     "tb": 10**12,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$"
 
 
 def parse_size(text: object, *, field: str = "size", source: str | None = None) -> int:
@@ -40,7 +40,7 @@ def parse_size(text: object, *, field: str = "size", source: str | None = None) 
             text = repr(text)
         if not isinstance(text, str):
             raise InputError("expected a size such as 80GiB", source=source, field=field, value=text)
-        match = _SIZE_RE.match(text)
+        match = re.match(_SIZE_RE, text)
         unit = match.group(2).lower() if match else ""
         if not match or unit not in _UNITS:
             raise InputError(

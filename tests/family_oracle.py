@@ -98,6 +98,11 @@ def kvplan_view(spec: KVCacheSpec, release_fields: set[str]) -> dict[str, Any]:
                 "num_speculative_blocks": spec.num_speculative_blocks,
             }
         )
+        # The prefill checkpoint block (0.29+) and its alignment (0.30+), where the release has them.
+        if "num_prefill_checkpoint_blocks" in release_fields:
+            out["num_prefill_checkpoint_blocks"] = spec.num_prefill_checkpoint_blocks
+        if "prefill_checkpoint_alignment" in release_fields:
+            out["prefill_checkpoint_alignment"] = spec.prefill_checkpoint_alignment
         return out
     out.update(
         {

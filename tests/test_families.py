@@ -121,7 +121,8 @@ def test_qwen3_next_gated_delta_net_alignment(version, block):
     # TP 8: attention 2 KV heads -> 1 per rank, head 256 -> 1024 B/token;
     # GDN state: conv (3, (2*16*128 + 32*128)/8 = 1024) + temporal (32/8, 128, 128), bf16
     # = 6144 + 131072 = 137216 B.  0.19.1: 16 x cdiv(137216, 16 x 1024) = 144;
-    # 0.26+ (prefix caching on, align mode, 64-token checkpoints): 64 x cdiv(137216, 65536) = 192.
+    # 0.33 (prefix caching on, align mode, FlashInfer's 64-token checkpoints on Hopper):
+    # 64 x cdiv(137216, 65536) = 192.
     r = api.plan("qwen3-next-80b-a3b", **{**MEM, "tp": 8, "vllm_version": version})
     specs = r.layout.stage_specs[0]
     gdn = specs["model.layers.0.linear_attn"]

@@ -80,10 +80,14 @@ def test_gemma4_shared_layers_read_the_last_earlier_layer_of_their_type():
     for group in plan.kv.groups:
         for name in group.shared_layers:
             assert sharing[name] in group.layer_names
+    # vLLM's KVCacheTensor.shared_by lists only layers with a cache (the oracle's tensors, compared
+    # in test_oracle.py); the shared layers read their target's tensor (aliased_by), each exactly once.
+    aliased = []
     for tensor in plan.stages[0].tensors:
-        for name in tensor.shared_by:
-            if name in sharing:
-                assert sharing[name] in tensor.shared_by
+        assert not set(tensor.shared_by) & set(sharing)
+        assert all(sharing[name] in tensor.shared_by for name in tensor.aliased_by)
+        aliased += tensor.aliased_by
+    assert sorted(aliased) == sorted(sharing)
 
 
 def test_gemma4_full_layers_have_their_own_head_size_and_kv_heads():

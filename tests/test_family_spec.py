@@ -26,19 +26,7 @@ MTP1 = '{"method": "deepseek_mtp", "num_speculative_tokens": 1}'
 
 
 # Known gaps, still compared (strict xfail: the fix makes them fail loudly).
-MAMBA_CHECKPOINT = (
-    "0.33's gated-delta-net specs keep a prefill checkpoint block (num_prefill_checkpoint_blocks=1), "
-    "which kvplan does not model yet: the capacity log's token count differs"
-)
-KNOWN_GAPS: dict[str, str] = {
-    f"0.33.0-{c}": MAMBA_CHECKPOINT
-    for c in (
-        "qwen3-next-80b-a3b-tp4-mtp1",
-        "qwen3-next-80b-a3b-tp4-mtp3",
-        "qwen3-next-80b-a3b-tp4-ngram4",
-        "qwen3.5-27b-tp2-mtp2",
-    )
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _marked(params_: list[Any]) -> list[Any]:

@@ -54,20 +54,17 @@ KINDS = {
 }
 MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
 # Differences known and explained, each still compared (strict xfail: a fix makes it fail loudly).
-_MAMBA_CHECKPOINT = (
-    "0.33's Mamba2 and gated-delta-net specs keep a prefill checkpoint block "
-    "(num_prefill_checkpoint_blocks=1), which kvplan does not model yet"
-)
 _NO_FLASHINFER = (
     "the oracle's CPU environment cannot import FlashInfer, so vLLM skips the Blackwell MLA "
     "backends a B200 would pick (block 128 instead of FlashInfer MLA's)"
 )
-_CHECKPOINT_CASES = (
-    "nemotron-h-8b-tp1", "nemotron-h-8b-tp2", "nemotron-h-8b-tp1-pp2", "qwen3-next-80b-a3b-tp1",
-    "qwen3-next-80b-a3b-tp4", "qwen3-next-80b-a3b-tp1-pp2", "qwen3.5-397b-a17b-tp1", "qwen3.5-397b-a17b-tp8",
-)  # fmt: skip
 _SM100 = ("deepseek-r1-tp1-sm100", "deepseek-v2-lite-tp1-sm100", "deepseek-v3-tp1-sm100", "kimi-k2-tp1-sm100")
-_CODESTRAL = ("mamba-codestral-7b-tp1", "mamba-codestral-7b-tp2")
+_NO_FLASHINFER_ATTENTION = (
+    "the oracle's CPU environment cannot import FlashInfer, so vLLM runs a B200's full attention on "
+    "FLASH_ATTN (FA4: 128-token kernel blocks for head size 256) instead of FLASHINFER (16): the hybrid "
+    "block is 384 instead of 320; the delta nets' checkpoint block (FlashInfer's GDN prefill) is there"
+)
+_GDN_SM100 = "qwen3-next-80b-a3b-tp4-sm100"
 _NO_REMOTE_CODE = (
     "transformers 4.57 has no nemotron_h config and the case carries no remote code, so vLLM 0.19.1 "
     "refuses the config; a checkpoint with its configuration_nemotron_h.py is served"
@@ -77,36 +74,25 @@ _ALIGNED_LATER = tuple(
     for m in ("jamba-v0.1", "qwen3-next-80b-a3b", "qwen3.5-397b-a17b")
     for t in ("tp1", "tp2", "tp4", "tp8", "tp1-pp2")
 )
-_GDN_64 = (
-    "0.28's gated-delta-net alignment rounds the attention block to 16 tokens (544 for Qwen3-Next "
-    "at TP 1); kvplan rounds it to a multiple of 64 from 0.26"
-)
-_GDN_CASES = tuple(
-    f"{m}-{t}" for m in ("qwen3-next-80b-a3b", "qwen3.5-397b-a17b") for t in ("tp1", "tp4", "tp8", "tp1-pp2")
-)
 # Differences known and explained, per comparison; each is still run (strict xfail: a fix makes it fail
 # loudly, so the entry must go).
 KNOWN_GAPS: dict[str, dict[str, str]] = {
     "layers": {
-        **{f"0.33.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
         **{f"0.33.0-{c}": _NO_FLASHINFER for c in _SM100},
         **{f"0.19.1-nemotron-h-8b-{t}": _NO_REMOTE_CODE for t in ("tp1", "tp2", "tp1-pp2")},
         **{f"0.19.1-{c}": _NO_FLASHINFER for c in _SM100},
-        **{f"0.32.0-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES},
-        **{f"{v}-{c}": _MAMBA_CHECKPOINT for c in _CODESTRAL for v in ("0.33.0", "0.32.0")},
         **{f"0.32.0-{c}": _NO_FLASHINFER for c in _SM100},
         **{f"{v}-{c}": _NO_FLASHINFER for c in _SM100 for v in ("0.28.0", "0.23.0")},
-        **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
+        **{f"{v}-{_GDN_SM100}": _NO_FLASHINFER_ATTENTION for v in ("0.33.0", "0.32.0")},
     },
     "resolved": {},
     "plan": {
-        **{f"{v}-{c}": _MAMBA_CHECKPOINT for c in _CHECKPOINT_CASES for v in ("0.33.0", "0.32.0")},
         **{
             f"{v}-{c}": _NO_FLASHINFER
             for c in _SM100
             for v in ("0.33.0", "0.32.0", "0.28.0", "0.23.0", "0.19.1")
         },
-        **{f"0.28.0-{c}": _GDN_64 for c in _GDN_CASES},
+        **{f"{v}-{_GDN_SM100}": _NO_FLASHINFER_ATTENTION for v in ("0.33.0", "0.32.0")},
     },
 }
 
@@ -141,6 +127,15 @@ VLLM_ANSWERS = ("ok", "planner_error", "config_error")
 _NO_FLASHINFER_015 = "0.15.1 picks FLASHINFER_MLA on a B200, which the CPU environment cannot import"
 HARNESS_FAILURES: dict[str, str] = {
     f"0.15.1-{c}-tp1-sm100": _NO_FLASHINFER_015 for c in ("deepseek-r1", "deepseek-v2-lite", "deepseek-v3")
+}
+# Cases whose model vLLM's own code fails to build on any machine (the harness records them as
+# build errors): kvplan must refuse them with vLLM's exception.
+_GEMMA3N_TEXT = (
+    "up to 0.11.0 gemma3n.py names the KV-sharing target under language_model., which the "
+    "text-only Gemma3nForCausalLM does not have"
+)
+MODEL_REFUSALS: dict[str, str] = {
+    f"{v}-gemma-3n-e4b-text-defaults-{t}": _GEMMA3N_TEXT for v in ("0.11.0", "0.10.2") for t in ("tp1", "tp2")
 }
 
 
@@ -204,7 +199,9 @@ def vllm_spec(spec: dict[str, Any]) -> dict[str, Any]:
             dtypes=list(spec["dtypes"]),
             mamba_type=MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"]),
             num_speculative_blocks=spec["num_speculative_blocks"],
+            # 0.29+ record the checkpoint block, 0.30+ its alignment (absent before: none).
             num_prefill_checkpoint_blocks=spec.get("num_prefill_checkpoint_blocks", 0),
+            prefill_checkpoint_alignment=spec.get("prefill_checkpoint_alignment"),
         )
         return out
     out.update(num_kv_heads=spec["num_kv_heads"], head_size=spec["head_size"], dtype=spec["dtype"])
@@ -231,7 +228,8 @@ def kvplan_spec(spec: KVCacheSpec) -> dict[str, Any]:
             dtypes=list(spec.dtypes),
             mamba_type=spec.mamba_type,
             num_speculative_blocks=spec.num_speculative_blocks,
-            num_prefill_checkpoint_blocks=getattr(spec, "num_prefill_checkpoint_blocks", 0),
+            num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks,
+            prefill_checkpoint_alignment=spec.prefill_checkpoint_alignment,
         )
         return out
     out.update(num_kv_heads=spec.num_kv_heads, head_size=spec.head_size, dtype=spec.dtype)  # type: ignore[attr-defined]
@@ -368,7 +366,16 @@ def test_harness_failures_are_known() -> None:
         for cid, result in fixture(version)["results"].items()
         if result["status"] not in VLLM_ANSWERS
     }
-    assert failed == set(HARNESS_FAILURES)
+    assert failed == set(HARNESS_FAILURES) | set(MODEL_REFUSALS)
+
+
+@pytest.mark.parametrize("key", sorted(MODEL_REFUSALS))
+def test_models_vllm_cannot_build_are_refused_with_its_error(key: str) -> None:
+    version, cid = next((v, key[len(v) + 1 :]) for v in RELEASES if key.startswith(f"{v}-"))
+    _, result, got = _plan(version, cid)
+    assert result["status"] == "build_error"
+    assert isinstance(got, PlannerRefusal), got
+    assert (got.vllm_type, got.vllm_message) == (result["error"]["type"], result["error"]["message"])
 
 
 def test_every_release_fixture_is_there() -> None:

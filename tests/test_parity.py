@@ -29,11 +29,7 @@ from kvplan.vllm.specs import (
 )
 
 HERE = Path(__file__).parent / "parity"
-SCENARIOS = {
-    s["id"]: s
-    for name in ("scenarios.json", "kvplan_scenarios.json")
-    for s in json.loads((HERE / name).read_text())["scenarios"]
-}
+SCENARIOS = {s["id"]: s for s in json.loads((HERE / "scenarios.json").read_text())["scenarios"]}
 # Every release the harness runs must have its fixture: a missing file fails, never skips.
 from tools.vllm_parity.run import RELEASES  # noqa: E402
 
@@ -52,6 +48,8 @@ def to_spec(layer: dict[str, Any]) -> KVCacheSpec:
             dtypes=tuple(_DTYPES.get(d, d) for d in layer["dtypes"]),
             page_size_padded=layer.get("page_size_padded"),
             mamba_type=layer.get("mamba_type", "mamba2"),
+            num_prefill_checkpoint_blocks=layer.get("num_prefill_checkpoint_blocks", 0),
+            prefill_checkpoint_alignment=layer.get("prefill_checkpoint_alignment"),
         )
     common.update(
         num_kv_heads=layer["num_kv_heads"],
@@ -93,15 +91,6 @@ def request(scenario: dict[str, Any], version: str) -> PlanRequest:
             len(scenario["workers"]), scenario.get("async_scheduling", False), v2_model_runner=False
         ),
     )
-
-
-@pytest.mark.parametrize("sid", [s for s in SCENARIOS if s.startswith("kvplan-")])
-def test_kvplan_scenarios_are_what_kvplan_derives_today(sid: str) -> None:
-    """The specs vLLM was run on are exactly the specs kvplan derives now."""
-    from tools.vllm_parity.export_kvplan import build
-
-    scenario = SCENARIOS[sid]
-    assert build(scenario["kvplan"]["model"], scenario["kvplan"]["flags"]) == scenario
 
 
 # Known gaps, each still compared (strict xfail: a fix makes them fail loudly).
@@ -178,33 +167,33 @@ def test_matches_vllm(version: str, sid: str, expected: dict[str, Any]) -> None:
     assert list(got.capacity.log_lines) == lines[: first + 1]
 
 
-# Llama 4 is compared with vLLM 0.33.0's own model and config in test_oracle.py: from 0.14
-# vLLM keeps the hybrid manager on for chunked attention, which this scenario turned off.
-@pytest.mark.parametrize("model", ["gemma-3-27b", "gpt-oss-120b", "deepseek-v3", "qwen3-next-80b-a3b"])
-def test_cli_json_equals_vllm_033_for_the_attention_families(kvplan, model: str) -> None:
-    """`kvplan plan MODEL --tp 8 --kv-cache-memory 40GiB --format json` against vLLM 0.33.0's
-    own planner run on the specs kvplan derives (fixture vllm-0.33.0.json).  Llama-4-Scout's
-    default 10M-token max_model_len does not fit 40 GiB, so it is planned at 131072."""
-    flags: dict[str, Any] = {"tp": 8, "kv_cache_memory": "40GiB"}
-    args = ["plan", model, "--tp", "8", "--kv-cache-memory", "40GiB", "--format", "json"]
-    if model == "llama-4-scout":
-        flags["max_model_len"] = 131072
-        args += ["--max-model-len", "131072"]
-    from tools.vllm_parity.export_kvplan import scenario_id
+ORACLE_033 = Path(__file__).parent / "oracle" / "fixtures" / "vllm-0.33.0.json"
 
-    expected = json.loads((HERE / "fixtures" / "vllm-0.33.0.json").read_text())["results"][
-        scenario_id(model, flags)
-    ]
+
+@pytest.mark.parametrize(
+    "cid", ["gemma-3-27b-tp2", "gpt-oss-120b-tp4", "deepseek-v3-tp8", "llama-3.1-8b-tp2"]
+)
+def test_cli_json_equals_vllm_033_for_the_attention_families(kvplan, cid: str) -> None:
+    """`kvplan plan CONFIG --tp T --kv-cache-memory B --format json` against vLLM 0.33.0's own
+    model, config and planner for the same config.json (tests/oracle, built on the meta device):
+    groups, blocks, tensors and the logged token count."""
+    expected = json.loads(ORACLE_033.read_text())["results"][cid]
     assert expected["status"] == "ok"
-    doc = kvplan(*args).json()
+    inputs = expected["inputs"]
+    config = Path(__file__).parent / "oracle" / "configs" / inputs["config"] / "config.json"
+    doc = kvplan(
+        "plan", config, "--tp", inputs["tp"], "--kv-cache-memory", inputs["memory_per_worker_bytes"],
+        "--gpu", "H100-80GB", "--vllm-version", "0.33.0", "--format", "json",
+    ).json()  # fmt: skip
+    (worker,) = expected["planner"]["workers"]
     assert doc["vllm_version"] == "0.33.0"
     assert [g["layer_names"] for g in doc["kv_cache_groups"]] == [
-        g["layer_names"] for g in expected["kv_cache_groups"]
+        g["layer_names"] for g in worker["kv_cache_groups"]
     ]
     (stage,) = doc["stages"]
-    (worker,) = expected["workers"]
     assert doc["num_blocks"] == stage["num_blocks"] == worker["num_blocks"]
     assert [(t["size"], t["shared_by"]) for t in stage["kv_cache_tensors"]] == [
         (t["size"], _tensor_layers(t)) for t in worker["kv_cache_tensors"]
     ]
-    assert doc["kv_cache_tokens"] == expected["log"]["gpu_kv_cache_size_tokens"]
+    (tokens,) = [line for line in expected["planner"]["log"] if "GPU KV cache size" in line]
+    assert f"{doc['kv_cache_tokens']:,} tokens" in tokens

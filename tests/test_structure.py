@@ -2,7 +2,7 @@
 module imports itself back through another, and every package ships.
 
 The stages, lowest first (a module may import its own stage and those below):
-foundation (errors, sizes, dtypes, releases) < inputs < model < vllm < memory
+foundation (errors, sizes, dtypes, releases, records) < inputs < model < vllm < memory
 < api < workflows < render < cli.  Every import counts, also those inside
 functions and under TYPE_CHECKING; only the ``kvplan`` facade is exempt, since
 it re-exports the API lazily.
@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kvplan"
 STAGES = ("foundation", "inputs", "model", "vllm", "memory", "api", "workflows", "render", "cli")
-FOUNDATION = {"kvplan.errors", "kvplan.sizes", "kvplan.dtypes", "kvplan.releases"}
+FOUNDATION = {"kvplan.errors", "kvplan.sizes", "kvplan.dtypes", "kvplan.releases", "kvplan.records"}
 
 
 def module_name(path: Path) -> str:

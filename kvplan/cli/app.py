@@ -232,8 +232,8 @@ def console() -> Any:
     return Console(width=output_width(), markup=False, highlight=False, emoji=False)
 
 
-_INT = re.compile(r"-?[0-9]{1,18}")
-_FLOAT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{0,18})?")
+_INT = r"-?[0-9]{1,18}"
+_FLOAT = r"-?[0-9]{1,18}(\.[0-9]{0,18})?"
 _SLOW = object()
 
 
@@ -248,12 +248,12 @@ def _plain_value(value: Any, annotation: Any, ctx: Any) -> Any:
     if annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and _INT.fullmatch(value):
+        if isinstance(value, str) and re.fullmatch(_INT, value):
             return int(value)
     if annotation is float:
         if isinstance(value, float):
             return value
-        if isinstance(value, str) and _FLOAT.fullmatch(value):
+        if isinstance(value, str) and re.fullmatch(_FLOAT, value):
             return float(value)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         if isinstance(value, annotation):

@@ -232,10 +232,19 @@ def serving_options(*, lists: tuple[str, ...] = ()) -> Callable[[F], F]:
             return func(serving=serving, **kwargs)
 
         command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
+        # typer takes a parameter's type hint only where the signature carries no typer
+        # annotation (the context); resolving the other forty hints on every start is waste.
+        command.__annotations__ = {p.name: p.annotation for p in params if not _typer_annotated(p)}
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def _typer_annotated(param: inspect.Parameter) -> bool:
+    """Whether the parameter's annotation carries a ``typer.Option`` or ``typer.Argument``."""
+    return any(
+        isinstance(m, typer.models.ParameterInfo) for m in getattr(param.annotation, "__metadata__", ())
+    )
 
 
 def _is_argument(param: inspect.Parameter) -> bool:

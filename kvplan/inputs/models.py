@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.files import load_json_text, load_yaml_text, read_text
+from kvplan.records import record
 
 KVPLAN_SECTIONS = ("serving", "layers", "budget")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class ModelInput:
     """A model's raw inputs: its HF config and kvplan's optional sections."""
 
@@ -198,7 +199,7 @@ def resolve_model(name: str) -> ModelInput:
     preset = preset_model(name)
     if preset is not None:
         return preset
-    if _HUB_ID.match(name):
+    if re.match(_HUB_ID, name):
         cached = find_in_hf_cache(name)
         if cached is not None:
             return from_json_file(cached, name)

@@ -9,12 +9,12 @@ read lazily, one at a time, so a plan on one preset parses one small file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from kvplan.errors import InputError
+from kvplan.records import record
 
 
 @cache
@@ -53,7 +53,7 @@ def model_info(name: str) -> dict[str, Any]:
     return _load_model(name)
 
 
-_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_PRESET_NAME = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 def find_model(name: str) -> dict[str, Any] | None:
@@ -63,7 +63,7 @@ def find_model(name: str) -> dict[str, Any] | None:
     other file of the presets folder can be read as a model.
     """
     key = name.strip().lower()
-    if not _PRESET_NAME.match(key) or key.endswith((".yaml", ".yml")):
+    if not re.match(_PRESET_NAME, key) or key.endswith((".yaml", ".yml")):
         return None
     path = _data_dir() / "models" / f"{key}.yaml"
     if not path.is_file():
@@ -87,7 +87,7 @@ def find_model_by_hf_id(repo_id: str) -> str | None:
     return None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class GPU:
     """A GPU preset: the total memory torch reports on it, and where that figure is from."""
 

@@ -9,13 +9,16 @@ name the same field, and giving both with different values is an error.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
-from kvplan.inputs import speculative
+from kvplan.records import record
 from kvplan.sizes import parse_size
+
+if TYPE_CHECKING:
+    from kvplan.inputs.speculative import SpeculativeConfig
 
 # vLLM's MambaDType and MambaCacheMode literals (vllm/config/cache.py) over all
 # releases; which of them a release accepts is in kvplan.releases.
@@ -23,7 +26,7 @@ MAMBA_DTYPES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16")
 MAMBA_CACHE_MODES: tuple[str, ...] = ("none", "align", "all")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Serving:
     """vLLM engine options that shape the KV cache (None: not given, vLLM's default applies).
 
@@ -64,7 +67,7 @@ class Serving:
     usage_context: str | None = None
     performance_mode: str | None = None
     flashinfer_sampler: bool | None = None
-    speculative_config: speculative.SpeculativeConfig | None = None
+    speculative_config: SpeculativeConfig | None = None
 
     @property
     def gpus(self) -> int:
@@ -124,7 +127,7 @@ def _int(value: Any, name: str, source: str | None, *, low: int, high: int) -> i
     return value
 
 
-_HUMAN_INT = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_HUMAN_INT = r"(\d+(?:\.\d+)?)([kKmMgGtT])"
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -134,7 +137,7 @@ def human_int(value: Any, name: str, source: str | None, *, low: int, high: int)
     ``1K`` = 1,024, ``25.6k`` = 25,600; decimals only with decimal (lower-case) suffixes."""
     if isinstance(value, str):
         text = value.strip()
-        match = _HUMAN_INT.fullmatch(text)
+        match = re.fullmatch(_HUMAN_INT, text)
         if match:
             number, suffix = match.groups()
             if suffix in _DECIMAL:
@@ -248,7 +251,11 @@ def _one(key: str, value: Any, source: str | None) -> Any:
     if key == "kv_cache_memory":
         return _sizes(value, key, source)
     if key == "kv_cache_memory_bytes":
-        if isinstance(value, str) and not _HUMAN_INT.fullmatch(value.strip()) and not value.strip().isdigit():
+        if (
+            isinstance(value, str)
+            and not re.fullmatch(_HUMAN_INT, value.strip())
+            and not value.strip().isdigit()
+        ):
             return (parse_size(value, field=key, source=source),)  # 20GiB, as --kv-cache-memory
         return (human_int(value, key, source, low=1, high=1 << 50),)
     if key == "gpu_memory_utilization":
@@ -289,6 +296,8 @@ def _one(key: str, value: Any, source: str | None) -> Any:
     if key in _CHOICES:
         return _choice(value, key, source, _CHOICES[key])
     if key == "speculative_config":
+        from kvplan.inputs import speculative  # loaded only when a speculative config is given
+
         return value if isinstance(value, speculative.SpeculativeConfig) else speculative.parse(value, source)
     # The rest are on/off switches.
     return _bool(value, key, source)

@@ -11,11 +11,11 @@ a key vLLM does not know is an error, as in vLLM.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.dtypes import KV_CACHE_DTYPES
 from kvplan.errors import InputError
+from kvplan.records import record
 
 FIELD = "speculative_config"
 
@@ -104,7 +104,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SpeculativeConfig:
     """The speculative decoding options kvplan uses.
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.serving import FIELD_NAMES, VLLM_NAMES
+from kvplan.records import record
 
 # vLLM's spelling of every engine argument kvplan models (vllm/engine/arg_utils.py,
 # 0.33.0): flag -> (kvplan field, "value" or "bool").  A "bool" flag is vLLM's
@@ -93,7 +93,7 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _FIELD = "--vllm-args"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VllmArgs:
     """What a pasted vLLM command gives: the model, serving options and what kvplan ignores.
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 from kvplan.vllm.layout import Layout
 
 GiB = 1 << 30
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Term:
     """One line of a stage's memory budget, in bytes (negative: subtracted)."""
 
@@ -35,7 +36,7 @@ class Term:
     source: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class StageBudget:
     """How one stage's KV cache memory is made up."""
 
@@ -44,7 +45,7 @@ class StageBudget:
     available: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class MemoryBudget:
     """Every stage's budget; ``exact`` when the user gave the KV cache memory."""
 
@@ -71,7 +72,7 @@ class MemoryBudget:
         return None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class GpuTotal:
     """The GPU's total memory in bytes, where the figure came from, and what else is known of it.
 
@@ -154,15 +155,13 @@ def gpu_total(serving: Serving) -> GpuTotal | None:
 
 
 # A checkpoint name that says it is quantized.
-_QUANTIZED_NAME = re.compile(
-    r"(?i)(?:^|[-_./])(awq|gptq|fp8|fp4|nvfp4|mxfp4|int4|int8|w4a16|w8a8|bnb|4bit|8bit)"
-)
+_QUANTIZED_NAME = r"(?i)(?:^|[-_./])(awq|gptq|fp8|fp4|nvfp4|mxfp4|int4|int8|w4a16|w8a8|bnb|4bit|8bit)"
 
 
 def _quantization_warning(model: ModelDescription, serving: Serving, label: str) -> str | None:
     if serving.quantization is not None or isinstance(model.config.get("quantization_config"), dict):
         return None
-    m = _QUANTIZED_NAME.search(label)
+    m = re.search(_QUANTIZED_NAME, label)
     if not m:
         return None
     return (

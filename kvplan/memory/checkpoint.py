@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from kvplan.inputs.serving import Serving
 from kvplan.memory.sharding import MoeShards, moe_shards
 from kvplan.model.config import tied_word_embeddings
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 
 MAX_HEADER = 100 * 1024 * 1024  # the format's own limit on the JSON header
 _LAYER = re.compile(r"(?:^|\.)(?:layers|h|blocks)\.(\d+)\.")
@@ -33,7 +33,7 @@ _KV_PROJ = re.compile(r"\.(k_proj|v_proj)\.")
 _EXPERT = re.compile(r"\.experts\.(?:(\d+)\.)?")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TensorInfo:
     """One tensor as its file's header describes it."""
 
@@ -43,7 +43,7 @@ class TensorInfo:
     nbytes: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StageBytes:
     """Bytes on one rank of one stage, and how many files were read."""
 
@@ -86,7 +86,7 @@ def checkpoint_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.safetensors") if p.is_file())
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Index:
     """A sharded checkpoint's ``model.safetensors.index.json``: its total size and the shards absent."""
 

@@ -5,12 +5,11 @@ This is the only module that imports torch, and only when called.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvplan.errors import NoDeviceError
+from kvplan.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Device:
     """One visible CUDA device: total and free memory in bytes as the driver reports them."""
 

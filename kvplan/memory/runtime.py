@@ -12,12 +12,12 @@ bytes with the formula that produced them; docs/memory.md has the derivations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.inputs.serving import Serving
 from kvplan.memory.weights import Estimate
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 
 GiB = 1 << 30
@@ -54,7 +54,7 @@ def num_experts(cfg: dict[str, Any]) -> int:
     return _int(cfg, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Runner:
     """The model runner vLLM picks (``V1`` or ``V2``) and why."""
 
@@ -75,7 +75,7 @@ def model_runner(model: ModelDescription, serving: Serving, release: Release) ->
     return Runner("V2" if engine.v2_model_runner else "V1", engine.why_runner)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SamplerPath:
     """How the profile run's sampler warm-up allocates: bytes per (request x vocab entry)."""
 
@@ -234,7 +234,7 @@ def requested_bytes(total: int, utilization: float, release: Release) -> tuple[i
     return int(exact), f"total x {utilization}"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class BatchDefaults:
     """max_num_batched_tokens / max_num_seqs as vLLM settles them, and how."""
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvplan.inputs.serving import Serving
+from kvplan.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MoeShards:
     """How one rank holds the routed experts (vLLM's FusedMoEParallelConfig.make).
 

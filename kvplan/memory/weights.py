@@ -13,7 +13,7 @@ docs/memory.md; the runtime terms are in ``kvplan.memory.runtime``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,13 +22,14 @@ from kvplan.inputs.serving import Serving
 from kvplan.memory.sharding import MoeShards, moe_shards
 from kvplan.model.config import tied_word_embeddings
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 
 GiB = 1 << 30
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Estimate:
     """Bytes, whether they are an estimate, and the formula or file behind them."""
 
@@ -37,7 +38,7 @@ class Estimate:
     source: str
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Params:
     """Parameter counts on one rank, by how they are stored.
 
@@ -420,7 +421,7 @@ def vision_params(cfg: dict[str, Any], tp: int = 1) -> int:
 QUANTIZABLE = ("attention", "mixer", "mlp", "experts")
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Storage:
     """Bytes per parameter for each kind of parameter, and how that was decided.
 

@@ -27,19 +27,20 @@ architectures) are refused by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from kvplan.errors import InputError
 from kvplan.inputs.speculative import SpeculativeConfig
 from kvplan.model.config import Config, value
 from kvplan.model.layers import AttentionLayer, Layer, MLAIndexerLayer, MLALayer, ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 
 FIELD = "speculative_config"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Draft:
     """The drafter's KV-cache layers and what kvplan says about them."""
 
@@ -49,7 +50,7 @@ class Draft:
     modules: int = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _MTP:
     """How one target architecture's MTP drafter names and counts its layers."""
 

@@ -9,12 +9,13 @@ are simply absent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from math import prod
 from typing import Any, ClassVar
 
 from kvplan.dtypes import dtype_size
 from kvplan.errors import InputError
+from kvplan.records import record
 
 
 def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
@@ -44,7 +45,7 @@ def kv_heads_per_rank(total_kv_heads: int, tp: int, *, layer: str) -> int:
     return 1
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Layer:
     """One KV-cache-holding layer of the whole model."""
 
@@ -61,7 +62,7 @@ class Layer:
         return None
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class AttentionLayer(Layer):
     """Multi-head, grouped-query or multi-query attention."""
 
@@ -94,7 +95,7 @@ class AttentionLayer(Layer):
         kv_heads_per_rank(self.num_kv_heads, tp, layer=self.name)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SlidingWindowLayer(AttentionLayer):
     """Attention over the last ``sliding_window`` tokens."""
 
@@ -102,14 +103,14 @@ class SlidingWindowLayer(AttentionLayer):
     sliding_window: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CrossAttentionLayer(AttentionLayer):
     """An encoder-decoder model's cross attention over the encoder's output."""
 
     kind: ClassVar[str] = "cross_attention"
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ChunkedLocalLayer(AttentionLayer):
     """Attention inside chunks of ``attention_chunk_size`` tokens."""
 
@@ -117,7 +118,7 @@ class ChunkedLocalLayer(AttentionLayer):
     attention_chunk_size: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class SharedKVLayer(Layer):
     """An attention layer that reads the KV cache of an earlier layer, ``target``
     (vLLM's ``kv_sharing_target_layer_name``): no spec and no pages of its own; on
@@ -131,7 +132,7 @@ class SharedKVLayer(Layer):
         return self.target
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MLALayer(Layer):
     """Multi-head latent attention: one row of ``kv_lora_rank + qk_rope_head_dim``,
     the same on every TP rank (vLLM does not shard the latent cache)."""
@@ -151,7 +152,7 @@ class MLALayer(Layer):
     index_group_leader: bool = False
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MLAIndexerLayer(Layer):
     """DeepSeek Sparse Attention's lightning-indexer key cache: one uint8 row of
     ``head_size`` bytes per token (``index_head_dim`` fp8 values and one 4-byte
@@ -161,13 +162,18 @@ class MLAIndexerLayer(Layer):
     head_size: int = 0
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class MambaLayer(Layer):
     """Recurrent state whose per-rank shapes are given (or computed by a subclass).
 
-    ``prefill_checkpoint_alignment``: the token multiple at which the layer can
-    export its state from inside a prefill (vLLM's ``align`` mode then keeps
-    block sizes on it); None when it exports none.
+    ``prefill_checkpoint_alignment``: the token multiple at which the layer
+    exports its state from inside a prefill in ``align`` mode, where its
+    prefill kernel on the GPU can (``checkpoints_on``); vLLM then keeps block
+    sizes on it and, when every state layer exports, gives the layer's spec one
+    checkpoint block.  None when it exports none.
+    ``fixed_checkpoint_alignment``: the spec keeps one checkpoint block with
+    this alignment whatever the mode and GPU (vLLM's Mamba2 mixer); None: no
+    such block.
     """
 
     kind: ClassVar[str] = "mamba"
@@ -177,6 +183,11 @@ class MambaLayer(Layer):
     block_size: int | None = None
     page_size_padded: int | None = None
     prefill_checkpoint_alignment: int | None = None
+    fixed_checkpoint_alignment: int | None = None
+
+    def checkpoints_on(self, arch: str) -> bool:
+        """Whether the prefill kernel vLLM picks on a GPU of ``arch`` exports checkpoints."""
+        return self.prefill_checkpoint_alignment is not None
 
     def state(self, tp: int, num_spec: int = 0) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
         """Per-rank state shapes and their dtypes, with ``num_spec`` speculative tokens."""
@@ -188,7 +199,7 @@ class MambaLayer(Layer):
         return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ModelDescription:
     """Everything kvplan knows about a model before serving options apply."""
 

@@ -13,11 +13,13 @@ An architecture in neither table is refused by name, never guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from kvplan.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Entry:
     """A text architecture kvplan derives.
 
@@ -54,7 +56,7 @@ class Entry:
     alone_since: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Wrapper:
     """An architecture that wraps a text backbone (vLLM's ``init_vllm_registered_model``).
 

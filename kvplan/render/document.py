@@ -35,6 +35,9 @@ def spec_dict(spec: KVCacheSpec) -> dict[str, Any]:
         )
         if spec.page_size_padded:
             out["page_size_padded"] = spec.page_size_padded
+        if spec.num_prefill_checkpoint_blocks:
+            out["num_prefill_checkpoint_blocks"] = spec.num_prefill_checkpoint_blocks
+            out["prefill_checkpoint_alignment"] = spec.prefill_checkpoint_alignment
     elif isinstance(spec, UniformTypeSpecs):
         out["layer_page_size_bytes"] = {n: s.page_size_bytes for n, s in spec.layer_specs}
     return out
@@ -46,6 +49,8 @@ def _tensor(t: Tensor) -> dict[str, Any]:
         value = getattr(t, name)
         if value is not None:
             out[name] = value
+    if t.aliased_by:
+        out["aliased_by"] = list(t.aliased_by)
     return out
 
 

@@ -48,7 +48,10 @@ def plan_markdown(plan: Plan) -> str:
     lines += ["", "| stage | tensor size | shared by |", "|---:|---:|---|"]
     for st in plan.stages:
         for t in st.tensors[:16]:
-            lines.append(f"| {st.pp_rank} | {human(t.size)} | {compact_names(list(t.shared_by))} |")
+            names = compact_names(list(t.shared_by))
+            if t.aliased_by:
+                names += f"; read by shared layers {compact_names(list(t.aliased_by))}"
+            lines.append(f"| {st.pp_rank} | {human(t.size)} | {names} |")
     if plan.log_lines:
         lines += ["", "```", *plan.log_lines, "```"]
     return "\n".join(lines) + "\n"

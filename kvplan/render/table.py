@@ -11,9 +11,9 @@ from rich.text import Text
 from kvplan.api import Plan
 from kvplan.render.fit import Cell, Col, Line, fits, show, table, wrap
 from kvplan.sizes import human
-from kvplan.vllm.planner import Branch
+from kvplan.vllm.planner import Branch, Tensor
 
-_NUM = re.compile(r"\.(\d+)\.")
+_NUM = r"\.(\d+)\."
 
 
 def compact_names(names: list[str], sep: str = ",") -> str:
@@ -27,7 +27,7 @@ def compact_names(names: list[str], sep: str = ",") -> str:
     patterns: dict[str, list[int]] = {}
     order: list[str] = []
     for name in names:
-        m = _NUM.search(name)
+        m = re.search(_NUM, name)
         if not m:
             return ", ".join(names[:3]) + (f", ... ({len(names)} layers)" if len(names) > 3 else "")
         key = name[: m.start(1)] + "{}" + name[m.end(1) :]
@@ -229,6 +229,13 @@ def _stages(plan: Plan, width: int, styled: bool = False) -> list[list[Line]]:
     ]
 
 
+def _sharers(tensor: Tensor) -> str:
+    names = compact_names(list(tensor.shared_by), ", ")
+    if tensor.aliased_by:
+        names += "; read by shared layers " + compact_names(list(tensor.aliased_by), ", ")
+    return names
+
+
 def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> list[Line]:
     cols = [Col("stage"), Col("tensor"), Col("size", "right"), Col("shared_by", wrap=True)]
     rows: list[list[str]] = []
@@ -254,7 +261,7 @@ def _tensors(plan: Plan, width: int, styled: bool = False, limit: int = 12) -> l
                     str(st.pp_rank),
                     f"{i}{off}",
                     human(tensor.size),
-                    compact_names(list(tensor.shared_by), ", "),
+                    _sharers(tensor),
                 ]
             )
         if len(tensors) > limit:

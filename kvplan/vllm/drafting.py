@@ -14,19 +14,20 @@ num_speculative_tokens) > 1``) every sliding-window spec retains
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from kvplan.dtypes import resolve_kv_cache_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.draft import draft_layers
 from kvplan.model.layers import ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec, SlidingWindowSpec
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Drafts:
     """The draft layers added to the last stage, and a sentence about them."""
 

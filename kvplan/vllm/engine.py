@@ -13,18 +13,18 @@ the async-scheduling resolution in ``VllmConfig.__post_init__`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
 
 # vLLM's CONFIG_FIELD_ALIASES["num_experts"]: the keys a text config names its experts by.
 _EXPERT_KEYS = ("num_experts", "moe_num_experts", "n_routed_experts", "num_local_experts")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Engine:
     """What vLLM resolved for the model runner and the scheduler."""
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from kvplan.dtypes import resolve_kv_cache_dtype
 from kvplan.errors import InputError
 from kvplan.inputs.serving import Serving
 from kvplan.model.layers import Layer, MambaLayer, ModelDescription
+from kvplan.records import record
 from kvplan.releases import Release
-from kvplan.vllm import drafting, engine_args, platform, sparse_mla
+from kvplan.vllm import engine_args, platform, sparse_mla
 from kvplan.vllm.engine_args import MambaCache
 from kvplan.vllm.sharding import ShardContext, spec_for
 from kvplan.vllm.specs import KVCacheSpec
@@ -61,7 +62,7 @@ def stage_ranges(parts: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Layout:
     """Per-stage layer ranges and per-rank specs of one serving setup."""
 
@@ -146,7 +147,13 @@ def build_layout(
         {layer.name: target for layer in model.layers_in(start, end) if (target := layer.kv_sharing_target)}
         for start, end in ranges
     )
-    drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
+    draft_names: tuple[str, ...] = ()
+    draft_note = ""
+    if serving.speculative_config is not None:
+        from kvplan.vllm import drafting  # speculative decoding only
+
+        drafts = drafting.add_drafts(model, serving, release, context, ranges, stage_specs, defaulted)
+        draft_names, draft_note = drafts.names, drafts.note
     return Layout(
         tuple(ranges),
         stage_specs,
@@ -156,6 +163,6 @@ def build_layout(
         serving.kv_cache_dtype,
         dtype_note,
         kv_sharing,
-        drafts.names,
-        drafts.note,
+        draft_names,
+        draft_note,
     )

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import partial
 
 from kvplan.errors import PlannerRefusal
+from kvplan.records import record
 from kvplan.releases import Behaviour, Release
 from kvplan.vllm.specs import (
     AttentionSpec,
@@ -37,7 +38,7 @@ from kvplan.vllm.specs import (
 GiB = 1 << 30
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Group:
     """A KV cache group: layers that share one block table and one spec.
 
@@ -50,7 +51,7 @@ class Group:
     shared_layers: tuple[str, ...] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Tensor:
     """One KV cache tensor: its size in bytes and the layers that share it.
 
@@ -64,9 +65,13 @@ class Tensor:
     offset: int | None = None
     layer_stride: int | None = None
     block_stride: int | None = None
+    # Layers with no cache of their own (KV sharing) whose attention reads this
+    # tensor: vLLM's workers point them at their target's tensor after the
+    # config is made, so they are not in ``shared_by``.
+    aliased_by: tuple[str, ...] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Branch:
     """What one sizing branch gives for one stage.
 
@@ -84,7 +89,7 @@ class Branch:
     reason: str = ""
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class StagePlan:
     """The plan of one pipeline stage (every TP rank of it is identical)."""
 
@@ -114,7 +119,7 @@ class StagePlan:
         return self.available_bytes - self.num_blocks * self.held_bytes_per_block
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class FitCheck:
     """vLLM's startup check that one request of ``max_model_len`` fits."""
 
@@ -127,7 +132,7 @@ class FitCheck:
     error: str | None
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Capacity:
     """The capacity report vLLM logs: tokens and maximum concurrency."""
 
@@ -138,7 +143,7 @@ class Capacity:
     log_lines: tuple[str, ...]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class PlanRequest:
     """Everything the planner needs: per-stage specs and memory, and vLLM options.
 
@@ -165,7 +170,7 @@ class PlanRequest:
     kv_sharing: Sequence[dict[str, str]] = ()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class KVCachePlan:
     """The planner's result for one model, serving setup and release."""
 
@@ -530,7 +535,7 @@ def _with_shared(group: Group, sharing: dict[str, str]) -> Group:
 
 
 def _stage_with_shared(stage: StagePlan, sharing: dict[str, str]) -> StagePlan:
-    """The stage as its workers hold it: shared layers in their target's group and tensor."""
+    """The stage as its workers hold it: shared layers in their target's group, reading its tensor."""
     local = {n: t for n, t in sharing.items() if t in set(stage.layer_names)}
     if not local:
         return stage
@@ -538,7 +543,7 @@ def _stage_with_shared(stage: StagePlan, sharing: dict[str, str]) -> StagePlan:
     for t in stage.tensors:
         held = set(t.shared_by)
         extra = tuple(n for n, target in local.items() if target in held)
-        tensors.append(replace(t, shared_by=t.shared_by + extra) if extra else t)
+        tensors.append(replace(t, aliased_by=extra) if extra else t)
     return replace(stage, groups=tuple(_with_shared(g, local) for g in stage.groups), tensors=tuple(tensors))
 
 
@@ -646,7 +651,7 @@ def fit_error_text(
     )
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class _Need:
     """One memory check: a stage's need as a function of the usage, and its memory."""
 
@@ -805,6 +810,7 @@ def _usage(req: PlanRequest, max_model_len: int, behaviour: Behaviour) -> Usage:
         mamba_cache_mode=req.mamba_cache_mode,
         mamba_usage=behaviour.mamba_usage,
         max_num_encoder_input_tokens=req.max_num_batched_tokens,
+        mamba_all_spec_blocks=behaviour.mamba_all_spec_blocks,
     )
 
 

@@ -13,7 +13,6 @@ from dataclasses import replace
 from math import lcm
 
 from kvplan.inputs.serving import Serving
-from kvplan.inputs.speculative import num_speculative_tokens
 from kvplan.model.layers import AttentionLayer, MambaLayer, MLALayer, ModelDescription, kv_heads_per_rank
 from kvplan.releases import Release
 from kvplan.vllm import sparse_mla
@@ -61,6 +60,7 @@ def shard_context(
 
     ``mode``: the Mamba cache mode in force (``kvplan.vllm.engine_args.mamba_cache``).
     """
+    speculative = serving.speculative_config
     has_mla = any(isinstance(layer, MLALayer) for layer in model.layers)
     has_mamba = any(isinstance(layer, MambaLayer) for layer in model.layers)
     mla_format = None
@@ -89,7 +89,7 @@ def shard_context(
         kv_cache_dtype=serving.kv_cache_dtype,
         mamba_cache_dtype=serving.mamba_cache_dtype,
         mamba_ssm_cache_dtype=serving.mamba_ssm_cache_dtype,
-        num_speculative_tokens=num_speculative_tokens(serving.speculative_config),
+        num_speculative_tokens=speculative.num_speculative_tokens if speculative is not None else 0,
         mla_cache_dtype=mla_format,
     )
     if has_mamba:
@@ -115,6 +115,19 @@ def _model_max_len(model: ModelDescription, serving: Serving) -> int | None:
     return given if given not in (None, -1) else model.max_position_embeddings
 
 
+def checkpoint_alignment(mambas: list[MambaLayer], serving: Serving, mode: str) -> int | None:
+    """The lcm of the state layers' prefill checkpoint alignments when every one of them
+    exports checkpoints (``align`` mode, on the GPU's prefill kernels), else None: vLLM's
+    ``get_mamba_prefill_checkpoint_alignment`` (model_executor/layers/mamba/abstract.py, 0.33)."""
+    if mode != "align" or not mambas:
+        return None
+    arch = gpu_arch(serving)[0]
+    alignments = [layer.prefill_checkpoint_alignment for layer in mambas if layer.checkpoints_on(arch)]
+    if len(alignments) < len(mambas):
+        return None
+    return lcm(*(a for a in alignments if a is not None))
+
+
 def align(
     model: ModelDescription, serving: Serving, release: Release, context: ShardContext, mode: str = "none"
 ) -> tuple[ShardContext, str]:
@@ -122,9 +135,9 @@ def align(
 
     ``block = k x cdiv(state, k x attention bytes per token)`` with k = 16 (for
     MLA 64 up to 0.19, then the MLA backend's block size, at least 128 from
-    0.27), lcm'd with the layers' prefill checkpoint alignment in 0.26+'s
-    ``align`` mode (prefix caching on) when every state layer exports
-    checkpoints (Qwen's gated delta nets: 64); in mode ``all`` the block is a
+    0.27), lcm'd with the layers' prefill checkpoint alignment in ``align``
+    mode (prefix caching on) when every state layer exports checkpoints (Qwen's
+    gated delta nets on FlashInfer in 0.33: 64); in mode ``all`` the block is a
     multiple of ``lcm(chunk, k)`` holding a state, where chunk is
     ``--mamba-block-size`` or the model's Mamba chunk size.  The state page is
     then padded to ``block x attention bytes per token``.  Mamba's own block
@@ -134,6 +147,7 @@ def align(
     mambas = [layer for layer in model.layers if isinstance(layer, MambaLayer)]
     attn = next((layer for layer in model.layers if isinstance(layer, AttentionLayer | MLALayer)), None)
     state = max(mamba_state_bytes(layer, context) for layer in mambas)
+    exported = checkpoint_alignment(mambas, serving, mode)
     if attn is None:
         if mode == "none":
             # Attention-free: no alignment; one state per request.
@@ -141,7 +155,8 @@ def align(
                 "attention-free: one state page per request"
             )
         mamba_block = serving.mamba_block_size or context.block_size
-        return replace(context, mamba_block_size=mamba_block), (
+        grid = mamba_block if exported else None
+        return replace(context, mamba_block_size=mamba_block, mamba_checkpoint_grid=grid), (
             f"attention-free, prefix caching on: a state every {mamba_block} tokens (mamba cache mode {mode})"
         )
     probe = spec_for(attn, replace(context, block_size=1, mla_block_size=1))
@@ -151,9 +166,9 @@ def align(
         k = max(behaviour.mla_hybrid_block or context.block_size, behaviour.mla_hybrid_min_block)
     else:
         k = 16
-    alignments = [layer.prefill_checkpoint_alignment for layer in mambas]
-    if mode == "align" and all(alignments):
-        k = lcm(k, *(a for a in alignments if a))
+    if exported:
+        # Checkpoints exported inside a prefill land on block boundaries.
+        k = lcm(k, exported)
     if mode == "all":
         chunk = lcm(serving.mamba_block_size or mamba_chunk_size(model.config), k)
         block = chunk * cdiv(cdiv(state, per_token), chunk)
@@ -177,6 +192,7 @@ def align(
         mla_block_size=block if isinstance(attn, MLALayer) else context.mla_block_size,
         mamba_block_size=mamba_block,
         mamba_page_size_padded=page if page > state else None,
+        mamba_checkpoint_grid=mamba_block if exported else None,
     )
     note = (
         f"block size {block}: raised so one attention page ({page:,} B) holds a {state:,} B state "

@@ -6,7 +6,6 @@ its own conversion), so callers never switch on a kind name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import singledispatch
 from math import prod
 
@@ -22,6 +21,7 @@ from kvplan.model.layers import (
     SlidingWindowLayer,
     kv_heads_per_rank,
 )
+from kvplan.records import record
 from kvplan.vllm.specs import (
     ChunkedLocalAttentionSpec,
     CrossAttentionSpec,
@@ -33,7 +33,7 @@ from kvplan.vllm.specs import (
 )
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class ShardContext:
     """How one worker holds a layer: TP size, block sizes and cache dtypes.
 
@@ -46,6 +46,9 @@ class ShardContext:
     Mamba states keep that many extra blocks, and recurrent states add conv
     rows for them.  ``mamba_cache_dtype`` and ``mamba_ssm_cache_dtype`` are
     vLLM's flags of those names (``auto``: the model's own choice).
+    ``mamba_checkpoint_grid`` is the token grid the exported prefill
+    checkpoints lie on when every state layer exports them (``align`` mode,
+    vLLM's ``get_mamba_prefill_checkpoint_grid``: the Mamba block size), else None.
     """
 
     tp: int
@@ -60,8 +63,11 @@ class ShardContext:
     mamba_cache_dtype: str = "auto"
     mamba_ssm_cache_dtype: str = "auto"
     mla_cache_dtype: str | None = None
+    mamba_checkpoint_grid: int | None = None
 
 
+# Each kind is registered by name: inferring it from the annotation would evaluate
+# every registered function's annotations (typing.get_type_hints) on every start.
 @singledispatch
 def spec_for(layer: Layer, ctx: ShardContext) -> KVCacheSpec:
     """``layer``'s KV cache spec on one TP rank."""
@@ -78,13 +84,13 @@ def _attention_fields(layer: AttentionLayer, ctx: ShardContext) -> dict[str, obj
     }
 
 
-@spec_for.register
+@spec_for.register(AttentionLayer)
 def _full(layer: AttentionLayer, ctx: ShardContext) -> KVCacheSpec:
     head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
     return FullAttentionSpec(**_attention_fields(layer, ctx), head_size_v=head_v)  # type: ignore[arg-type]
 
 
-@spec_for.register
+@spec_for.register(SlidingWindowLayer)
 def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
     head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
     return SlidingWindowSpec(
@@ -94,12 +100,12 @@ def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(CrossAttentionLayer)
 def _cross(layer: CrossAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
     return CrossAttentionSpec(**_attention_fields(layer, ctx))  # type: ignore[arg-type]
 
 
-@spec_for.register
+@spec_for.register(ChunkedLocalLayer)
 def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     return ChunkedLocalAttentionSpec(
         **_attention_fields(layer, ctx),  # type: ignore[arg-type]
@@ -107,7 +113,7 @@ def _chunked(layer: ChunkedLocalLayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(MLALayer)
 def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     # One latent row per token, the same on every TP rank: vLLM does not shard it.
     return MLAAttentionSpec(
@@ -122,7 +128,7 @@ def _mla(layer: MLALayer, ctx: ShardContext) -> KVCacheSpec:
     )
 
 
-@spec_for.register
+@spec_for.register(MLAIndexerLayer)
 def _mla_indexer(layer: MLAIndexerLayer, ctx: ShardContext) -> KVCacheSpec:
     # The indexer's key cache: uint8 rows whatever the KV cache dtype, one head on every rank.
     return MLAAttentionSpec(
@@ -165,9 +171,24 @@ def mamba_state_bytes(layer: MambaLayer, ctx: ShardContext) -> int:
     return sum(prod(s) * dtype_size(d) for s, d in zip(shapes, dtypes, strict=True))
 
 
-@spec_for.register
+def prefill_checkpoint(layer: MambaLayer, ctx: ShardContext) -> tuple[int, int | None]:
+    """(num_prefill_checkpoint_blocks, prefill_checkpoint_alignment) of the layer's spec.
+
+    A fixed block (vLLM's Mamba2 mixer, 0.32+) is always there; an exported one
+    only when every state layer exports checkpoints (Qwen's gated delta nets in
+    ``align`` mode on FlashInfer, 0.33), aligned to the checkpoint grid.
+    """
+    if layer.fixed_checkpoint_alignment is not None:
+        return 1, layer.fixed_checkpoint_alignment
+    if layer.prefill_checkpoint_alignment is not None and ctx.mamba_checkpoint_grid is not None:
+        return 1, ctx.mamba_checkpoint_grid
+    return 0, None
+
+
+@spec_for.register(MambaLayer)
 def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
     shapes, dtypes = mamba_state(layer, ctx)
+    checkpoint_blocks, checkpoint_alignment = prefill_checkpoint(layer, ctx)
     return MambaSpec(
         block_size=layer.block_size or ctx.mamba_block_size or ctx.block_size,
         shapes=shapes,
@@ -175,4 +196,6 @@ def _mamba(layer: MambaLayer, ctx: ShardContext) -> KVCacheSpec:
         page_size_padded=layer.page_size_padded or ctx.mamba_page_size_padded,
         mamba_type=layer.mamba_type,
         num_speculative_blocks=ctx.num_speculative_tokens,
+        num_prefill_checkpoint_blocks=checkpoint_blocks,
+        prefill_checkpoint_alignment=checkpoint_alignment,
     )

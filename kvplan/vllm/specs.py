@@ -12,12 +12,13 @@ dataclasses, because the planner groups layers by equal specs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from math import prod
 from operator import attrgetter
 from typing import Any, ClassVar
 
 from kvplan.dtypes import dtype_size
+from kvplan.records import record
 
 
 def cdiv(a: int, b: int) -> int:
@@ -25,7 +26,7 @@ def cdiv(a: int, b: int) -> int:
     return -(a // -b)
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class Usage:
     """What a request may need, as the planner's memory checks see it.
 
@@ -33,7 +34,8 @@ class Usage:
     tokens each rank keeps; ``max_num_batched_tokens`` is the tokens in flight
     (doubled by async scheduling from 0.26); ``mamba_usage`` (``page``,
     ``blocks`` or ``mode``) and ``mamba_cache_mode`` select how Mamba state is
-    counted in the release.  ``max_num_encoder_input_tokens`` is the scheduler's
+    counted in the release; ``mamba_all_spec_blocks``: mode ``all`` also counts the
+    speculative blocks (0.22+).  ``max_num_encoder_input_tokens`` is the scheduler's
     encoder budget a cross-attention layer keeps for one request.
     """
 
@@ -43,6 +45,7 @@ class Usage:
     mamba_cache_mode: str = "none"
     mamba_usage: str = "mode"
     max_num_encoder_input_tokens: int = 0
+    mamba_all_spec_blocks: bool = False
 
 
 class SpecMergeError(Exception):
@@ -71,7 +74,7 @@ def _getter(cls: type) -> Any:
     return getter
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class KVCacheSpec:
     """The KV cache format of one layer on one worker (equal when type and every field are)."""
 
@@ -135,7 +138,7 @@ class KVCacheSpec:
         return self
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class AttentionSpec(KVCacheSpec):
     """A K and a V row per token and KV head (``page_size_padded`` may pad it)."""
 
@@ -174,7 +177,7 @@ class AttentionSpec(KVCacheSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class FullAttentionSpec(AttentionSpec):
     """Every token of the request is kept.
 
@@ -217,7 +220,7 @@ class FullAttentionSpec(AttentionSpec):
         )
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class MLAAttentionSpec(FullAttentionSpec):
     """Multi-head latent attention: one latent row per token, no separate V.
 
@@ -264,7 +267,7 @@ class MLAAttentionSpec(FullAttentionSpec):
         return self
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class SlidingWindowSpec(AttentionSpec):
     """Only the last ``sliding_window`` tokens (plus the batch being computed) are kept."""
 
@@ -296,7 +299,7 @@ class SlidingWindowSpec(AttentionSpec):
         return replace(full, head_size_v=self.head_size_v) if self.head_size_v is not None else full
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class ChunkedLocalAttentionSpec(AttentionSpec):
     """Attention within chunks of ``attention_chunk_size`` tokens (Llama 4)."""
 
@@ -314,7 +317,7 @@ class ChunkedLocalAttentionSpec(AttentionSpec):
         return super().as_full_attention(attention_chunk_size=self.attention_chunk_size)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False, repr=False)
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class CrossAttentionSpec(AttentionSpec):
     """An encoder-decoder model's cross attention: K and V of the encoder's output,
     kept for the scheduler's encoder budget rather than for ``max_model_len``
@@ -326,12 +329,16 @@ class CrossAttentionSpec(AttentionSpec):
         return cdiv(usage.max_num_encoder_input_tokens, self.block_size) * self.page_size_bytes
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class MambaSpec(KVCacheSpec):
     """Recurrent state (Mamba, gated delta net, ...): a fixed size per request.
 
     ``shapes`` are the per-rank state tensors and ``dtypes`` their dtypes; one
     "page" holds one request's whole state, padded to ``page_size_padded``.
+    ``num_prefill_checkpoint_blocks`` (vLLM 0.29+) are the extra pages an
+    ``align``-mode request keeps for a state exported from inside a prefill,
+    at offsets that are multiples of ``prefill_checkpoint_alignment`` tokens
+    (0.30+); both decide equality, as in vLLM.
     """
 
     kind: ClassVar[str] = "mamba"
@@ -340,6 +347,8 @@ class MambaSpec(KVCacheSpec):
     page_size_padded: int | None = None
     mamba_type: str = "mamba2"
     num_speculative_blocks: int = 0
+    num_prefill_checkpoint_blocks: int = 0
+    prefill_checkpoint_alignment: int | None = None
 
     @property
     def real_page_size_bytes(self) -> int:
@@ -358,16 +367,24 @@ class MambaSpec(KVCacheSpec):
         if usage.mamba_usage == "page":
             return self.page_size_bytes
         if usage.mamba_usage == "blocks" or usage.mamba_cache_mode == "all":
-            return cdiv(usage.max_model_len, self.block_size) * self.page_size_bytes
+            pages = cdiv(usage.max_model_len, self.block_size)
+            if usage.mamba_cache_mode == "all" and usage.mamba_all_spec_blocks:
+                pages += self.num_speculative_blocks
+            return pages * self.page_size_bytes
         if usage.mamba_cache_mode == "align":
-            return self.page_size_bytes * (2 + self.num_speculative_blocks)
+            pages = 2 + self.num_speculative_blocks + self.num_prefill_checkpoint_blocks
+            return self.page_size_bytes * pages
         return self.page_size_bytes * (1 + self.num_speculative_blocks)
 
     def _type_key(self) -> object:
-        return self.num_speculative_blocks
+        return (
+            self.num_speculative_blocks,
+            self.num_prefill_checkpoint_blocks,
+            self.prefill_checkpoint_alignment,
+        )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record(frozen=True, eq=False, repr=False)
 class UniformTypeSpecs(KVCacheSpec):
     """Layers of one type but different sizes, kept in one group (vLLM's
     ``UniformTypeKVCacheSpecs``).  A "page" is the sum of every layer's page:

@@ -8,11 +8,12 @@ verdicts into text lines, JUnit XML and Markdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from kvplan.api import Plan
 from kvplan.errors import InputError
+from kvplan.records import record
 from kvplan.sizes import human, parse_size
 
 BUDGET_KEYS: tuple[str, ...] = (
@@ -24,7 +25,7 @@ BUDGET_KEYS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Budget:
     """Limits a plan must meet; None means "no limit on this".
 
@@ -46,7 +47,7 @@ class Budget:
         return all(getattr(self, k) is None for k in BUDGET_KEYS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Verdict:
     """One budget key judged on one model: the figure measured and the limit."""
 

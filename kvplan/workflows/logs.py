@@ -12,11 +12,12 @@ says, field by field, whether kvplan agrees with the log.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Any
 
 from kvplan.errors import InputError, KvplanError
+from kvplan.records import record
 from kvplan.sizes import GiB
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -91,7 +92,7 @@ AVAILABLE_LINES: dict[int, tuple[str, ...]] = {
 KV_SIZE_LINES: dict[int, str] = {864: "0.10.2", 1087: "0.11.0", 1229: "0.11.1", 1286: "0.12.0"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Available:
     """One worker's "Available KV cache memory" line.
 
@@ -114,7 +115,7 @@ class Available:
         return max(lo, 1), max(hi, 1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LogFacts:
     """What a startup log says; None where it does not say."""
 
@@ -415,7 +416,7 @@ def stage_memory(facts: LogFacts, tp: int, pp: int) -> tuple[Available, ...] | N
     return tuple(min(by_stage[s], key=lambda x: Fraction(x.gib_text)) for s in range(pp))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FieldRow:
     """One line of the side-by-side: what the log says, what kvplan used or computed."""
 
@@ -425,7 +426,7 @@ class FieldRow:
     status: str  # "same", "differs", "from log", "kvplan only", "not in log"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Comparison:
     """The log re-planned: its facts, kvplan's figures at both ends of the rounding window.
 

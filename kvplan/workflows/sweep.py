@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from math import prod
 from typing import Any
 
@@ -21,6 +21,7 @@ from kvplan.inputs import serving as serving_mod
 from kvplan.inputs.models import ModelInput
 from kvplan.inputs.serving import Serving
 from kvplan.model.describe import describe
+from kvplan.records import record
 from kvplan.releases import resolve_release
 
 AXES: tuple[str, ...] = ("tp", "pp", "dp", "gpu", "kv_cache_dtype", "block_size", "max_model_len")
@@ -30,7 +31,7 @@ SORT_KEYS: tuple[str, ...] = ("tokens", "concurrency", "gpus")
 MAX_CONFIGURATIONS = 10_000
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """What the cheapest configuration must reach (None: no requirement)."""
 
@@ -38,7 +39,7 @@ class Target:
     min_kv_tokens: int | None = None  # KV cache tokens
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Combo:
     """One point of the grid (None: the model's or the YAML's value)."""
 
@@ -71,7 +72,7 @@ class Combo:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """The plan of one valid combination.
 
@@ -112,7 +113,7 @@ class Row:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Invalid:
     """A combination that cannot run, and why."""
 
@@ -120,7 +121,7 @@ class Invalid:
     reason: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SweepResult:
     """Every row (sorted), every invalid combination, and the cheapest row meeting the target."""
 

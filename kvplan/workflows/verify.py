@@ -15,12 +15,13 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from kvplan.api import Plan
 from kvplan.errors import KvplanError, NoDeviceError
+from kvplan.records import record
 from kvplan.vllm.specs import KVCacheSpec, MambaSpec
 
 META_BUILD = Path(__file__).with_name("vllm_meta.py")
@@ -53,7 +54,7 @@ class VllmMissing(NoDeviceError):
     """vLLM or torch is not importable here (exit code 3, like a missing device)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One compared figure: what kvplan says, what vLLM says, and whether they agree."""
 
@@ -63,7 +64,7 @@ class Row:
     same: bool
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Verification:
     """Every compared figure of one plan, and vLLM's environment."""
 
@@ -112,6 +113,9 @@ def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
             dtypes=list(spec["dtypes"]),
             mamba_type=_MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"]),
             num_speculative_blocks=spec.get("num_speculative_blocks", 0),
+            # The prefill checkpoint block (vLLM 0.29+) and its alignment (0.30+); none before.
+            num_prefill_checkpoint_blocks=spec.get("num_prefill_checkpoint_blocks", 0),
+            prefill_checkpoint_alignment=spec.get("prefill_checkpoint_alignment"),
         )
         return out
     out.update(
@@ -136,6 +140,8 @@ def kvplan_layer(spec: KVCacheSpec) -> dict[str, Any]:
             dtypes=list(spec.dtypes),
             mamba_type=spec.mamba_type,
             num_speculative_blocks=spec.num_speculative_blocks,
+            num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks,
+            prefill_checkpoint_alignment=spec.prefill_checkpoint_alignment,
         )
         return out
     out.update(

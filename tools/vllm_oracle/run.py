@@ -107,6 +107,9 @@ def default_cases() -> list[dict]:
     for name in MLA:
         for cap in ("8.0", "10.0"):
             add(_case(name, cap=cap))
+    # Gated delta nets pick their prefill kernel (and so whether they export checkpoints) by GPU.
+    for cap in ("8.0", "10.0"):
+        add(_case("qwen3-next-80b-a3b", tp=4, cap=cap))
     # Long context on little memory: the planner refuses (fit failure).
     add(_case("llama-3.1-8b", mem=4, suffix="-mem4g"))
     return list(cases.values())

@@ -73,7 +73,12 @@ class Release:
             cls = self._cls("MambaSpec")
             kwargs["shapes"] = tuple(tuple(s) for s in layer["shapes"])
             kwargs["dtypes"] = tuple(DTYPES[d] for d in layer["dtypes"])
-            optional = ("page_size_padded", "mamba_type")
+            optional = (
+                "page_size_padded",
+                "mamba_type",
+                "num_prefill_checkpoint_blocks",
+                "prefill_checkpoint_alignment",
+            )
         else:
             kwargs["num_kv_heads"] = layer["num_kv_heads"]
             kwargs["head_size"] = layer["head_size"]

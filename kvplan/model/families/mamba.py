@@ -20,12 +20,12 @@ token):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from kvplan.dtypes import canonical_dtype
 from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.layers import AttentionLayer, Layer, MambaLayer
+from kvplan.records import record
 
 Shapes = tuple[tuple[int, ...], ...]
 
@@ -36,7 +36,7 @@ def _div(a: int, tp: int, what: str) -> int:
     return a // tp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mamba1Layer(MambaLayer):
     """Mamba (v1) mixer: Jamba, Mamba, FalconMamba."""
 
@@ -50,7 +50,7 @@ class Mamba1Layer(MambaLayer):
         return ((self.d_conv - 1, inner), (inner, self.d_state)), (self.state_dtype, self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mamba2Layer(MambaLayer):
     """Mamba2 mixer: Nemotron-H, Granite 4.0 H, Falcon-H1, Mamba2, Zamba2.
 
@@ -78,7 +78,7 @@ class Mamba2Layer(MambaLayer):
         return shapes, (self.conv_dtype, self.ssm_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GatedDeltaNetLayer(MambaLayer):
     """Gated delta net linear attention (Qwen3-Next, Qwen3.5, OLMo hybrid); its conv
     state has a row per speculative token in every release that serves it."""
@@ -91,6 +91,14 @@ class GatedDeltaNetLayer(MambaLayer):
     state_dtype: str = "bfloat16"
     ssm_dtype: str | None = None  # the temporal state's, when the config sets mamba_ssm_dtype
 
+    def checkpoints_on(self, arch: str) -> bool:
+        # FlashInfer's GDN prefill kernel emits mid-prefill states; vLLM 0.33 picks it on
+        # Hopper, and on Blackwell for 128-wide key heads under CUDA 13 (the wheel's
+        # runtime): _resolve_gdn_prefill_backend in gdn/qwen_gdn_linear_attn.py.
+        if self.prefill_checkpoint_alignment is None:
+            return False
+        return arch == "hopper" or (arch in ("blackwell", "blackwell-consumer") and self.head_k_dim == 128)
+
     def state(self, tp: int, num_spec: int = 0) -> tuple[Shapes, tuple[str, ...]]:
         conv_dim = 2 * self.num_k_heads * self.head_k_dim + self.num_v_heads * self.head_v_dim
         shapes = (
@@ -100,7 +108,7 @@ class GatedDeltaNetLayer(MambaLayer):
         return shapes, (self.state_dtype, self.ssm_dtype or self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KDALayer(MambaLayer):
     """Kimi delta attention (Kimi-Linear, Bailing V3): conv over q, k and v plus a
     recurrent state of ``head_dim x head_dim`` per head.
@@ -129,7 +137,7 @@ class KDALayer(MambaLayer):
         return (conv, recurrent), (self.conv_dtype, self.state_dtype)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ShortConvLayer(MambaLayer):
     """LFM2's gated short convolution: one conv state of ``dim`` channels."""
 
@@ -168,10 +176,6 @@ def _dtype(cfg: dict[str, Any]) -> str:
     return model_dtype(canonical_dtype(raw) if raw else None)
 
 
-# Qwen's gated delta nets export prefill checkpoints every 64 tokens (FlashInfer's chunk).
-QWEN_GDN_CHECKPOINT_ALIGNMENT = 64
-
-
 def qwen3_next(
     cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "model.layers"
 ) -> list[Layer]:
@@ -201,7 +205,7 @@ def qwen3_next(
                     d_conv=_int(cfg, "linear_conv_kernel_dim", source, 4),
                     state_dtype=dtype,
                     ssm_dtype=ssm_dtype,
-                    prefill_checkpoint_alignment=QWEN_GDN_CHECKPOINT_ALIGNMENT,
+                    prefill_checkpoint_alignment=release.behaviour.qwen_gdn_checkpoint_alignment,
                 )
             )  # fmt: skip
     return out
@@ -244,6 +248,7 @@ def nemotron_h(
                     n_groups=_int(cfg, "n_groups", source, 1), num_heads=heads, head_dim=head_dim,
                     d_state=_int(cfg, "ssm_state_size", source), d_conv=_int(cfg, "conv_kernel", source, 4),
                     conv_dtype=dtype, ssm_dtype=ssm, spec_rows=release.behaviour.mamba2_spec_rows,
+                    fixed_checkpoint_alignment=release.behaviour.mamba2_checkpoint_alignment,
                 )
             )  # fmt: skip
         elif ch not in "-E":
@@ -285,6 +290,7 @@ def granite_h(cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "
                     head_dim=head_dim, d_state=_int(cfg, "mamba_d_state", source, 256),
                     d_conv=_int(cfg, "mamba_d_conv", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
                     spec_rows=release.behaviour.mamba2_spec_rows,
+                    fixed_checkpoint_alignment=release.behaviour.mamba2_checkpoint_alignment,
                 )
             )  # fmt: skip
         else:
@@ -329,6 +335,7 @@ def falcon_h1(cfg: dict[str, Any], source: str, release: Any, *, prefix: str = "
                 head_dim=_int(cfg, "mamba_d_head", source), d_state=_int(cfg, "mamba_d_state", source),
                 d_conv=_int(cfg, "mamba_d_conv", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
                 spec_rows=release.behaviour.mamba2_spec_rows,
+                fixed_checkpoint_alignment=release.behaviour.mamba2_checkpoint_alignment,
             )
         )  # fmt: skip
     return out
@@ -380,6 +387,7 @@ def mamba2_only(
             head_dim=_int(cfg, "head_dim", source), d_state=_int(cfg, "state_size", source),
             d_conv=_int(cfg, "conv_kernel", source, 4), conv_dtype=dtype, ssm_dtype=dtype,
             spec_rows=release.behaviour.mamba2_spec_rows,
+            fixed_checkpoint_alignment=release.behaviour.mamba2_checkpoint_alignment,
         )
         for i in range(n)
     ]  # fmt: skip

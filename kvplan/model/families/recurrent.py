@@ -88,6 +88,7 @@ def zamba2(
                 num_heads=mamba_heads, head_dim=_div(inner, mamba_heads, "Zamba2 Mamba intermediate size"),
                 d_state=_int(cfg, "mamba_d_state", source, 64), d_conv=_int(cfg, "mamba_d_conv", source, 4),
                 conv_dtype=dtype, ssm_dtype=dtype, spec_rows=release.behaviour.mamba2_spec_rows,
+                fixed_checkpoint_alignment=release.behaviour.mamba2_checkpoint_alignment,
             )
         )  # fmt: skip
     return out

@@ -10,7 +10,7 @@ attend to every token (``full_attention``).
 
 from __future__ import annotations
 
-from kvplan.errors import InputError
+from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.config import Config, tokens, value
 from kvplan.model.families.dense import attention
 from kvplan.model.layers import Layer, SharedKVLayer
@@ -64,6 +64,20 @@ def gemma3n(cfg: Config, source: str, release: Release, *, prefix: str = "model.
         name = f"{prefix}.{i}.self_attn.attn"
         target = first_shared - (2 if kind == SLIDING else 1)
         if i >= first_shared and target >= 0:
+            wrapped = f"language_model.model.layers.{target}.self_attn.attn"
+            if release.behaviour.gemma3n_text_targets_wrapper and not prefix.startswith("language_model."):
+                # vllm/model_executor/models/gemma3n.py names the target under the
+                # multimodal wrapper's prefix; the text-only model has no such layer.
+                message = (
+                    f"Specified KV sharing target layer for {name} is not valid: target layer "
+                    f"{wrapped} is not a valid Attention layer in the model."
+                )
+                raise PlannerRefusal(
+                    f"vLLM {release.version} cannot build the text-only Gemma 3n: {message}",
+                    "vLLM 0.11.1 and later build it; Gemma3nForConditionalGeneration is served here",
+                    vllm_type="ValueError",
+                    vllm_message=message,
+                )
             out.append(SharedKVLayer(name, i, target=f"{prefix}.{target}.self_attn.attn"))
         else:
             out.append(attention(name, i, heads, kv, head, window if kind == SLIDING or everywhere else None))
