@@ -105,6 +105,9 @@ class Behaviour:
         the text-only ``Gemma3nForCausalLM`` (layers ``model.layers.N``) fails
         vLLM's target check when any layer shares (<= 0.11.0; from 0.11.1 the
         target takes the decoder's own prefix).
+    gemma3n_target_root: the layer path those targets are named under
+        (``model.language_model.layers`` in 0.10.0, whose Gemma 3n is gemma3n.py's
+        own class with its layers there; ``language_model.model.layers`` after).
     mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
         ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
         reads it and ``mamba2`` has no converter of its own).
@@ -291,6 +294,7 @@ class Behaviour:
     attention_layers_first: bool = True
     mamba2_needs_heads: bool = False
     gemma3n_text_targets_wrapper: bool = True
+    gemma3n_target_root: str = "language_model.model.layers"
     gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
@@ -391,6 +395,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mla_block_size_blackwell": 16,
             "mla_block_size_blackwell_nope128": 16,
             "model_window_unless_pattern": True,
+            "gemma3n_target_root": "model.language_model.layers",
         },
     ),
     (
@@ -399,6 +404,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "mla_block_size_blackwell": 128,
             "mla_block_size_blackwell_nope128": 128,
             "model_window_unless_pattern": False,
+            "gemma3n_target_root": "language_model.model.layers",
         },
     ),
     (

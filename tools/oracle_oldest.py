@@ -161,6 +161,12 @@ MOVED: dict[str, tuple[str, str]] = {
         "vLLM 0.10.2 loads Whisper's processor (feature extractor and tokenizer files) while it "
         "builds the config, and the case's folder holds only config.json; 0.11.0 to 0.15.1 not run",
     ),
+    "Gemma3nForCausalLM": (
+        "0.11.1",
+        "vLLM 0.10.1 to 0.11.0 refuse the text-only model themselves (gemma3n.py names its "
+        "KV-sharing targets under the multimodal wrapper's prefix; kvplan gives the same "
+        "refusal, Behaviour.gemma3n_text_targets_wrapper); 0.11.1 is the first release that builds it",
+    ),
     "OPTForCausalLM": (
         "0.10.2",
         "its config (made from transformers 5's OPT class) spells its dtype `dtype`, which "
@@ -186,7 +192,6 @@ UNCHECKED: dict[str, str] = {
     "BagelForConditionalGeneration": "no fixture of 0.13.0 holds its cases",
     "BeeForConditionalGeneration": "vLLM 0.11.1 fails on the case's generated config while building the model ('NoneType' object is not iterable); not analysed further (0.33.0 builds it)",
     "Cohere2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Cohere2MoeForCausalLM": "no fixture of 0.21.0 holds its cases",
     "Cosmos3ForConditionalGeneration": "no fixture of 0.23.0 holds its cases",
     "DeepseekVLV2ForCausalLM": "vLLM 0.10.0's DeepSeek-VL2 vision encoder needs timm, which the oracle environment does not install",
     "DotsOCRForCausalLM": "the dots_ocr model type needs the checkpoint's remote configuration code, which the case's folder lacks (refused on every release run)",
@@ -196,9 +201,7 @@ UNCHECKED: dict[str, str] = {
     "FireRedASR2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "FlintForCausalLM": "vLLM 0.33.0's Flint attention imports flashinfer, which the oracle environment (CPU) does not install",
     "FunASRForConditionalGeneration": "transformers 4.57.6 (0.17.0's oracle environment) has no fun_asr_nano config class, and vLLM's FunASR module imports torchaudio, which the oracle environment does not install (no release run builds it)",
-    "FunAudioChatForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Gemma3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Gemma3nForCausalLM": "no fixture of 0.11.1 holds its cases",
     "Gemma3nForConditionalGeneration": "no fixture of 0.33.0 holds its cases",
     "Gemma4ForCausalLM": "no fixture of 0.19.0 holds its cases",
     "Gemma4ForConditionalGeneration": "no fixture of 0.19.0 holds its cases",
@@ -217,26 +220,21 @@ UNCHECKED: dict[str, str] = {
     "K2HorizonForCausalLM": "no fixture of 0.30.0 holds its cases",
     "KananaVForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "KimiK25ForConditionalGeneration": "no fixture of 0.15.0 holds its cases",
-    "LagunaForCausalLM": "no fixture of 0.21.0 holds its cases",
     "Llama4ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Llama_Nemotron_Nano_VL": "vLLM builds its vision model through AutoModel from the checkpoint's remote code, which the case's folder lacks (ModelConfig assertion on 0.10.0)",
     "LlavaOnevision2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "LongcatFlashNgramForCausalLM": "no fixture of 0.26.0 holds its cases",
     "MellumForCausalLM": "no fixture of 0.22.1 holds its cases",
     "MiDashengLMModel": "vLLM's MiDashengLM module imports torchaudio, which the oracle environment does not install",
-    "MiMoV2ForCausalLM": "no fixture of 0.21.0 holds its cases",
     "MiMoV2OmniForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "MiniCPMV4_6ForConditionalGeneration": "no fixture of 0.22.0 holds its cases",
     "MiniCPMV4_7ForConditionalGeneration": "no fixture of 0.32.0 holds its cases",
-    "MistralLarge3ForCausalLM": "no fixture of 0.12.0 holds its cases",
     "MoonshotKimiaForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "MossAudioModel": "no oracle case: no config under tests/oracle/configs names it",
     "MossTranscribeDiarizeForConditionalGeneration": "no fixture of 0.25.0 holds its cases",
     "MuseGlimmerForCausalLM": "no fixture of 0.28.0 holds its cases",
     "MuseGlimmerForConditionalGeneration": "no fixture of 0.28.0 holds its cases",
-    "NemotronHPuzzleForCausalLM": "no fixture of 0.16.0 holds its cases",
     "OlmoHybridForCausalLM": "no fixture of 0.18.0 holds its cases",
-    "OpenCUAForConditionalGeneration": "no fixture of 0.12.0 holds its cases",
     "OpenVLAForActionPrediction": "no fixture of 0.22.0 holds its cases",
     "Ovis": "vLLM 0.10.0's Ovis build recurses without end deep-copying the case's generated config (RecursionError), and the other Ovis config lacks the backbone_config vLLM's visual tokenizer needs",
     "Ovis2_5": "no oracle case: no config under tests/oracle/configs names it",
@@ -245,7 +243,6 @@ UNCHECKED: dict[str, str] = {
     "Phi4MMForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "PixtralForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "QianfanOCRForConditionalGeneration": "no fixture of 0.21.0 holds its cases",
-    "Qwen3ASRForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Qwen3ASRRealtimeGeneration": "vLLM 0.17.0 fails to inspect the model class in the oracle environment (failed to be inspected); not analysed further (0.19.1 builds it)",
     "Qwen3OmniMoeForConditionalGeneration": "its case's vision_config (transformers' class defaults) lacks keys vLLM's Qwen3-Omni vision encoder reads (0.11.1: apply_vit_abs_pos_embed)",
     "Qwen3_5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
@@ -366,8 +363,6 @@ def v1_range(name: str) -> tuple[str | None, str | None]:
     floors = []
     if entry is not None and entry.v1_since is not None:
         floors.append(entry.v1_since)
-    if name in ARCHITECTURES and ARCHITECTURES[name].alone_since is not None:
-        floors.append(str(ARCHITECTURES[name].alone_since))
     if entry is not None and entry.derive.split(":")[0] in RECURRENT_MODULES:
         floors.append(next(v for v in _releases() if resolve_release(v).behaviour.v1_recurrent))
     for floor in floors:
@@ -511,6 +506,12 @@ def _failed(family: str, case: dict[str, Any], version: str) -> bool:
     return result is not None and result.get("status") not in BUILT
 
 
+def _built(family: str, case: dict[str, Any], version: str) -> bool:
+    """Whether ``version``'s fixture holds ``case`` and vLLM built it."""
+    result = (fixture_results(family, version) or {}).get(case["id"])
+    return result is not None and result.get("status") in BUILT
+
+
 def _always_failed(family: str, case: dict[str, Any]) -> bool:
     """Whether vLLM refused ``case`` on every release whose fixture holds it."""
     held = [v for v in fixture_releases(family) if case["id"] in (fixture_results(family, v) or {})]
@@ -529,9 +530,11 @@ def selected_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
         by_config.setdefault((family, case["config"]), []).append((family, case))
     groups = list(by_config.values())
     if version is not None:
-        # configs refused on this release last, then those refused on every release tried
+        # configs this release built first; those refused on it last, then those refused
+        # on every release tried
         groups.sort(
             key=lambda g: (
+                not all(_built(f, c, version) for f, c in g),
                 any(_failed(f, c, version) for f, c in g),
                 any(_always_failed(f, c) for f, c in g),
             )

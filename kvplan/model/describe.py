@@ -256,14 +256,6 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         )
     since = entry.since if wrapper is not None else entry.registered or entry.since
     _available(backbone, since, entry.until, release, source)
-    if wrapper is None and not release.serves(entry.alone_since):
-        raise InputError(
-            f"vLLM {release.version} registers {backbone} but fails to build it outside its "
-            f"multimodal wrapper (its own layer-name check); it builds alone from {entry.alone_since}",
-            source=source,
-            field="architectures",
-            hint=f"plan with --vllm-version {entry.alone_since} or newer",
-        )
     if not release.serves(entry.v1_since):
         raise InputError(
             f"vLLM {release.version} builds {backbone} only on its V0 engine (the model class is "

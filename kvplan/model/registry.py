@@ -37,8 +37,6 @@ class Entry:
     a wrapper built it as its text model before (``since`` then says from when).
     ``v1_since``: the first release whose V1 engine builds it, where older ones mark
     the model class V0-only (``SupportsV0Only``: V1 refuses it; kvplan plans V1).
-    ``alone_since``: the first release that builds the name outside its wrapper,
-    where older ones register it but fail to build it alone.
     """
 
     family: str
@@ -53,7 +51,6 @@ class Entry:
     model_type: str | None = None
     registered: str | None = None
     v1_since: str | None = None
-    alone_since: str | None = None
 
 
 @record(frozen=True)
@@ -558,12 +555,9 @@ _RECURRENT: dict[str, Entry] = {
 }
 
 _KV_SHARING: dict[str, Entry] = {
-    # Gemma 3n's wrapper builds it from 0.10.0; registered alone from 0.10.1, but gemma3n.py
-    # names its KV-sharing targets under language_model.model until 0.11.1, so vLLM's own
-    # check refuses the text-only model before that
-    "Gemma3nForCausalLM": Entry(
-        "kv-sharing hybrid", "sharing:gemma3n", max_len=32768, registered="0.10.1", alone_since="0.11.1"
-    ),
+    # Gemma 3n's wrapper builds it from 0.10.0; vLLM registers it alone from 0.10.1 (and
+    # refuses it alone before 0.11.1: Behaviour.gemma3n_text_targets_wrapper)
+    "Gemma3nForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma3n", max_len=32768, registered="0.10.1"),
     "Gemma4ForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma4", since="0.19.0", max_len=131072),
 }
 

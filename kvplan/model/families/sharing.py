@@ -64,8 +64,9 @@ def gemma3n(cfg: Config, source: str, release: Release, *, prefix: str = "model.
         name = f"{prefix}.{i}.self_attn.attn"
         target = first_shared - (2 if kind == SLIDING else 1)
         if i >= first_shared and target >= 0:
-            wrapped = f"language_model.model.layers.{target}.self_attn.attn"
-            if release.behaviour.gemma3n_text_targets_wrapper and not prefix.startswith("language_model."):
+            root = release.behaviour.gemma3n_target_root
+            wrapped = f"{root}.{target}.self_attn.attn"
+            if release.behaviour.gemma3n_text_targets_wrapper and prefix != root:
                 # vllm/model_executor/models/gemma3n.py names the target under the
                 # multimodal wrapper's prefix; the text-only model has no such layer.
                 message = (
