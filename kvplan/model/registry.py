@@ -776,7 +776,10 @@ _MLA_WRAPPERS: dict[str, Wrapper] = {
     "KimiVLForConditionalGeneration": Wrapper(
         backbone="DeepseekV2ForCausalLM", prefix_before={"0.15.0": "language_model.layers"}
     ),
-    "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.0"),
+    # kimi_k25.py built DeepseekV2Model itself under language_model before 0.16.0
+    "KimiK25ForConditionalGeneration": Wrapper(
+        backbone="DeepseekV2ForCausalLM", since="0.15.0", prefix_before={"0.16.0": "language_model.layers"}
+    ),
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
 
