@@ -247,6 +247,12 @@ class Behaviour:
         layer after the module it serves (``model.layers.{i}.self_attn.attn``,
         0.32+) instead of ``{i}.attn``.
 
+    sink_attention_builds: openPangu's static sink attention layer loads
+        (0.30+).  From 0.14 to 0.29 the layer runs CustomOp's initialiser after
+        Attention's, which resets the module and drops the KV scale buffers, so
+        loading weights fails (``'StaticSinkAttention' object has no attribute
+        '_k_scale'``, vllm/model_executor/layers/attention/static_sink_attention.py).
+
     wrapper_causal_lm_fallback: a wrapper whose text config names no
         architectures builds transformers' causal-LM class for its model_type
         (0.20+, ``VllmConfig.with_hf_config``); before, vLLM fails on it.
@@ -348,6 +354,7 @@ class Behaviour:
     per_layer_kv_dtype: bool = False
     backend_module_names: bool = False
     wrapper_causal_lm_fallback: bool = False
+    sink_attention_builds: bool = False
 
     # A plain read-only class rather than a dataclass: its defaults live on the
     # class, and kvplan builds one per plan, so nothing is generated at import.
@@ -653,6 +660,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
             "dsa_index_roles": True,
             "draft_with_pp": True,
             "gptq_act_order_refused": True,
+            "sink_attention_builds": True,
         },
     ),
     (

@@ -32,9 +32,14 @@ from kvplan.vllm.specs import (
 ORACLE = Path(__file__).parent / "oracle"
 
 # Engine arguments the cases use, and kvplan's serving option for each.
-_ARGS = {"max_model_len": "max_model_len", "kv_cache_dtype": "kv_cache_dtype", "block_size": "block_size"}
+_ARGS = {
+    "max_model_len": "max_model_len",
+    "kv_cache_dtype": "kv_cache_dtype",
+    "block_size": "block_size",
+    "enforce_eager": "enforce_eager",
+}
 # Engine arguments that only let vLLM read the config (kvplan reads config.json itself).
-_CONFIG_ONLY_ARGS = {"trust_remote_code"}
+_CONFIG_ONLY_ARGS = {"trust_remote_code", "skip_tokenizer_init"}
 
 
 def cases(family: str) -> list[dict[str, Any]]:

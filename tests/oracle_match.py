@@ -4,7 +4,7 @@ A fixture ``tests/oracle/fixtures/<family>/vllm-<version>.json`` holds what a
 vLLM release itself built for each case of ``tests/oracle/cases/<family>.json``
 (vLLM's VllmConfig and model on the meta device, every layer's
 ``get_kv_cache_spec``, and the planner's groups and block count), produced by
-``tools/vllm_oracle/meta_build.py`` inside that release's environment.  The
+``kvplan/workflows/vllm_meta.py`` inside that release's environment.  The
 helpers here turn both sides into the same plain dicts, field by field, so a
 test can assert equality and print the first difference.
 """
@@ -19,28 +19,10 @@ import pytest
 
 from kvplan import api
 from kvplan.errors import InputError
-from kvplan.vllm import specs as kv
+from kvplan.workflows.verify import kvplan_layer as kvplan_spec
+from kvplan.workflows.verify import vllm_layer as vllm_spec
 
 ORACLE = Path(__file__).parent / "oracle"
-
-# vLLM's spec class -> kvplan's kind.
-KINDS = {
-    "FullAttentionSpec": "full",
-    "SlidingWindowSpec": "sliding_window",
-    "ChunkedLocalAttentionSpec": "chunked_local",
-    "MLAAttentionSpec": "mla",
-    "MambaSpec": "mamba",
-    "CrossAttentionSpec": "cross_attention",
-    "SinkFullAttentionSpec": "sink_full",
-}
-# vLLM 0.2x+ names Mamba backends by enum member, older releases by string.
-MAMBA_TYPES = {
-    "MAMBA1": "mamba1",
-    "MAMBA2": "mamba2",
-    "SHORT_CONV": "short_conv",
-    "LINEAR": "linear_attention",
-    "GDN_ATTN": "gdn_attention",
-}
 
 
 def cases(family: str) -> list[dict[str, Any]]:
@@ -57,69 +39,6 @@ def fixture(family: str, version: str) -> dict[str, Any]:
 
 def config(case: dict[str, Any]) -> dict[str, Any]:
     return json.loads((ORACLE / "configs" / case["config"] / "config.json").read_text())
-
-
-def _attention(spec: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "num_kv_heads": spec["num_kv_heads"],
-        "head_size": spec["head_size"],
-        "head_size_v": spec.get("head_size_v") or spec["head_size"],
-        "dtype": spec["dtype"],
-    }
-    for key in ("sliding_window", "attention_chunk_size", "sink_len"):
-        if spec.get(key) is not None:
-            out[key] = spec[key]
-    return out
-
-
-def vllm_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """One layer's spec as vLLM recorded it, reduced to the fields kvplan models."""
-    kind = KINDS.get(spec["class"], spec["class"])
-    out: dict[str, Any] = {
-        "kind": kind,
-        "block_size": spec["block_size"],
-        "page_size_bytes": spec["page_size_bytes"],
-    }
-    if kind == "mamba":
-        out["shapes"] = [list(s) for s in spec["shapes"]]
-        out["dtypes"] = list(spec["dtypes"])
-        out["mamba_type"] = MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"])
-        out["num_speculative_blocks"] = spec.get("num_speculative_blocks", 0)
-        # Recorded from 0.29 (the block) and 0.30 (its alignment); none before.
-        out["num_prefill_checkpoint_blocks"] = spec.get("num_prefill_checkpoint_blocks", 0)
-        out["prefill_checkpoint_alignment"] = spec.get("prefill_checkpoint_alignment")
-    else:
-        out.update(_attention(spec))
-    return out
-
-
-def kvplan_spec(spec: kv.KVCacheSpec) -> dict[str, Any]:
-    """One layer's spec as kvplan builds it, in the same reduced form."""
-    out: dict[str, Any] = {
-        "kind": spec.kind,
-        "block_size": spec.block_size,
-        "page_size_bytes": spec.page_size_bytes,
-    }
-    if isinstance(spec, kv.MambaSpec):
-        out["shapes"] = [list(s) for s in spec.shapes]
-        out["dtypes"] = list(spec.dtypes)
-        out["mamba_type"] = spec.mamba_type
-        out["num_speculative_blocks"] = spec.num_speculative_blocks
-        out["num_prefill_checkpoint_blocks"] = spec.num_prefill_checkpoint_blocks
-        out["prefill_checkpoint_alignment"] = spec.prefill_checkpoint_alignment
-        return out
-    assert isinstance(spec, kv.AttentionSpec), spec
-    fields: dict[str, Any] = {
-        "class": type(spec).__name__,
-        "num_kv_heads": spec.num_kv_heads,
-        "head_size": spec.head_size,
-        "head_size_v": getattr(spec, "head_size_v", None) or spec.head_size,
-        "dtype": spec.dtype,
-    }
-    for key in ("sliding_window", "attention_chunk_size", "sink_len"):
-        fields[key] = getattr(spec, key, None)
-    out.update(_attention(fields))
-    return out
 
 
 def vllm_stages(fx: dict[str, Any], result: dict[str, Any]) -> list[dict[str, dict[str, Any]]]:
@@ -179,11 +98,18 @@ def first_difference(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -
 
 
 def vllm_groups(result: dict[str, Any]) -> list[list[tuple[str, ...]]]:
-    """Per PP stage (one worker each): its KV cache groups' layer names, sorted."""
-    return [
-        sorted(tuple(g["layer_names"]) for g in worker["kv_cache_groups"] if g["layer_names"])
-        for worker in result["planner"]["workers"]
-    ]
+    """Per PP stage (one worker each): its KV cache groups' layer names, sorted.
+
+    A compacted fixture names a group's layers by their positions in the stage's
+    layer list (``layers``) instead of by name (``layer_names``)."""
+    out = []
+    for rank, worker in enumerate(result["planner"]["workers"]):
+        names = result["stages"][rank]["kv_cache_spec"]["layers"] if rank < len(result["stages"]) else []
+        groups = [
+            g.get("layer_names") or [names[i] for i in g.get("layers", [])] for g in worker["kv_cache_groups"]
+        ]
+        out.append(sorted(tuple(g) for g in groups if g))
+    return out
 
 
 def kvplan_groups(plan: api.Plan) -> list[list[tuple[str, ...]]]:

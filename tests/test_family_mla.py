@@ -31,6 +31,7 @@ KNOWN_GAPS = {
     # A difference not resolved yet: vLLM 0.26.0's LongCat-Flash-Ngram (longcat_flash_ngram.py
     # resets num_hidden_layers to num_layers) registers KV layers for decoder layers 0-13 only
     # (28 attention layers); kvplan derives 2 x num_layers = 56 decoder layers (112) there.
+    # (The 0.26.0 environment the fixture came from has transformers 5.24.0.)
     **{
         ("0.26.0", f"longcat-flash-ngram-{t}"): "vLLM 0.26.0 registers 14 of LongCat-Flash-Ngram's decoder "
         "layers' attention; kvplan derives 56"

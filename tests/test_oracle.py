@@ -22,7 +22,8 @@ import pytest
 
 from kvplan import api
 from kvplan.errors import InputError, KvplanError, PlannerRefusal
-from kvplan.vllm.specs import KVCacheSpec, MambaSpec
+from kvplan.workflows.verify import kvplan_layer as kvplan_spec
+from kvplan.workflows.verify import vllm_layer as vllm_spec
 from tools.oracle_oldest import extra_runs
 
 ORACLE = Path(__file__).parent / "oracle"
@@ -45,14 +46,6 @@ ARGS = {
 }
 # Arguments only the harness needs (a multi-node world for large TP x PP).
 HARNESS_ARGS = {"nnodes"}
-KINDS = {
-    "FullAttentionSpec": "full",
-    "SlidingWindowSpec": "sliding_window",
-    "ChunkedLocalAttentionSpec": "chunked_local",
-    "MLAAttentionSpec": "mla",
-    "MambaSpec": "mamba",
-}
-MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
 # Differences known and explained, each still compared (strict xfail: a fix makes it fail loudly).
 _NO_FLASHINFER = (
     "the oracle's CPU environment cannot import FlashInfer, so vLLM skips the Blackwell MLA "
@@ -182,66 +175,6 @@ def flags_for(version: str, inputs: dict[str, Any]) -> dict[str, Any]:
         kv_cache_memory=str(inputs["memory_per_worker_bytes"]),
     )
     return flags
-
-
-def vllm_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The fields of vLLM's spec that kvplan models, in kvplan's names."""
-    # 0.10 has no MLAAttentionSpec: MLA layers are FullAttentionSpec(use_mla=True).
-    kind = "mla" if spec.get("use_mla") else KINDS[spec["class"]]
-    out: dict[str, Any] = {
-        "kind": kind,
-        "block_size": spec["block_size"],
-        "page_size_bytes": spec["page_size_bytes"],
-    }
-    if kind == "mamba":
-        out.update(
-            shapes=[list(s) for s in spec["shapes"]],
-            dtypes=list(spec["dtypes"]),
-            mamba_type=MAMBA_TYPES.get(spec["mamba_type"], spec["mamba_type"]),
-            num_speculative_blocks=spec["num_speculative_blocks"],
-            # 0.29+ record the checkpoint block, 0.30+ its alignment (absent before: none).
-            num_prefill_checkpoint_blocks=spec.get("num_prefill_checkpoint_blocks", 0),
-            prefill_checkpoint_alignment=spec.get("prefill_checkpoint_alignment"),
-        )
-        return out
-    out.update(num_kv_heads=spec["num_kv_heads"], head_size=spec["head_size"], dtype=spec["dtype"])
-    if kind == "sliding_window":
-        out["sliding_window"] = spec["sliding_window"]
-    if kind == "chunked_local":
-        out["attention_chunk_size"] = spec["attention_chunk_size"]
-    if kind == "full":
-        out["head_size_v"] = spec.get("head_size_v") or spec["head_size"]
-        out["sliding_window"] = spec.get("sliding_window")
-        out["attention_chunk_size"] = spec.get("attention_chunk_size")
-    return out
-
-
-def kvplan_spec(spec: KVCacheSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "kind": spec.kind,
-        "block_size": spec.block_size,
-        "page_size_bytes": spec.page_size_bytes,
-    }
-    if isinstance(spec, MambaSpec):
-        out.update(
-            shapes=[list(s) for s in spec.shapes],
-            dtypes=list(spec.dtypes),
-            mamba_type=spec.mamba_type,
-            num_speculative_blocks=spec.num_speculative_blocks,
-            num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks,
-            prefill_checkpoint_alignment=spec.prefill_checkpoint_alignment,
-        )
-        return out
-    out.update(num_kv_heads=spec.num_kv_heads, head_size=spec.head_size, dtype=spec.dtype)  # type: ignore[attr-defined]
-    if spec.kind == "sliding_window":
-        out["sliding_window"] = spec.sliding_window  # type: ignore[attr-defined]
-    if spec.kind == "chunked_local":
-        out["attention_chunk_size"] = spec.attention_chunk_size  # type: ignore[attr-defined]
-    if spec.kind == "full":
-        out["head_size_v"] = spec.head_size_v or spec.head_size  # type: ignore[attr-defined]
-        out["sliding_window"] = spec.sliding_window  # type: ignore[attr-defined]
-        out["attention_chunk_size"] = spec.attention_chunk_size  # type: ignore[attr-defined]
-    return out
 
 
 @cache

@@ -2,10 +2,10 @@
 keep vLLM's answers as a compact fixture.
 
     python tools/oracle_family.py multimodal --version 0.33.0 \
-        --oracle /work/wt/oracle/tools/vllm_oracle/meta_build.py --python /work/oracle-venvs/0.33.0/bin/python
+        --oracle kvplan/workflows/vllm_meta.py --python /work/oracle-venvs/0.33.0/bin/python
 
 Reads ``tests/oracle/cases/<family>.json`` (cases name a folder under
-``tests/oracle/configs``), runs ``meta_build.py`` in the release's environment
+``tests/oracle/configs``), runs ``kvplan/workflows/vllm_meta.py`` in the release's environment
 and writes ``tests/oracle/fixtures/<family>/vllm-<version>.json``: per case the
 status, vLLM's error where it refused, the architecture it built, the
 resolved max_model_len and, per pipeline stage, every KV cache layer with its
@@ -91,7 +91,7 @@ def main() -> int:
     ap.add_argument("family")
     ap.add_argument("--version", required=True)
     ap.add_argument("--python", required=True, help="the release environment's python")
-    ap.add_argument("--oracle", required=True, help="path of meta_build.py")
+    ap.add_argument("--oracle", required=True, help="path of kvplan/workflows/vllm_meta.py")
     ap.add_argument("--only", default="", help="comma-separated case ids")
     ap.add_argument("--timeout", default="600")
     args = ap.parse_args()

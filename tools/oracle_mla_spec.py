@@ -6,7 +6,7 @@ its fixtures.
 
 Reads ``tests/oracle/cases/<family>.json`` (cases as the oracle takes them,
 ``config`` naming a folder under ``tests/oracle/configs``), runs the oracle's
-``meta_build.py`` inside the release's venv (``/work/oracle-venvs/<version>``,
+``kvplan/workflows/vllm_meta.py`` inside the release's venv (``/work/oracle-venvs/<version>``,
 under ``flock /work/oracle.lock``), and writes the compact result to
 ``tests/oracle/fixtures/<family>/vllm-<version>.json`` (the oracle's fixture
 format, vLLM's answers only).  The oracle's directory is ``$ORACLE_DIR``,
@@ -52,7 +52,7 @@ def _oracle_dir() -> Path:
     env = os.environ.get("ORACLE_DIR")
     if env:
         return Path(env)
-    return REPO / "tools" / "vllm_oracle"
+    return REPO / "kvplan" / "workflows"
 
 
 # --------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def _extend(mb) -> None:  # noqa: ANN001 - the oracle's module
 
 def inside(argv: list[str]) -> int:
     sys.path.insert(0, str(_oracle_dir()))
-    import meta_build as mb
+    import vllm_meta as mb
 
     _extend(mb)
     return mb.main(argv)

@@ -247,6 +247,56 @@ TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_position_embeddings": 131072,
         "sliding_window": 2048,
     },
+    # glm4v/configuration_glm4v.py Glm4vTextConfig
+    "glm4v_text": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+    },
+    # glm4v_moe/configuration_glm4v_moe.py Glm4vMoeTextConfig (no head_dim field)
+    "glm4v_moe_text": {
+        "hidden_size": 4096,
+        "num_hidden_layers": 46,
+        "num_attention_heads": 96,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 65536,
+    },
+    # glm_ocr/configuration_glm_ocr.py GlmOcrTextConfig
+    "glm_ocr_text": {
+        "hidden_size": 1024,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "max_position_embeddings": 131072,
+    },
+    # paddleocr_vl/configuration_paddleocr_vl.py PaddleOCRTextConfig
+    "paddleocr_vl_text": {
+        "hidden_size": 1024,
+        "num_hidden_layers": 18,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "head_dim": 128,
+        "max_position_embeddings": 131072,
+    },
+    # cosmos3_edge/configuration_cosmos3_edge.py Cosmos3EdgeTextConfig
+    "cosmos3_edge_text": {
+        "hidden_size": 2048,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "max_position_embeddings": 131072,
+    },
+    # cohere_compass/configuration_cohere_compass.py CohereCompassTextConfig
+    "cohere_compass_text": {
+        "hidden_size": 8192,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 64,
+        "max_position_embeddings": 8192,
+        "sliding_window": 4096,
+    },
     # vLLM's own config classes, which vLLM registers for these model types in
     # place of any transformers class (vllm/transformers_utils/configs/beam.py,
     # vllm/models/flint/configs.py).

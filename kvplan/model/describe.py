@@ -10,6 +10,7 @@ replaces derivation entirely.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import import_module
 
 from kvplan.dtypes import canonical_dtype, model_dtype
@@ -18,8 +19,16 @@ from kvplan.inputs.models import ModelInput
 from kvplan.model.config import LENGTH_KEYS, Config, read_as, value
 from kvplan.model.defaults import TEXT_DEFAULTS
 from kvplan.model.layers import MambaLayer, ModelDescription
-from kvplan.model.registry import ARCHITECTURES, CAUSAL_LM, WRAPPERS, Wrapper
-from kvplan.releases import Release
+from kvplan.model.registry import (
+    ARCHITECTURES,
+    CAUSAL_LM,
+    NOT_DERIVED,
+    REFUSED,
+    WRAPPED_TEXT,
+    WRAPPERS,
+    Wrapper,
+)
+from kvplan.releases import Release, parse_version
 
 
 def _section(cfg: Config, paths: str | None) -> Config | None:
@@ -98,19 +107,46 @@ def _available(name: str, since: str | None, until: str | None, release: Release
 
 
 def _unknown(name: str, source: str, what: str = "architecture") -> InputError:
+    if name in REFUSED:
+        return InputError(
+            f"{what} '{name}' needs a KV cache kind kvplan does not derive: {REFUSED[name]}",
+            source=source,
+            field="architectures",
+            hint="describe its layers explicitly with a `layers:` section (see README)",
+        )
+    why = f": {NOT_DERIVED[name]}" if name in NOT_DERIVED else ""
     return InputError(
-        f"{what} '{name}' is not one kvplan can derive",
+        f"{what} '{name}' is not one kvplan can derive{why}",
         source=source,
         field="architectures",
         hint="describe its layers explicitly with a `layers:` section (see README)",
     )
 
 
+def _for_release(wrapper: Wrapper, release: Release) -> Wrapper:
+    """The wrapper as the release's model file has it (``Wrapper.before``)."""
+    for until in sorted(wrapper.before or {}, key=parse_version, reverse=True):
+        if release.serves(None, until):
+            wrapper = replace(wrapper, **(wrapper.before or {})[until])
+    return wrapper
+
+
+def _nested(outer: str, own: str | None) -> str:
+    """The layer path of a backbone built under a wrapper's module.
+
+    vLLM puts the wrapper's module name in front of the backbone's own module
+    path, so a backbone whose layers are not ``model.layers`` (OPT's
+    ``model.decoder.layers``, Step3's ``.layers`` under an empty model prefix)
+    keeps its own path beneath the wrapper's module.
+    """
+    if own is None or not outer.endswith("model.layers"):
+        return outer
+    module = outer[: -len("model.layers")]
+    return module.rstrip(".") + own if own.startswith(".") else module + own
+
+
 def _backbone(name: str, wrapper: Wrapper, cfg: Config, text: Config, source: str, release: Release) -> str:
     """The text architecture vLLM builds inside a wrapper (``with_hf_config``)."""
-    for until, older in (wrapper.backbone_before or {}).items():
-        if release.serves(None, until):
-            return older
     if wrapper.backbone:
         return wrapper.backbone
     if wrapper.by_type:
@@ -243,13 +279,16 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     wrapper = WRAPPERS.get(arch)
     if wrapper is not None:
         _available(arch, wrapper.since, wrapper.until, release, source)
+        wrapper = _for_release(wrapper, release)
         text = _text_config(cfg, wrapper, source)
+        if wrapper.rewrite:
+            from kvplan.model import wrappers
+
+            text = getattr(wrappers, wrapper.rewrite)(text, source)
         backbone = _backbone(arch, wrapper, cfg, text, source, release)
-        prefix = {"prefix": wrapper.prefix}
-        for until, older in (wrapper.prefix_before or {}).items():
-            if release.serves(None, until):
-                prefix = {"prefix": older}
-    entry = ARCHITECTURES.get(backbone)
+    entry = ARCHITECTURES.get(backbone) or (WRAPPED_TEXT.get(backbone) if wrapper is not None else None)
+    if wrapper is not None and entry is not None:
+        prefix = {"prefix": _nested(wrapper.prefix, entry.options.get("prefix"))}
     if entry is None:
         raise (
             _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
@@ -272,7 +311,7 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     _layer_count(text, source)
     module, function = entry.derive.split(":")
     deriver = getattr(import_module(f"kvplan.model.families.{module}"), function)
-    layers = deriver(text, source, release, **entry.options, **prefix)
+    layers = deriver(text, source, release, **{**entry.options, **prefix})
     if not release.behaviour.v1_recurrent and any(isinstance(layer, MambaLayer) for layer in layers):
         raise InputError(
             f"vLLM {release.version} serves {backbone}, a model with recurrent state, on its V0 "

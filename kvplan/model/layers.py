@@ -56,6 +56,9 @@ class Layer:
     def check_tp(self, tp: int) -> None:
         """Raise ``InputError`` when this layer cannot be sharded over ``tp`` ranks."""
 
+    def check_pp(self, pp: int) -> None:
+        """Raise when the model this layer belongs to cannot run on ``pp`` pipeline stages."""
+
     @property
     def kv_sharing_target(self) -> str | None:
         """The layer whose KV cache this one reads (None: it keeps its own)."""
@@ -101,6 +104,15 @@ class SlidingWindowLayer(AttentionLayer):
 
     kind: ClassVar[str] = "sliding_window"
     sliding_window: int = 0
+
+
+@record(frozen=True, eq=False)
+class SinkAttentionLayer(AttentionLayer):
+    """Full attention that also attends to ``sink_len`` learned sink tokens kept in
+    blocks of their own (openPangu's static sink attention)."""
+
+    kind: ClassVar[str] = "sink_full"
+    sink_len: int = 0
 
 
 @record(frozen=True, eq=False)

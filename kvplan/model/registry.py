@@ -13,7 +13,7 @@ An architecture in neither table is refused by name, never guessed.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import field, replace
 from typing import Any
 
 from kvplan.records import record
@@ -75,13 +75,18 @@ class Wrapper:
     architectures, in every release); else transformers' causal-LM class for its
     ``model_type`` (``CAUSAL_LM``, from vLLM 0.20).
 
-    ``backbone_before[r]``: the backbone the wrapper hard-coded on releases before ``r``;
-    ``prefix_before[r]``: the layers' module path on releases before ``r``.
 
     ``prefix``: the module path of the backbone's decoder layers (what replaces
     the backbone's own ``model.layers``).  ``external``: a config key naming
     another checkpoint whose config vLLM loads for the text model instead (kvplan
     cannot read it, so it refuses); ``text`` may list alternatives as ``a|b``.
+    A backbone whose own layers sit elsewhere than ``model.layers`` (OPT's
+    ``model.decoder.layers``) keeps its own path under the wrapper's module.
+
+    ``rewrite``: a function of ``kvplan.model.wrappers`` turning the text config
+    into the one the wrapper hands its backbone (Cosmos3 Edge rewrites a dense
+    config into Nemotron-H's).  ``before[r]``: the fields that differ on releases
+    before ``r`` (the earliest bound that applies wins).
     """
 
     prefix: str = "language_model.model.layers"
@@ -94,10 +99,10 @@ class Wrapper:
     untyped: dict[str, str] | None = None
     text_defaults: dict[str, Any] | None = None
     external: str | None = None
+    rewrite: str | None = None
+    before: dict[str, dict[str, Any]] | None = None
     since: str | None = None
     until: str | None = None
-    backbone_before: dict[str, str] | None = None
-    prefix_before: dict[str, str] | None = None
 
 
 def _entries(family: str, derive: str, names: tuple[str, ...], **kw: Any) -> dict[str, Entry]:
@@ -342,23 +347,18 @@ _FULL_ATTENTION: dict[str, Entry] = {
         attn="self_attention.attn",
         keys={"hidden_size": "n_embed"},
     ),
-    "ChatGLMModel": _dense(
-        cls="chatglm",
-        head="hidden",
-        kv="chatglm",
-        window="model",
-        prefix="transformer.encoder.layers",
-        attn="self_attention.attn",
-        keys={"num_hidden_layers": "num_layers"},
-    ),
-    "ChatGLMForConditionalGeneration": _dense(
-        cls="chatglm",
-        head="hidden",
-        kv="chatglm",
-        window="model",
-        prefix="transformer.encoder.layers",
-        attn="self_attention.attn",
-        keys={"num_hidden_layers": "num_layers"},
+    # ChatGLM's two names are one vLLM model class
+    **dict.fromkeys(
+        ("ChatGLMModel", "ChatGLMForConditionalGeneration"),
+        _dense(
+            cls="chatglm",
+            head="hidden",
+            kv="chatglm",
+            window="model",
+            prefix="transformer.encoder.layers",
+            attn="self_attention.attn",
+            keys={"num_hidden_layers": "num_layers"},
+        ),
     ),
     # Llama attention on the blocks whose attention is not a no-op
     "DeciLMForCausalLM": _dense("dense:decilm"),
@@ -572,6 +572,78 @@ _MULTIMODAL_TEXT: dict[str, Entry] = {
     "MolmoForCausalLM": Entry("dense", "dense:dense", {"head_key": False}),
 }
 
+# Multimodal architectures whose text model reads the top level of their config.
+_MULTIMODAL_OWN_TEXT: dict[str, Entry] = {
+    # glm4v.py: ChatGLM's GLMTransformer under "transformer" (ChatGLMBaseModel), its
+    # layers and config keys; the vision tower keeps no KV cache.
+    "GLM4VForCausalLM": _dense(
+        cls="chatglm",
+        head="hidden",
+        kv="chatglm",
+        window="model",
+        prefix="transformer.encoder.layers",
+        attn="self_attention.attn",
+        keys={"num_hidden_layers": "num_layers"},
+    ),
+    # ernie45_vl.py builds ernie45_vl_moe.py's Ernie4_5_VLMoeForCausalLM on the whole
+    # config: head_dim else hidden / heads, num_key_value_heads, no window of its own.
+    "Ernie4_5_VLMoeForConditionalGeneration": _dense(
+        since="0.10.2", window="model", prefix="language_model.model.layers"
+    ),
+}
+
+# Architectures first registered from vLLM 0.12 on, each on a family module of its own
+# kind: several caches a layer (families/looped.py), per-layer windows and head sizes
+# (families/per_layer.py).
+# What the config classes fill in for keys a config.json omits (the keys the derivers
+# read): vLLM's DoryConfig (transformers_utils/configs/dory.py), transformers 5.20's
+# HrmTextConfig (models/hrm_text/configuration_hrm_text.py).
+_DORY_DEFAULTS: dict[str, Any] = {
+    **_geometry(72, 16, 2560, 8192, **{_KV: 4, _HD: 256, _SW: 1024}),
+    "n_input_layers": 0,
+    "n_output_layers": 0,
+    "n_recurrent_loops": 1,
+    "recurrent_kv_cache_mode": "per_loop",
+}
+_HRM_TEXT_DEFAULTS: dict[str, Any] = {
+    **_geometry(16, 12, 1536, 2048, **{_HD: 128}),
+    "H_cycles": 2,
+    "L_cycles": 3,
+}
+
+_NEWER: dict[str, Entry] = {
+    "IQuestLoopCoderForCausalLM": Entry(
+        "several caches per layer", "looped:iquest_loopcoder", since="0.14.0"
+    ),
+    "DoryForCausalLM": Entry(
+        "several caches per layer",
+        "looped:dory",
+        since="0.33.0",
+        defaults=_DORY_DEFAULTS,
+        model_type="dory",
+        layers_key="derived",
+    ),
+    "HrmTextForCausalLM": Entry(
+        "several caches per layer",
+        "looped:hrm_text",
+        since="0.24.0",
+        defaults=_HRM_TEXT_DEFAULTS,
+        model_type="hrm_text",
+        layers_key="derived",
+    ),
+    "Plamo3ForCausalLM": Entry("sliding-window hybrid", "per_layer:plamo3", since="0.12.0"),
+    "Rnj1ForCausalLM": Entry("sliding-window hybrid", "per_layer:rnj1", since="0.20.0"),
+    "DomynEdgeForCausalLM": Entry("sliding-window hybrid", "per_layer:domyn_edge", since="0.33.0"),
+    "Step3p5ForCausalLM": Entry("sliding-window hybrid", "per_layer:step3p5", since="0.15.1"),
+    "AliceAIForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:alice_ai", since="0.33.0"),
+    "BailingMoeV3ForCausalLM": Entry("linear-attention hybrid", "hybrid_kda:bailing_moe_v3", since="0.28.0"),
+    "BailingMoeV2_5ForCausalLM": Entry(
+        "linear-attention hybrid", "lightning:bailing_moe_v2_5", since="0.17.0"
+    ),
+    # openpangu.py's decoder (PanguEmbedded's), with MoE MLPs: GQA, or sink attention
+    "PanguProMoEV2ForCausalLM": _dense("dense:openpangu", since="0.14.0"),
+}
+
 ARCHITECTURES: dict[str, Entry] = {
     **_FULL_ATTENTION,
     **_TRANSFORMERS_BACKEND,
@@ -583,6 +655,8 @@ ARCHITECTURES: dict[str, Entry] = {
     **_KV_SHARING,
     **_ENCODER_DECODER,
     **_MULTIMODAL_TEXT,
+    **_MULTIMODAL_OWN_TEXT,
+    **_NEWER,
 }
 
 
@@ -642,7 +716,7 @@ _MULTIMODAL: dict[str, Wrapper] = {
         backbone="Qwen3ForCausalLM",
         text_type="qwen3_vl_text",
         since="0.11.0",
-        prefix_before={"0.11.1": "language_model.layers"},
+        before={"0.11.1": {"prefix": "language_model.layers"}},
     ),
     "Qwen3VLMoeForConditionalGeneration": Wrapper(
         backbone="Qwen3MoeForCausalLM", text_type="qwen3_vl_moe_text", since="0.11.0"
@@ -712,7 +786,7 @@ _MULTIMODAL: dict[str, Wrapper] = {
     "OpenVLAForActionPrediction": Wrapper(text_type="llama", since="0.22.0"),
     # cohere2_vision.py built Cohere2ForCausalLM whatever the text config named in 0.10.1
     "Cohere2VisionForConditionalGeneration": Wrapper(
-        text_type="cohere2", since="0.10.1", backbone_before={"0.10.2": "Cohere2ForCausalLM"}
+        text_type="cohere2", since="0.10.1", before={"0.10.2": {"backbone": "Cohere2ForCausalLM"}}
     ),
     "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.0"),
     "InternVLForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
@@ -765,7 +839,7 @@ _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
     # 0.10.0 served the name with gemma3n.py's own text-only class, its layers under
     # model.language_model (gemma3n_mm.py's wrapper came in 0.10.1)
     "Gemma3nForConditionalGeneration": Wrapper(
-        backbone="Gemma3nForCausalLM", prefix_before={"0.10.1": "model.language_model.layers"}
+        backbone="Gemma3nForCausalLM", before={"0.10.1": {"prefix": "model.language_model.layers"}}
     ),
     "Gemma4ForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.19.0"),
     "Gemma4UnifiedForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.23.0"),
@@ -774,16 +848,200 @@ _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
 _MLA_WRAPPERS: dict[str, Wrapper] = {
     # kimi_vl.py built DeepseekV2Model itself under language_model before 0.15.0
     "KimiVLForConditionalGeneration": Wrapper(
-        backbone="DeepseekV2ForCausalLM", prefix_before={"0.15.0": "language_model.layers"}
+        backbone="DeepseekV2ForCausalLM", before={"0.15.0": {"prefix": "language_model.layers"}}
     ),
     # kimi_k25.py built DeepseekV2Model itself under language_model before 0.16.0
     "KimiK25ForConditionalGeneration": Wrapper(
-        backbone="DeepseekV2ForCausalLM", since="0.15.0", prefix_before={"0.16.0": "language_model.layers"}
+        backbone="DeepseekV2ForCausalLM",
+        since="0.15.0",
+        before={"0.16.0": {"prefix": "language_model.layers"}},
     ),
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
 
-WRAPPERS: dict[str, Wrapper] = {**_MULTIMODAL, **_RECURRENT_WRAPPERS, **_KV_SHARING_WRAPPERS, **_MLA_WRAPPERS}
+# Glm4v's text model by the top level's model_type (glm4_1v.py,
+# Glm4vForConditionalGeneration.__init__: glm_ocr joined the list in 0.16, glmga in
+# 0.23), else the text section's architectures.  0.10.0 built Glm4ForCausalLM on the
+# whole config, without a module of its own.
+_GLM4V_DENSE = {"glm4v": "Glm4ForCausalLM"}
+_GLM4V_MOE = {"glm4v_moe": "Glm4MoeForCausalLM"}
+_GLM4V = Wrapper(
+    by_type={**_GLM4V_DENSE, "glm_ocr": "Glm4ForCausalLM", "glmga": "Glm4ForCausalLM", **_GLM4V_MOE},
+    type_of="top",
+    before={
+        "0.10.1": {"prefix": "model.layers", "text": None, "backbone": "Glm4ForCausalLM"},
+        "0.16.0": {"by_type": {**_GLM4V_DENSE, **_GLM4V_MOE}},
+        "0.23.0": {"by_type": {**_GLM4V_DENSE, "glm_ocr": "Glm4ForCausalLM", **_GLM4V_MOE}},
+    },
+)
+
+# What vLLM's own NemotronHConfig (transformers_utils/configs/nemotron_h.py) gives the
+# keys a Cosmos3 Edge text config omits, up to 0.29: its Cosmos3EdgeTextConfig extended it.
+_COSMOS3_EDGE_NEMOTRON_H = {
+    "num_hidden_layers": 28,
+    "hidden_size": 4096,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "max_position_embeddings": 4096,
+}
+
+# Wrappers of text models kvplan derives, as vLLM 0.33.0's model files build them
+# (vllm/model_executor/models/<module>.py, vllm/models/<name>/).
+_MULTIMODAL_WRAPPERS: dict[str, Wrapper] = {
+    "Glm4vForConditionalGeneration": _GLM4V,
+    "Glm4vMoeForConditionalGeneration": replace(_GLM4V, since="0.10.1"),
+    # glm_ocr.py: Glm4vForConditionalGeneration with its own vision tower.
+    "GlmOcrForConditionalGeneration": replace(_GLM4V, since="0.16.0"),
+    # blip2.py: the text section's architectures (OPT in the published checkpoints);
+    # Blip2Config's text section defaults to OPT.
+    "Blip2ForConditionalGeneration": Wrapper(text_type="opt"),
+    # step3_vl.py / step_vl.py: the text section's own architectures.
+    "Step3VLForConditionalGeneration": Wrapper(text_type="step3_text", since="0.10.1"),
+    "StepVLForConditionalGeneration": Wrapper(since="0.15.0"),
+    # paddleocr_vl.py: Ernie4_5ForCausalLM on the top level with the text section's
+    # keys merged over it.
+    "PaddleOCRVLForConditionalGeneration": Wrapper(
+        backbone="Ernie4_5ForCausalLM", text_type="paddleocr_vl_text", since="0.11.1"
+    ),
+    # deepseek_ocr.py / deepseek_ocr2.py: the DeepSeek-V2 decoder of
+    # language_config (DeepseekVLV2Config), plain attention when its qk head dims are 0.
+    **{
+        name: Wrapper(text="language_config", text_type="deepseek_v2", since=since)
+        for name, since in (
+            ("DeepseekOCRForCausalLM", "0.11.1"),
+            ("DeepseekOCR2ForCausalLM", "0.16.0"),
+        )
+    },
+    # nano_nemotron_vl.py: the text section's architectures (Nemotron-H), one class for
+    # the four names; only NemotronH_Nano_VL_V2 has vLLM's SSM cache dtype fix-up.
+    "NemotronH_Nano_VL_V2": Wrapper(text_type="nemotron_h", since="0.11.0"),
+    **{
+        name: Wrapper(text_type="nemotron_h", rewrite="nemotron_omni", since=since)
+        for name, since in (
+            ("NemotronH_Nano_Omni_Reasoning_V3", "0.20.0"),
+            ("NemotronH_Super_Omni_Reasoning_V3", "0.20.0"),
+            ("NemotronH_Omni_Reasoning_V3", "0.29.0"),
+        )
+    },
+    # cosmos3_edge.py: the dense text model as Nemotron-H attention and MLP layers.
+    "Cosmos3EdgeForConditionalGeneration": Wrapper(
+        backbone="Cosmos3EdgeForCausalLM",
+        text_type="cosmos3_edge_text",
+        rewrite="cosmos3_edge",
+        since="0.26.0",
+        before={"0.30.0": {"text_defaults": _COSMOS3_EDGE_NEMOTRON_H}},
+    ),
+    # molmo2.py: Molmo2TextModel under "model", from text_config (else llm_config), in
+    # the checkpoint's own config layout (vit_config, adapter_config).
+    "Molmo2ForConditionalGeneration": Wrapper(
+        prefix="model.layers", text="text_config|llm_config", backbone="Molmo2TextModel", since="0.15.0"
+    ),
+    # moondream3.py: Moondream3TextModel under "text", from the config's "text" part.
+    **_wrappers(
+        ("Moondream3ForCausalLM", "HfMoondream"),
+        prefix="text.blocks",
+        text="config.text",
+        backbone="Moondream3TextModel",
+        text_type="moondream3_text",
+        since="0.21.0",
+    ),
+    # cohere_compass.py: CohereCompassForCausalLM on the text section.
+    "CohereCompassForConditionalGeneration": Wrapper(
+        backbone="CohereCompassForCausalLM",
+        text_type="cohere_compass_text",
+        rewrite="cohere_compass",
+        since="0.30.0",
+    ),
+    # vllm/models/muse_spark: MuseSpark1xForCausalLM on the text section.
+    "MuseSparkForConditionalGeneration": Wrapper(
+        prefix="model.layers", backbone="MuseSpark1xForCausalLM", since="0.33.0"
+    ),
+    # interns2_preview.py / interns2_mobius.py (Qwen3.5-MoE's decoder layers) and
+    # minicpm_ocr.py (MiniCPM-V 4.6's Qwen3.5 text model).
+    "InternS2PreviewForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.22.0"),
+    "InternS2MobiusForConditionalGeneration": Wrapper(backbone="Qwen3_5MoeForCausalLM", since="0.28.0"),
+    "MiniCPMOcrForConditionalGeneration": Wrapper(backbone="Qwen3_5ForCausalLM", since="0.33.0"),
+}
+
+# Wrappers first registered from vLLM 0.12 on.
+_NEWER_WRAPPERS: dict[str, Wrapper] = {
+    # hyperclovax_vision_v2.py: text_config's registered model (HyperCLOVAX, Llama, GPT-2)
+    "HCXVisionV2ForCausalLM": Wrapper(text_type="hyperclovax", since="0.18.0"),
+}
+
+WRAPPERS: dict[str, Wrapper] = {
+    **_MULTIMODAL,
+    **_RECURRENT_WRAPPERS,
+    **_KV_SHARING_WRAPPERS,
+    **_MLA_WRAPPERS,
+    **_MULTIMODAL_WRAPPERS,
+    **_NEWER_WRAPPERS,
+}
+
+# Text models vLLM builds only inside a wrapper (not registered under their own
+# name), by their vLLM class name; a wrapper's ``backbone`` may name them.
+WRAPPED_TEXT: dict[str, Entry] = {
+    # cosmos3_edge.py: Nemotron-H attention ("*") layers, head_dim else hidden / heads.
+    "Cosmos3EdgeForCausalLM": Entry("dense", "wrapped:pattern_attention"),
+    # molmo2.py Molmo2Attention: head_dim read as it is, no window of its own.
+    "Molmo2TextModel": Entry("dense", "dense:dense", {"head": "required", "window": "model"}),
+    # moondream3.py Moondream3Attention: dim / n_heads, n_kv_heads, under "text.blocks".
+    "Moondream3TextModel": Entry(
+        "dense",
+        "dense:dense",
+        {"head": "hidden", "window": "model", "prefix": "text.blocks", "attn": "attn.attn"},
+        keys={
+            "num_hidden_layers": "n_layers",
+            "num_attention_heads": "n_heads",
+            "num_key_value_heads": "n_kv_heads",
+            "hidden_size": "dim",
+            "max_position_embeddings": "max_context",
+        },
+        # vllm/transformers_utils/configs/moondream3.py Moondream3TextConfig
+        defaults={"n_layers": 24, "n_heads": 32, "n_kv_heads": 32, "dim": 2048, "max_context": 4096},
+        model_type="moondream3_text",
+    ),
+    # cohere_compass.py CohereCompassAttention: hidden / heads (the config class
+    # overwrites head_dim so), sliding where layer_types says so.
+    "CohereCompassForCausalLM": Entry("sliding-window hybrid", "dense:dense", {"head": "hidden"}),
+    # vllm/models/muse_spark/nvidia/model.py MuseSpark1xAttention: head_dim, sliding
+    # where layer_types says so.
+    "MuseSpark1xForCausalLM": Entry("sliding-window hybrid", "dense:dense", {"head": "required"}),
+}
+
+# Registered architectures kvplan refuses, and why (vLLM 0.33.0's source): a spec
+# kind kvplan does not model, or a wrapper not checked against vLLM's own model.
+NOT_DERIVED: dict[str, str] = {
+    "KimiK3ForConditionalGeneration": (
+        "its full-rank-gate KDA layers keep prefill checkpoint blocks in their Mamba spec "
+        "(num_prefill_checkpoint_blocks, FlashKDA's 16-token alignment; "
+        "vllm/models/kimi_k3/nvidia/kda.py:901-909), which kvplan does not model"
+    ),
+    "Dots3NoteForCausalLM": (
+        "its sliding-window MLA layers need SlidingWindowMLASpec "
+        "(vllm/models/dots3_note/nvidia/model.py:467-480), which kvplan does not model"
+    ),
+    # Wrappers of text models kvplan derives, not checked against vLLM's own model code:
+    # vLLM builds them only from checkpoint files kvplan's checks cannot stand in for.
+    "OpenPanguVLForConditionalGeneration": (
+        "vLLM's openpangu_vl.py needs the checkpoint's image processor to build the model, so "
+        "its text model (PanguEmbedded under openpangu.language_model) is not checked against vLLM"
+    ),
+    "DiffusionGemmaForBlockDiffusion": (
+        "its text config class rewrites the sliding window and per-layer head sizes "
+        "(DiffusionGemmaTextConfig), which kvplan does not reproduce"
+    ),
+    "UnlimitedOCRForCausalLM": (
+        "its decoder layers keep an R-SWA cache (RSWASpec: the prompt plus the last "
+        "rswa_window generated tokens; vllm/v1/kv_cache_interface.py:816), which kvplan does not model"
+    ),
+    "VoxtralRealtimeGeneration": (
+        "its causal Whisper encoder keeps a pooled KV cache (tokens_per_state "
+        "1/block_pool_size; vllm/model_executor/models/whisper_causal.py:411-426), "
+        "which kvplan does not model"
+    ),
+}
 
 # transformers' MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, for the text model types wrappers carry:
 # the backbone vLLM builds when text_config names no architectures.
@@ -808,6 +1066,27 @@ CAUSAL_LM: dict[str, str] = {
     "exaone4": "Exaone4ForCausalLM",
     "opt": "OPTForCausalLM",
 }
+
+
+# Architectures vLLM registers whose KV cache needs a spec kind kvplan does not model:
+# name -> what is missing (vLLM's spec class and where the model builds it).  They are
+# refused with that reason, never guessed.
+_NEWER_REFUSED: dict[str, str] = {
+    "DeepseekV4ForCausalLM": (
+        "the compressed sparse attention's compressor cache "
+        "(SlidingWindowMLASpec, vllm/models/deepseek_v4/compressor.py)"
+    ),
+    "Glm5NextForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/glm5next/common/attention.py)",
+    "Qwen4ExpForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/qwen4_exp/common/qsa_cache.py)",
+    "Step5ForCausalLM": "a ring-buffer attention cache (CircularBufferSpec, vllm/models/step5/nvidia/csa_tail_ring.py)",
+    **dict.fromkeys(
+        ("InklingForCausalLM", "InklingForConditionalGeneration"),
+        "the short-convolution states kept as a paged sliding-window cache (SlidingWindowSpec with "
+        "head_size_v 0, the conv streams packed into head_size, vllm/models/inkling/nvidia/sconv_swa_attn.py)",
+    ),
+}
+
+REFUSED: dict[str, str] = {**_NEWER_REFUSED}
 
 
 def known(name: str) -> bool:

@@ -7,7 +7,7 @@ architecture vLLM builds; ``Wrapper.select`` names it.
 from __future__ import annotations
 
 from kvplan.errors import InputError
-from kvplan.model.config import Config
+from kvplan.model.config import Config, value
 
 # MiniCPM-V's classes by ``version`` (vllm/model_executor/models/minicpmv.py,
 # ``_SUPPORT_VERSION`` and each class's ``init_llm``).
@@ -66,3 +66,35 @@ def minicpmo(cfg: Config, source: str) -> str:
             hint="give the checkpoint's version (2.6 or 4.5)",
         )
     return _pick(_MINICPMO, _version(cfg, source), "MiniCPMO", source)
+
+
+# Text configs a wrapper rewrites before building its backbone (``Wrapper.rewrite``):
+# each takes the text config kvplan resolved and returns the one vLLM's backbone reads.
+
+
+def cosmos3_edge(text: Config, source: str) -> Config:
+    """Cosmos3 Edge's dense text model as Nemotron-H layers: an attention layer and an
+    MLP layer for each of its ``num_hidden_layers`` (cosmos3_edge.py
+    ``_to_nemotron_h_config``; up to 0.29 its own config class did the same)."""
+    n = value(text, "num_hidden_layers", source)
+    return {**text, "num_hidden_layers": 2 * n, "hybrid_override_pattern": "*-" * n}
+
+
+def cohere_compass(text: Config, source: str) -> Config:
+    """CohereCompassTextConfig: every layer full attention when ``layer_types`` is not
+    given (``__post_init__``)."""
+    if text.get("layer_types") is not None:
+        return text
+    n = value(text, "num_hidden_layers", source)
+    return {**text, "layer_types": ["full_attention"] * n}
+
+
+def nemotron_omni(text: Config, source: str) -> Config:
+    """The Nemotron-H Omni names get no config fix-up in vLLM (``MODELS_CONFIG_MAP`` in
+    model_executor/models/config.py lists only NemotronH_Nano_VL_V2), so the SSM state
+    keeps ``--mamba-ssm-cache-dtype auto``: the model dtype, not Nemotron-H's float32
+    default nor the text config's ``mamba_ssm_cache_dtype``."""
+    from kvplan.dtypes import canonical_dtype, model_dtype
+
+    raw = text.get("torch_dtype", text.get("dtype"))
+    return {**text, "mamba_ssm_cache_dtype": model_dtype(canonical_dtype(raw) if raw else None)}

@@ -20,7 +20,7 @@ def spec_dict(spec: KVCacheSpec) -> dict[str, Any]:
     }
     if isinstance(spec, AttentionSpec):
         out.update(num_kv_heads=spec.num_kv_heads, head_size=spec.head_size, dtype=spec.dtype)
-        for name in ("sliding_window", "attention_chunk_size", "head_size_v", "cache_dtype_str"):
+        for name in ("sliding_window", "attention_chunk_size", "head_size_v", "cache_dtype_str", "sink_len"):
             value = getattr(spec, name, None)
             if value is not None:
                 out[name] = value

@@ -117,6 +117,7 @@ def build_layout(
         mamba = engine_args.mamba_cache(model, serving, release)
     for layer in model.layers:
         layer.check_tp(serving.tp)
+        layer.check_pp(serving.pp)
     dtype_note = ""
     if serving.kv_cache_dtype == "auto" and (wanted := checkpoint_kv_cache_dtype(model.config)):
         # vLLM follows the checkpoint's KV cache quantization when the user leaves `auto`.

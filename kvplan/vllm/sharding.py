@@ -18,6 +18,7 @@ from kvplan.model.layers import (
     MambaLayer,
     MLAIndexerLayer,
     MLALayer,
+    SinkAttentionLayer,
     SlidingWindowLayer,
     kv_heads_per_rank,
 )
@@ -29,6 +30,7 @@ from kvplan.vllm.specs import (
     KVCacheSpec,
     MambaSpec,
     MLAAttentionSpec,
+    SinkFullAttentionSpec,
     SlidingWindowSpec,
 )
 
@@ -97,6 +99,16 @@ def _sliding(layer: SlidingWindowLayer, ctx: ShardContext) -> KVCacheSpec:
         **_attention_fields(layer, ctx),  # type: ignore[arg-type]
         sliding_window=layer.sliding_window,
         head_size_v=head_v,
+    )
+
+
+@spec_for.register(SinkAttentionLayer)
+def _sink(layer: SinkAttentionLayer, ctx: ShardContext) -> KVCacheSpec:
+    head_v = None if layer.head_size_v in (None, layer.head_size) else layer.head_size_v
+    return SinkFullAttentionSpec(
+        **_attention_fields(layer, ctx),  # type: ignore[arg-type]
+        head_size_v=head_v,
+        sink_len=layer.sink_len,
     )
 
 

@@ -221,6 +221,30 @@ class FullAttentionSpec(AttentionSpec):
 
 
 @record(frozen=True, kw_only=True, eq=False, repr=False)
+class SinkFullAttentionSpec(FullAttentionSpec):
+    """Full attention behind ``sink_len`` learned sink tokens (openPangu's static sink
+    attention, vLLM's ``SinkFullAttentionSpec``).
+
+    Page and per-request memory are those of full attention: the sink's K and V
+    live in ``sink_len / block_size`` blocks the KV cache manager sets aside when
+    the scheduler starts, after the planner has sized the pool.
+    """
+
+    kind: ClassVar[str] = "sink_full"
+    sink_len: int = 0
+
+    def merge(self, others: list[KVCacheSpec]) -> KVCacheSpec:
+        specs: list[KVCacheSpec] = [self, *others]
+        full = [s for s in specs if isinstance(s, FullAttentionSpec) and not isinstance(s, MLAAttentionSpec)]
+        if len(full) != len(specs):
+            raise SpecMergeError("all layers in one group must be full attention")
+        if any(s._attention_fields() != self._attention_fields() for s in full):
+            raise SpecMergeError("all attention layers in one group must have one spec")
+        # vLLM keeps the first layer's sink length.
+        return self
+
+
+@record(frozen=True, kw_only=True, eq=False, repr=False)
 class MLAAttentionSpec(FullAttentionSpec):
     """Multi-head latent attention: one latent row per token, no separate V.
 

@@ -33,8 +33,17 @@ _KINDS = {
     "ChunkedLocalAttentionSpec": "chunked_local",
     "MLAAttentionSpec": "mla",
     "MambaSpec": "mamba",
+    "SinkFullAttentionSpec": "sink_full",
+    "CrossAttentionSpec": "cross_attention",
 }
-_MAMBA_TYPES = {"MAMBA1": "mamba1", "MAMBA2": "mamba2", "GDN_ATTN": "gdn_attention"}
+# vLLM 0.2x+ names Mamba backends by enum member, older releases by string.
+_MAMBA_TYPES = {
+    "MAMBA1": "mamba1",
+    "MAMBA2": "mamba2",
+    "SHORT_CONV": "short_conv",
+    "LINEAR": "linear_attention",
+    "GDN_ATTN": "gdn_attention",
+}
 # kvplan's serving options that are vLLM engine arguments of the same name.
 _ENGINE_ARGS = (
     "max_model_len",
@@ -101,7 +110,8 @@ def vllm_available() -> None:
 
 def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
     """The fields of one of vLLM's layer specs that kvplan models, in kvplan's names."""
-    kind = _KINDS.get(spec["class"], spec["class"])
+    # 0.10 has no MLAAttentionSpec: its MLA layers are FullAttentionSpec(use_mla=True).
+    kind = "mla" if spec.get("use_mla") else _KINDS.get(spec["class"], spec["class"])
     out: dict[str, Any] = {
         "kind": kind,
         "block_size": spec["block_size"],
@@ -119,9 +129,13 @@ def vllm_layer(spec: dict[str, Any]) -> dict[str, Any]:
         )
         return out
     out.update(
-        num_kv_heads=spec.get("num_kv_heads"), head_size=spec.get("head_size"), dtype=spec.get("dtype")
+        num_kv_heads=spec.get("num_kv_heads"),
+        head_size=spec.get("head_size"),
+        # Releases without a separate V head size have V as wide as K.
+        head_size_v=spec.get("head_size_v") or spec.get("head_size"),
+        dtype=spec.get("dtype"),
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if spec.get(name) is not None:
             out[name] = spec[name]
     return out
@@ -147,9 +161,10 @@ def kvplan_layer(spec: KVCacheSpec) -> dict[str, Any]:
     out.update(
         num_kv_heads=getattr(spec, "num_kv_heads", None),
         head_size=getattr(spec, "head_size", None),
+        head_size_v=getattr(spec, "head_size_v", None) or getattr(spec, "head_size", None),
         dtype=getattr(spec, "dtype", None),
     )
-    for name in ("sliding_window", "attention_chunk_size"):
+    for name in ("sliding_window", "attention_chunk_size", "sink_len"):
         if getattr(spec, name, None) is not None:
             out[name] = getattr(spec, name)
     return out

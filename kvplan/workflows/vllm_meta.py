@@ -1,7 +1,7 @@
 """Run a vLLM release's own config, model-building and KV-cache-planning code
 on a CPU-only machine and report what it decides.
 
-    python meta_build.py CASES.json OUT.json [--only ID,ID] [--timeout S]
+    python vllm_meta.py CASES.json OUT.json [--only ID,ID] [--timeout S]
 
 CASES.json: {"cases": [{"id", "config_dir", "args", "capability", "tp", "pp",
 "memory_per_worker_bytes"}, ...]} (see README.md).  OUT.json receives one
@@ -9,7 +9,9 @@ result per case; a one-line JSON summary is printed on stdout.
 
 This file is self-contained: it must run inside any environment where a vLLM
 release, torch and transformers are installed, and imports nothing else from
-this repository.
+this repository.  ``kvplan verify`` runs it with the vLLM installed beside
+kvplan; the reference oracle (tools/vllm_oracle) runs it in each release's
+environment.
 
 Process layout (fork, Linux only):
 
@@ -113,9 +115,17 @@ def _marlin_repack_shape(*args, **kwargs):
 
 
 # Shape functions used only when the release registers no fake of its own.
+def _no_output(*args, **kwargs):
+    return None
+
+
 FALLBACK_FAKES = {
     "_C::gptq_marlin_repack": _marlin_repack_shape,
     "_C::awq_marlin_repack": _marlin_repack_shape,
+    # Writes the quantized activations and scales into the tensors it is given
+    # (used when MLA layers dequantize their fp8 kv_b_proj through a forward).
+    "_C::per_token_group_fp8_quant": _no_output,
+    "_C::per_token_group_fp8_quant_packed": _no_output,
 }
 
 TOKENS_RE = re.compile(r"GPU KV cache size: ([\d,]+) tokens")
@@ -496,6 +506,13 @@ class Standins:
             def get_current_memory_usage(cls, device=None) -> float:
                 return 0.0
 
+            @classmethod
+            def graph_pool_handle(cls):
+                # The CUDA graph memory pool's id, which 0.10.0's compile backend asks
+                # for when the model is created; only graph capture uses it.
+                st.hit("graph_pool_handle")
+                return (0, 0)
+
         plat = OracleCudaPlatform()
         platforms._current_platform = plat
         self.device_count_helpers()
@@ -567,10 +584,74 @@ class Standins:
 _SETUP_CALLS = re.compile(r"^(init|shutdown|set_[a-z_0-9]+)$")
 
 
+def _deep_gemm_sf_layout(standins: Standins):
+    """Shape-only version of DeepGEMM's transform_sf_into_required_layout, for
+    the weight scale factors vLLM hands it after loading fp8 block weights.
+
+    DeepGEMM's rule (csrc/apis/layout.hpp): FP32 scales with 128x128 blocks on
+    SM90 (or with the UE8M0 cast disabled) are kept as they are; on SM100 they
+    are broadcast to one row per output channel and packed four UE8M0 bytes to
+    an int32, MN-major, rows padded to a multiple of 4 (16-byte TMA alignment)
+    and the K blocks to a multiple of 4.  Other inputs are not covered."""
+
+    def transform(sf, mn, k, recipe, num_groups=None, is_sfa=False, disable_ue8m0_cast=False, **_):
+        import torch
+
+        if isinstance(recipe, tuple) and len(recipe) == 3:
+            gran_mn = recipe[0] if is_sfa else recipe[1]
+        else:
+            gran_mn = recipe[0]
+        gran_k = recipe[-1]
+        standins.hit("deep_gemm-sf-layout")
+        if sf.dtype == torch.float32 and gran_mn == 128 and gran_k == 128:
+            if standins.major == 9 or disable_ue8m0_cast:
+                return sf
+            if standins.major == 10:
+                groups = sf.shape[0] if sf.dim() == 3 else 1
+                k_blocks = sf.shape[-1]
+                rows = ((mn + 3) // 4) * 4
+                cols = ((k_blocks + 3) // 4) * 4 // 4
+                out = torch.empty_strided(
+                    (groups, rows, cols), (rows * cols, 1, rows), dtype=torch.int32, device=sf.device
+                )[:, :mn]
+                return out if sf.dim() == 3 else out.squeeze(0)
+        raise NotImplementedError(
+            f"DeepGEMM scale layout for {sf.dtype} recipe {recipe} on sm_{standins.major}x: "
+            "not covered by the CPU stand-in"
+        )
+
+    return transform
+
+
+def _writes_into_outputs(name: str):
+    """Kernels that write into tensors the caller allocated: on meta there is
+    nothing to write, so doing nothing leaves every shape as vLLM made it."""
+
+    def factory(standins: Standins):
+        def call(*args, **kwargs):
+            standins.hit(f"no-op:{name}")
+            return None
+
+        return call
+
+    return factory
+
+
+# Functions of stubbed extensions that have a shape-only stand-in.
+STUB_IMPLS = {
+    "transform_sf_into_required_layout": _deep_gemm_sf_layout,
+    # DeepGEMM's M/K alignment for grouped contiguous layouts (a constant 128).
+    "get_mk_alignment_for_contiguous_layout": lambda st: lambda: 128,
+    "fp8_gemm_nt": _writes_into_outputs("deep_gemm.fp8_gemm_nt"),
+}
+
+
 def _stub_attr(module_name: str, standins: Standins):
     def getattr_(name: str):
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in STUB_IMPLS and "deep_gemm" in module_name:
+            return STUB_IMPLS[name](standins)
 
         def call(*args, **kwargs):
             if _SETUP_CALLS.match(name):
@@ -795,9 +876,10 @@ def create_config(case: dict[str, Any]):
     args = dict(case.get("args") or {})
     args.setdefault("tensor_parallel_size", case.get("tp", 1))
     args.setdefault("pipeline_parallel_size", case.get("pp", 1))
+    # No tokenizer unless the case asks for one (models that read token ids from it).
+    args.setdefault("skip_tokenizer_init", True)
     engine_args = EngineArgs(
         model=str(case["config_dir"]),
-        skip_tokenizer_init=True,
         load_format="dummy",
         **args,
     )
@@ -888,7 +970,9 @@ def config_values(vllm_config: Any) -> dict[str, Any]:
     return out
 
 
-def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path) -> None:
+def _parallel_world(
+    config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, store_dir: Path, dp_rank: int = 0
+) -> None:
     import torch.distributed as dist
     import vllm.distributed.parallel_state as ps
     from vllm.config import set_current_vllm_config
@@ -899,9 +983,26 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
     ps.init_distributed_environment(
         world_size=1, rank=0, distributed_init_method=init, local_rank=0, backend="gloo"
     )
-    with set_current_vllm_config(config):
-        ps.ensure_model_parallel_initialized(1, 1)
-    global_rank = pp_rank * tp + tp_rank
+    pc = config.parallel_config
+    dp_size = getattr(pc, "data_parallel_size", 1)
+    try:
+        # The one-process world holds one rank of one engine: the groups are
+        # made for DP 1 and resized below.
+        if dp_size and dp_size > 1:
+            pc.data_parallel_size = 1
+        with set_current_vllm_config(config):
+            ps.ensure_model_parallel_initialized(1, 1)
+    finally:
+        if dp_size and dp_size > 1:
+            pc.data_parallel_size = dp_size
+    # Data parallel: one engine (TP x PP ranks) per DP rank; the DP group
+    # links the same (PP, TP) position of every engine, and the EP group
+    # spans the TP ranks of every engine (vLLM's FusedMoE shards experts
+    # over DP x TP).
+    dp = max(int(getattr(config.parallel_config, "data_parallel_size", 1) or 1), 1)
+    engine = tp * pp
+    base = dp_rank * engine
+    global_rank = base + pp_rank * tp + tp_rank
 
     def overwrite(group, ranks: list[int]) -> None:
         if group is None:
@@ -912,11 +1013,26 @@ def _parallel_world(config: Any, tp: int, pp: int, tp_rank: int, pp_rank: int, s
         group.rank_in_group = ranks.index(global_rank)
         group.local_rank = global_rank % GPUS_PER_NODE
 
-    tp_ranks = [pp_rank * tp + i for i in range(tp)]
+    tp_ranks = [base + pp_rank * tp + i for i in range(tp)]
     overwrite(getattr(ps, "_TP", None), tp_ranks)
-    overwrite(getattr(ps, "_PP", None), [s * tp + tp_rank for s in range(pp)])
-    overwrite(getattr(ps, "_EP", None), tp_ranks)
-    overwrite(getattr(ps, "_WORLD", None), list(range(tp * pp)))
+    overwrite(getattr(ps, "_PP", None), [base + s * tp + tp_rank for s in range(pp)])
+    overwrite(getattr(ps, "_EP", None), [d * engine + pp_rank * tp + i for d in range(dp) for i in range(tp)])
+    if dp > 1:
+        overwrite(getattr(ps, "_DP", None), [d * engine + pp_rank * tp + tp_rank for d in range(dp)])
+        ep = getattr(ps, "_EP", None)
+        if ep is not None and getattr(ep, "device_communicator", None) is None:
+            # The gloo world has no device communicator; with DP > 1 the MoE
+            # layers' dispatch/combine setup reads the EP all-to-all manager's
+            # sizes (all2all_utils.maybe_make_prepare_finalize) and allocates
+            # nothing that stays with the model.
+            manager = types.SimpleNamespace(
+                world_size=ep.world_size,
+                rank=ep.rank_in_group,
+                dp_world_size=dp,
+                get_handle=lambda *a, **k: None,
+            )
+            ep.device_communicator = types.SimpleNamespace(all2all_manager=manager)
+    overwrite(getattr(ps, "_WORLD", None), list(range(base, base + engine)))
     assert dist.is_initialized()
 
 
@@ -1095,9 +1211,12 @@ def build_stage(
     pc = vllm_config.parallel_config
     tp, pp = pc.tensor_parallel_size, pc.pipeline_parallel_size
     tp_rank = int(case.get("tp_rank", 0))
+    dp_rank = int(case.get("dp_rank", 0))
     out: dict[str, Any] = {"pp_rank": pp_rank, "tp_rank": tp_rank}
+    if dp_rank:
+        out["dp_rank"] = dp_rank
     t0 = time.time()
-    _parallel_world(vllm_config, tp, pp, tp_rank, pp_rank, store_dir)
+    _parallel_world(vllm_config, tp, pp, tp_rank, pp_rank, store_dir, dp_rank)
     load_config = vllm_config.load_config
     if hasattr(load_config, "device"):
         load_config.device = "meta"
@@ -1410,6 +1529,7 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
         memory = case.get("memory_per_worker_bytes")
         if memory is not None:
             specs = [s["specs"] for s in stages]
+            mark = len(handler.records)
             try:
                 with _tag("planner"):
                     result["planner"] = run_planner(
@@ -1421,6 +1541,10 @@ def run_case(case: dict[str, Any], standins: Standins, timeout: float) -> dict[s
             except Exception as exc:  # noqa: BLE001 - vLLM's refusal is the answer
                 result["planner"] = {"error": error_json(exc, "planner")}
                 result["status"] = "planner_error"
+            # Every INFO+ line vLLM printed while planning.
+            result["planner"]["log"] = [
+                f"{lvl} {where}: {msg[:500]}" for lvl, where, msg in handler.records[mark:]
+            ]
     except _Failure as f:
         result["status"] = f"{f.payload.get('stage', '?')}_error"
         result["error"] = f.payload

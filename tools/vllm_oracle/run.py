@@ -4,10 +4,10 @@
     python tools/vllm_oracle/run.py --versions 0.33.0 --only llama-3.1-8b-tp1
     python tools/vllm_oracle/run.py --write-cases          # regenerate cases.json
 
-For each release: create (once) its environment (venvs.py), run meta_build.py
+For each release: create (once) its environment (venvs.py), run kvplan/workflows/vllm_meta.py
 inside it on tests/oracle/cases.json, and write
 tests/oracle/fixtures/vllm-<version>.json in the compact form described in
-README.md.  The raw output of meta_build.py is kept next to the venvs
+README.md.  The raw output of vllm_meta.py is kept next to the venvs
 (``<venv-root>/<version>/last-run.json``) for debugging.
 """
 
@@ -23,6 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+# The model builder kvplan verify also runs (one file, standalone inside a vLLM environment).
+META_BUILD = REPO / "kvplan" / "workflows" / "vllm_meta.py"
 sys.path.insert(0, str(HERE))
 
 import venvs  # noqa: E402
@@ -272,7 +274,7 @@ def run_release(version: str, args: argparse.Namespace, cases: list[dict]) -> di
     raw_out = venv / "last-run.json"
     cmd = [
         str(venv / "bin" / "python"),
-        str(HERE / "meta_build.py"),
+        str(META_BUILD),
         str(tmp_cases),
         str(raw_out),
         "--timeout",

@@ -28,7 +28,7 @@ TORCH = "torch==2.13.0"
 TRITON = "triton==3.8.0"
 # torchvision of the same torch release, for the multimodal model modules'
 # imports; --no-deps so that it cannot pull another torch.  Its compiled ops
-# cannot load beside the CPU torch; meta_build.py copes with that.
+# cannot load beside the CPU torch; kvplan/workflows/vllm_meta.py copes with that.
 TORCHVISION = "torchvision==0.28.0"
 
 # Distributions never installed: CUDA kernels and runtimes, torch companions
@@ -68,24 +68,26 @@ TRANSFORMERS = {
     "0.10.1": "transformers==4.55.4",
     "0.10.2": "transformers==4.56.2",
     "0.11.0": "transformers==4.57.1",
-    **{
-        v: "transformers==4.57.6"
-        for v in ("0.11.1", "0.12.0", "0.13.0", "0.14.0", "0.15.0", "0.16.0", "0.17.0", "0.18.0", "0.19.0")
-    },
+    "0.11.1": "transformers==4.57.6",
+    "0.12.0": "transformers==4.57.6",
+    "0.13.0": "transformers==4.57.6",
+    "0.14.0": "transformers==4.57.6",
+    "0.15.0": "transformers==4.57.6",
     "0.15.1": "transformers==4.57.6",
+    "0.16.0": "transformers==4.57.6",
+    "0.17.0": "transformers==4.57.6",
+    "0.18.0": "transformers==4.57.6",
+    "0.19.0": "transformers==4.57.6",
     "0.19.1": "transformers==4.57.6",
     "0.20.0": "transformers==5.6.2",
-    "0.21.0": "transformers==5.8.1",
-    "0.22.0": "transformers==5.9.0",
     "0.22.1": "transformers==5.10.4",
     "0.23.0": "transformers==5.6.2",
-    "0.24.0": "transformers==5.12.1",
-    "0.25.0": "transformers==5.13.1",
-    "0.26.0": "transformers==5.14.1",
+    "0.24.0": "transformers==5.6.2",
+    "0.26.0": "transformers==5.6.2",
     "0.27.0": "transformers==5.14.1",
     "0.28.0": "transformers==5.10.4",
-    "0.29.0": "transformers==5.16.1",
-    "0.30.0": "transformers==5.17.0",
+    "0.29.0": "transformers==5.10.4",
+    "0.30.0": "transformers==5.10.4",
     "0.32.0": "transformers==5.19.0",
 }
 # Packages a release imports at model-building time whose wheel is pure Python

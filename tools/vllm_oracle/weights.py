@@ -4,7 +4,7 @@
     python tools/vllm_oracle/weights.py --version 0.33.0 --only ID,ID
     python tools/vllm_oracle/weights.py --version 0.33.0 --raw RAW.json   # compact an existing run
 
-Runs meta_build.py (in the release's environment, under the machine-wide
+Runs kvplan/workflows/vllm_meta.py (in the release's environment, under the machine-wide
 lock ``/work/oracle.lock`` so that one build runs at a time) on
 tests/oracle/cases/weights.json and writes
 tests/oracle/fixtures/weights/vllm-<version>.json: per case the status, the
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--version", default="0.33.0")
     ap.add_argument("--venv-root", type=Path, default=Path("/work/oracle-venvs"))
     ap.add_argument("--only", default="")
-    ap.add_argument("--raw", type=Path, help="compact this meta_build.py output instead of running")
+    ap.add_argument("--raw", type=Path, help="compact this vllm_meta.py output instead of running")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args(argv)
     cases = json.loads(CASES.read_text())["cases"]
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 "flock",
                 str(LOCK),
                 str(python),
-                str(HERE / "meta_build.py"),
+                str(REPO / "kvplan" / "workflows" / "vllm_meta.py"),
                 str(case_file),
                 str(raw_file),
                 "--timeout",

@@ -28,12 +28,13 @@ from dataclasses import replace
 from typing import Any
 
 from kvplan.dtypes import canonical_dtype, model_dtype
-from kvplan.errors import InputError
+from kvplan.errors import InputError, PlannerRefusal
 from kvplan.model.config import Config, attention_heads, head_size, layer_types, tokens, value
 from kvplan.model.layers import (
     AttentionLayer,
     ChunkedLocalLayer,
     Layer,
+    SinkAttentionLayer,
     SlidingWindowLayer,
 )
 from kvplan.releases import Release
@@ -415,9 +416,9 @@ def deepseek(cfg: Config, source: str, release: Release, *, prefix: str = "model
 
 
 def openpangu(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
-    """openPangu Embedded (openpangu.py): latent attention when the config has
-    ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim`` and ``kv_lora_rank``,
-    sink attention when ``param_sink_number`` > 0 (both refused), else GQA with
+    """openPangu Embedded and Pro MoE V2 (openpangu.py): latent attention when the config
+    has ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim`` and ``kv_lora_rank``
+    (refused), sink attention when ``param_sink_number`` > 0, else GQA with
     ``head_dim`` (else hidden/heads) and ``interleaved_sliding_window``."""
     if all(k in cfg for k in ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank")):
         raise InputError(
@@ -427,12 +428,7 @@ def openpangu(cfg: Config, source: str, release: Release, *, prefix: str = "mode
         )
     sinks = cfg.get("param_sink_number")
     if isinstance(sinks, int) and sinks > 0:
-        raise InputError(
-            "openPangu's sink attention (vLLM's SinkFullAttentionSpec) is not a KV cache kind kvplan derives",
-            source=source,
-            field="param_sink_number",
-            value=sinks,
-        )
+        return _openpangu_sink(cfg, source, release, sinks, prefix)
     if cfg.get("is_causal", True) is False:
         raise InputError(
             "is_causal false builds encoder-only attention, which holds no KV cache",
@@ -440,3 +436,42 @@ def openpangu(cfg: Config, source: str, release: Release, *, prefix: str = "mode
             field="is_causal",
         )
     return dense(cfg, source, release, window="interleaved", prefix=prefix)
+
+
+def _openpangu_sink(cfg: Config, source: str, release: Release, sinks: int, prefix: str) -> list[Layer]:
+    """openPangu's sink attention (``OpenPanguSinkAttention``): K rows of
+    ``qk_rope_dim + qk_nope_dim``, V rows of ``v_channels``, ``param_sink_number``
+    sink tokens; the KV heads are split over TP ranks, never replicated.  The
+    layer keeps a full cache whatever ``interleaved_sliding_window`` says (its
+    spec records no window).  Releases before 0.30 fail to load the layer."""
+    if not release.behaviour.sink_attention_builds:
+        message = "'StaticSinkAttention' object has no attribute '_k_scale'"
+        raise PlannerRefusal(
+            f"vLLM {release.version} cannot load openPangu's sink attention ({message})",
+            "its static sink attention layer loads from vLLM 0.30.0 on",
+            vllm_type="AttributeError",
+            vllm_message=message,
+        )
+    if cfg.get("is_causal", True) is False:
+        raise PlannerRefusal(
+            "is_causal=False is not support for attention with sink",
+            "openPangu's sink attention is decoder-only",
+        )
+    n = value(cfg, "num_hidden_layers", source)
+    heads = value(cfg, "num_attention_heads", source)
+    kv = value(cfg, "num_key_value_heads", source, default=heads)
+    head = value(cfg, "qk_rope_dim", source) + value(cfg, "qk_nope_dim", source)
+    head_v = value(cfg, "v_channels", source)
+    return [
+        SinkAttentionLayer(
+            f"{prefix}.{i}.self_attn.attn",
+            i,
+            num_kv_heads=kv,
+            head_size=head,
+            head_size_v=head_v,
+            num_attention_heads=heads,
+            replicate_kv=False,
+            sink_len=sinks,
+        )
+        for i in range(n)
+    ]
