@@ -76,6 +76,9 @@ FAMILIES = {
     "recurrent": "planner",
     "sharing": "planner",
     "encdec": "planner",
+    # (their own tests run every case on the releases they list, the first serving one included)
+    "multimodal2": "layers",
+    "newer": "planner",
 }
 
 # Releases whose oracle environment cannot be built: (release used instead, why).
@@ -198,42 +201,25 @@ MOVED: dict[str, tuple[str, str]] = {
 # oldest-release runs (``oldest_runs``) until they are run.
 UNCHECKED: dict[str, str] = {
     "AfmoeForCausalLM": "its case's config omits layer_types, which vLLM 0.11.1's own AfmoeConfig leaves None, so afmoe.py fails subscripting it (a config writing layer_types out would build); kvplan fills the config class's pattern, as transformers 5's class does",
-    "AliceAIForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "ApertusForCausalLM": "vLLM's Apertus build reads a tensor's value while it creates the model (RuntimeError: Cannot copy out of meta tensor), which the meta-device build cannot give (0.10.2, 0.11.0, 0.19.1 and 0.33.0 alike)",
     "AquilaForCausalLM": "no fixture of 0.24.0 holds its cases",
     "AquilaModel": "no oracle case: no config under tests/oracle/configs names it",
-    "BailingMoeV2_5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "BailingMoeV3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "BeeForConditionalGeneration": "vLLM 0.11.1 fails on the case's generated config while building the model ('NoneType' object is not iterable); not analysed further (0.33.0 builds it)",
-    "Blip2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "Cohere2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "CohereCompassForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Cosmos3EdgeForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "DeepseekOCR2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "DeepseekOCRForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
+    "CohereCompassForConditionalGeneration": "no fixture of 0.30.0 holds its cases",
     "DeepseekVLV2ForCausalLM": "vLLM 0.10.0's DeepSeek-VL2 vision encoder needs timm, which the oracle environment does not install",
-    "DomynEdgeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "DoryForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
+    "DoryForCausalLM": "no fixture of 0.33.0 holds its cases",
     "DotsOCRForCausalLM": "the dots_ocr model type needs the checkpoint's remote configuration code, which the case's folder lacks (refused on every release run)",
-    "Ernie4_5_VLMoeForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "ExaoneMoeForCausalLM": "vLLM 0.27.0 fails on the case's generated config while building the model ('ExaoneMoeConfig' object has no attribute 'sliding_windows'); not analysed further (0.33.0 builds it)",
     "FireRedASR2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "FlintForCausalLM": "vLLM 0.33.0's Flint attention imports flashinfer, which the oracle environment (CPU) does not install",
     "FunASRForConditionalGeneration": "transformers 4.57.6 (0.17.0's oracle environment) has no fun_asr_nano config class, and vLLM's FunASR module imports torchaudio, which the oracle environment does not install (no release run builds it)",
-    "GLM4VForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Gemma3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Gemma3nForConditionalGeneration": "no fixture of 0.33.0 holds its cases",
-    "Glm4vForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Glm4vMoeForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "GlmOcrForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
+    "Glm4vMoeForConditionalGeneration": "no fixture of 0.10.1 holds its cases",
+    "GlmOcrForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Granite4VisionForConditionalGeneration": "vLLM 0.20.0 fails on the case's generated config while building the model (object of type 'NoneType' has no len()); not analysed further (0.33.0 builds it)",
-    "HCXVisionV2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "HfMoondream": "no oracle case: no config under tests/oracle/configs names it",
-    "HrmTextForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "IQuestLoopCoderForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "InternS1ProForConditionalGeneration": 'vLLM\'s InternS1-Pro needs FoPE rope parameters, which only its own published config has ("should use FOPE" on every release run)',
-    "InternS2MobiusForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "InternS2PreviewForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "InternVLChatModel": "vLLM's InternVL processor needs a tokenizer while the config is built; the oracle runs without one (skip_tokenizer_init)",
     "IsaacForConditionalGeneration": "transformers 4.57.6 (0.14.0's oracle environment) has no isaac config class, and vLLM's Isaac model reads its vision token from the tokenizer, which the oracle runs without",
     "KananaVForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
@@ -242,35 +228,21 @@ UNCHECKED: dict[str, str] = {
     "LlavaOnevision2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "MiDashengLMModel": "vLLM's MiDashengLM module imports torchaudio, which the oracle environment does not install",
     "MiMoV2OmniForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "MiniCPMOcrForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Molmo2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Moondream3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "MoonshotKimiaForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "MossAudioModel": "no oracle case: no config under tests/oracle/configs names it",
-    "MuseSparkForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "NemotronH_Nano_Omni_Reasoning_V3": "no oracle case: no config under tests/oracle/configs names it",
-    "NemotronH_Nano_VL_V2": "no oracle case: no config under tests/oracle/configs names it",
-    "NemotronH_Omni_Reasoning_V3": "no oracle case: no config under tests/oracle/configs names it",
-    "NemotronH_Super_Omni_Reasoning_V3": "no oracle case: no config under tests/oracle/configs names it",
     "OpenVLAForActionPrediction": "vLLM's OpenVLA vision backbone needs timm, which the oracle environment does not install (no release run builds it)",
     "Ovis": "vLLM 0.10.0's Ovis build recurses without end deep-copying the case's generated config (RecursionError), and the other Ovis config lacks the backbone_config vLLM's visual tokenizer needs",
     "Ovis2_5": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6_MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "PaddleOCRVLForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "PanguProMoEV2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
+    "PaddleOCRVLForConditionalGeneration": "no fixture of 0.11.1 holds its cases",
     "Phi4MMForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "PixtralForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Plamo3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "QianfanOCRForConditionalGeneration": "vLLM 0.21.0 fails on the case's generated config while building the model ('NoneType' object is not subscriptable); not analysed further (0.33.0 builds it)",
     "Qwen3ASRRealtimeGeneration": "vLLM 0.17.0 fails to inspect the model class in the oracle environment (failed to be inspected); not analysed further (0.19.1 builds it)",
     "Qwen3OmniMoeForConditionalGeneration": "its case's vision_config (transformers' class defaults) lacks keys vLLM's Qwen3-Omni vision encoder reads (0.11.1: apply_vit_abs_pos_embed)",
     "Qwen3_5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Qwen3_5MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Rnj1ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Step3VLForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Step3p5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "StepVLForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "VoxtralForConditionalGeneration": "its case's config (transformers' Voxtral class defaults) lacks the audio keys vLLM reads from a Mistral-format params.json; every release run refuses or fails on it (0.10.0: no voxtral config class in transformers 4.53.3)",
 }
 
@@ -550,16 +522,21 @@ def selected_cases(name: str) -> list[tuple[str, dict[str, Any]]]:
         by_config.setdefault((family, case["config"]), []).append((family, case))
     groups = list(by_config.values())
     if version is not None:
-        # configs this release built first; those refused on it last, then those refused
-        # on every release tried
+        # configs this release built first (a TP 1 and a TP > 1 case of them); those
+        # refused on it last, then those refused on every release tried
         groups.sort(
             key=lambda g: (
-                not all(_built(f, c, version) for f, c in g),
+                not (
+                    any(_built(f, c, version) for f, c in g if c["tp"] == 1)
+                    and any(_built(f, c, version) for f, c in g if c["tp"] > 1)
+                ),
                 any(_failed(f, c, version) for f, c in g),
                 any(_always_failed(f, c) for f, c in g),
             )
         )
     for group in [*groups, cases]:
+        if version is not None:  # within a config, the cases this release built first
+            group = sorted(group, key=lambda fc: not _built(fc[0], fc[1], version))
         tp1 = [fc for fc in group if fc[1]["tp"] == 1]
         tpn = [fc for fc in group if fc[1]["tp"] > 1]
         if tp1 and tpn:
