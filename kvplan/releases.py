@@ -66,7 +66,8 @@ class Behaviour:
         in ``align`` mode (0.26+).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
     mla_block_size_blackwell: the default MLA backend's block size on
-        Blackwell (CUTLASS MLA 128 up to 0.17, FlashInfer MLA 32 from 0.18);
+        Blackwell (16 in 0.10.0, whose default is not CUTLASS MLA; CUTLASS MLA
+        128 from 0.10.1 up to 0.17, FlashInfer MLA 32 from 0.18);
         ``..._nope128`` for a model with a 128-wide nope head (FlashInfer MLA
         takes it from 0.15, with 64-token blocks, until 0.18).
     error_style: which wording of the max_model_len error.
@@ -93,8 +94,9 @@ class Behaviour:
     async_scheduling_default: async scheduling is on unless disabled (0.14+).
     v1_async_without_pp: the V1 runner turns async scheduling off under
         pipeline parallelism (0.33+).
-    gdn_mamba_type: the name a gated delta net's state reports as its Mamba
-        type (``linear_attention`` before 0.12, ``gdn_attention`` from 0.12).
+    gdn_mamba_type: the name a gated delta net's (and Kimi delta attention's)
+        state reports as its Mamba type (``linear_attention`` before 0.12,
+        ``gdn_attention`` from 0.12).
     attention_layers_first: the model runner collects every attention layer's
         spec first and the Mamba layers' after them (<= 0.11.0; model order
         from 0.11.1), which orders the groups and tensors.
@@ -103,6 +105,9 @@ class Behaviour:
         the text-only ``Gemma3nForCausalLM`` (layers ``model.layers.N``) fails
         vLLM's target check when any layer shares (<= 0.11.0; from 0.11.1 the
         target takes the decoder's own prefix).
+    gemma3n_target_root: the layer path those targets are named under
+        (``model.language_model.layers`` in 0.10.0, whose Gemma 3n is gemma3n.py's
+        own class with its layers there; ``language_model.model.layers`` after).
     mamba2_needs_heads: vLLM's config conversion asks a Mamba2 config for
         ``num_attention_heads`` and fails (0.14 - 0.17: the KV head fallback
         reads it and ``mamba2`` has no converter of its own).
@@ -151,6 +156,13 @@ class Behaviour:
     mamba_dtypes: the values ``--mamba-cache-dtype`` / ``--mamba-ssm-cache-dtype``
         take (vLLM's ``MambaDType``; empty before 0.10.1: no such flags).
     mamba_block_size_flag: ``--mamba-block-size`` exists (0.11.1+).
+    model_window_unless_pattern: the model-wide sliding window stays set unless
+        the text config has ``sliding_window_pattern`` (or a list of windows):
+        layer types do not clear it, so a layer passing no window of its own
+        slides with it (0.10.0, vllm/config.py ModelConfig.__post_init__).
+    v1_recurrent: the V1 engine serves models with recurrent state by default
+        (0.10.2+; before, ``EngineArgs._is_v1_supported_oracle`` sends a model
+        with inner state to the V0 engine unless VLLM_USE_V1=1 is set).
     mamba_cache_modes: the values ``--mamba-cache-mode`` takes (0.15+; empty before).
     mamba_cache_mode_ignored: the flag is deprecated and has no effect: the
         mode follows prefix caching (0.33).
@@ -288,6 +300,7 @@ class Behaviour:
     attention_layers_first: bool = True
     mamba2_needs_heads: bool = False
     gemma3n_text_targets_wrapper: bool = True
+    gemma3n_target_root: str = "language_model.model.layers"
     gdn_mamba_type: str = "linear_attention"
     memory_accounting: str = "profiling"
     requested_ceil: bool = False
@@ -311,6 +324,8 @@ class Behaviour:
     mamba_prefix_caching: str = "off"
     mamba_all_archs: frozenset[str] = frozenset()
     mamba2_spec_rows: bool = False
+    v1_recurrent: bool = False
+    model_window_unless_pattern: bool = False
     kda_split_conv: bool = True
     kda_spec_rows: bool = False
     short_conv_spec_rows: bool = False
@@ -379,7 +394,26 @@ _MAMBA_ALL = frozenset(
 # kv_cache_planning.py), kv_cache_interface.py and config code.  Each row
 # applies from that release on, on top of the rows before it.
 _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
-    ("0.10.0", {}),
+    # 0.10.0's CUDA platform picks CUTLASS MLA on Blackwell only when VLLM_ATTENTION_BACKEND
+    # asks for it, so the default MLA backend there keeps 16-token blocks; 0.10.1 forces it
+    (
+        "0.10.0",
+        {
+            "mla_block_size_blackwell": 16,
+            "mla_block_size_blackwell_nope128": 16,
+            "model_window_unless_pattern": True,
+            "gemma3n_target_root": "model.language_model.layers",
+        },
+    ),
+    (
+        "0.10.1",
+        {
+            "mla_block_size_blackwell": 128,
+            "mla_block_size_blackwell_nope128": 128,
+            "model_window_unless_pattern": False,
+            "gemma3n_target_root": "language_model.model.layers",
+        },
+    ),
     (
         "0.11.0",
         {
@@ -656,7 +690,7 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
 # applied like _CHANGES, on fields of their own.
 _ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.10.1", {"mamba_dtypes": ("auto", "float32")}),
-    ("0.10.2", {"dcp_flag": True}),
+    ("0.10.2", {"dcp_flag": True, "v1_recurrent": True}),
     (
         "0.11.1",
         {

@@ -112,7 +112,11 @@ def kvplan_view(spec: KVCacheSpec, release_fields: set[str]) -> dict[str, Any]:
             "dtype": _dtype(getattr(spec, "dtype", "")),
         }
     )
-    if isinstance(spec, MLAAttentionSpec):
+    if isinstance(spec, MLAAttentionSpec) and "use_mla" in release_fields:
+        # before MLAAttentionSpec existed (0.10.x) vLLM gave MLA layers a FullAttentionSpec
+        # flagged use_mla, without its own cache dtype
+        out.update({"class": "FullAttentionSpec", "use_mla": True})
+    elif isinstance(spec, MLAAttentionSpec):
         out["cache_dtype_str"] = spec.cache_dtype_str
         if "cache_role" in release_fields:
             out["cache_role"] = spec.cache_role.upper()

@@ -31,11 +31,15 @@ from kvplan.model.describe import describe
 from kvplan.releases import resolve_release
 from kvplan.vllm import specs as kv
 from kvplan.vllm.layout import build_layout
+from tools.oracle_oldest import extra_runs
 
 ORACLE = Path(__file__).parent / "oracle"
 FAMILY = "full"
 RELEASES = ("0.33.0", "0.32.0", "0.28.0", "0.23.0", "0.19.1", "0.15.1", "0.11.0", "0.10.2")
 CASES = json.loads((ORACLE / "cases" / f"{FAMILY}.json").read_text())["cases"]
+# (release, case id) pairs of the oldest-release runs that are not compared, with why
+# (as ``skip_releases`` for the releases above)
+OLDEST_SKIPS: dict[tuple[str, str], str] = {}
 # (release, case) pairs; a case names the releases whose own environment cannot read its
 # config (``skip_releases``: the reason), which are left out rather than compared
 RUNS = [
@@ -43,6 +47,11 @@ RUNS = [
     for version in RELEASES
     for case in CASES
     if version not in case.get("skip_releases", {})
+] + [
+    # and on the oldest release serving the case's architecture (OLDEST_SKIPS: why not)
+    pytest.param(version, case, id=f"{case['id']}-{version}")
+    for version, case in extra_runs(FAMILY, RELEASES)
+    if (version, case["id"]) not in OLDEST_SKIPS
 ]
 
 # vLLM's spec class -> kvplan's kind

@@ -16,6 +16,7 @@ from oracle_layers import cases, compare, fixture, kvplan_stages
 
 from kvplan import api
 from kvplan.errors import InputError
+from tools.oracle_oldest import extra_runs
 
 FAMILY = "multimodal"
 VERSIONS = ("0.33.0", "0.19.1")
@@ -25,6 +26,9 @@ def _params():
     for version in VERSIONS:
         for case in cases(FAMILY):
             yield pytest.param(version, case, id=f"{version}-{case['id']}")
+    # and on the oldest release serving the case's architecture
+    for version, case in extra_runs(FAMILY, VERSIONS):
+        yield pytest.param(version, case, id=f"{version}-{case['id']}")
 
 
 # Cases vLLM's code could not build for a reason outside its KV cache decisions

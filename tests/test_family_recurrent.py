@@ -20,6 +20,7 @@ from oracle_match import cases, check_groups, check_layers, kvplan_plan, served_
 from kvplan.model.layers import MambaLayer
 from kvplan.vllm.sharding import spec_for
 from kvplan.vllm.specs import MambaSpec
+from tools.oracle_oldest import extra_runs
 
 FAMILY = "recurrent"
 RELEASES = ("0.33.0", "0.19.1")
@@ -30,20 +31,24 @@ CASES = [c for c in ALL if "speculative_config" not in c["args"]]
 SPEC_CASES = [c for c in ALL if "speculative_config" in c["args"]]
 
 
-@pytest.mark.parametrize("version", RELEASES)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
+def _runs(cases_: list[dict]) -> list:
+    """Every case on both releases, and on the oldest release serving its architecture."""
+    extra = [(v, c) for v, c in extra_runs(FAMILY, RELEASES) if c in cases_]
+    pairs = [(v, c) for v in RELEASES for c in cases_] + extra
+    return [pytest.param(v, c, id=f"{c['id']}-{v}") for v, c in pairs]
+
+
+@pytest.mark.parametrize(("version", "case"), _runs(CASES))
 def test_layers_equal_vllm(version: str, case: dict) -> None:
     check_layers(FAMILY, version, case)
 
 
-@pytest.mark.parametrize("version", RELEASES)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
+@pytest.mark.parametrize(("version", "case"), _runs(CASES))
 def test_groups_and_blocks_equal_vllm(version: str, case: dict) -> None:
     check_groups(FAMILY, version, case)
 
 
-@pytest.mark.parametrize("version", RELEASES)
-@pytest.mark.parametrize("case", SPEC_CASES, ids=lambda c: c["id"])
+@pytest.mark.parametrize(("version", "case"), _runs(SPEC_CASES))
 def test_speculative_tokens_add_conv_rows_as_vllm_does(version: str, case: dict) -> None:
     # With n speculative tokens vLLM gives each recurrent layer n speculative blocks and,
     # where the release says so, n more conv-state rows (gated delta nets always; Mamba2

@@ -16,6 +16,7 @@ import pytest
 from oracle_match import cases, check_groups, check_layers, config
 
 from kvplan import api
+from tools.oracle_oldest import extra_runs
 
 FAMILY = "sharing"
 RELEASES = ("0.33.0", "0.19.1")
@@ -34,14 +35,18 @@ GAPS = {
 }
 
 
-@pytest.mark.parametrize("version", RELEASES)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
+# every case on both releases, and on the oldest release serving its architecture
+RUNS = [pytest.param(v, c, id=f"{c['id']}-{v}") for v in RELEASES for c in CASES] + [
+    pytest.param(v, c, id=f"{c['id']}-{v}") for v, c in extra_runs(FAMILY, RELEASES)
+]
+
+
+@pytest.mark.parametrize(("version", "case"), RUNS)
 def test_layers_equal_vllm(version: str, case: dict) -> None:
     check_layers(FAMILY, version, case, GAPS)
 
 
-@pytest.mark.parametrize("version", RELEASES)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
+@pytest.mark.parametrize(("version", "case"), RUNS)
 def test_groups_and_blocks_equal_vllm(version: str, case: dict) -> None:
     check_groups(FAMILY, version, case, GAPS)
 

@@ -21,12 +21,16 @@ from typing import Any
 import pytest
 
 from kvplan import api
-from kvplan.errors import KvplanError, PlannerRefusal
+from kvplan.errors import InputError, KvplanError, PlannerRefusal
 from kvplan.workflows.verify import kvplan_layer as kvplan_spec
 from kvplan.workflows.verify import vllm_layer as vllm_spec
+from tools.oracle_oldest import extra_runs
 
 ORACLE = Path(__file__).parent / "oracle"
-RELEASES = ("0.33.0", "0.32.0", "0.28.0", "0.23.0", "0.19.1", "0.15.1", "0.11.0", "0.10.2")
+EVERY_CASE = ("0.33.0", "0.32.0", "0.28.0", "0.23.0", "0.19.1", "0.15.1", "0.11.0", "0.10.2")
+# and the oldest releases serving the cases' architectures, whose fixtures hold those cases
+# (tools/oracle_oldest.py; tests/test_oldest.py checks they are all there)
+RELEASES = EVERY_CASE + tuple(sorted({v for v, _ in extra_runs("oracle", EVERY_CASE)}))
 GPU_BY_CAPABILITY = {"8.0": "A100-80GB", "8.9": "L40S", "9.0": "H100-80GB", "10.0": "B200"}
 # Engine arguments a case may set, as kvplan's serving options.
 ARGS = {
@@ -95,6 +99,21 @@ ENVIRONMENT_REFUSALS = (
     "unexpected keyword argument 'nnodes'",
     "Unable to load Ray",
 )
+# Releases whose engine choice sends a model with recurrent state (Mamba layers: vLLM's
+# ``is_hybrid`` / ``is_attention_free`` models) to the V0 engine unless VLLM_USE_V1=1 is set
+# (vllm/engine/arg_utils.py, ``_is_v1_supported_oracle``: "Falling back to V0 Engine"); kvplan plans
+# V1 and refuses them there.  The harness builds the V1 runner whatever the engine choice, so
+# these results are what V1's code does in a V0 process (no Mamba layer registers), not what vLLM serves.
+V0_FOR_RECURRENT = ("0.10.0", "0.10.1")
+
+
+def _served_by_v0(version: str, result: dict[str, Any]) -> bool:
+    config = result.get("config") or {}
+    return version in V0_FOR_RECURRENT and bool(
+        config.get("model_config.is_hybrid") or config.get("model_config.is_attention_free")
+    )
+
+
 # Statuses that are vLLM's own answer: a plan, a planner refusal, a config refusal.
 VLLM_ANSWERS = ("ok", "planner_error", "config_error")
 # Cases the CPU harness could not build, with why; vLLM's answer for them is unknown.
@@ -122,6 +141,9 @@ def cases(comparison: str) -> list[Any]:
     gaps = KNOWN_GAPS[comparison]
     out = []
     for version in RELEASES:
+        if not (ORACLE / "fixtures" / f"vllm-{version}.json").exists():
+            out.append(pytest.param(version, "missing-fixture", id=f"{version}-missing-fixture"))
+            continue  # fails in the test: the fixture cannot be read
         data = fixture(version)
         for cid, result in data["results"].items():
             if result["status"] == "config_error" and "World size" in result["error"]["message"]:
@@ -133,6 +155,8 @@ def cases(comparison: str) -> list[Any]:
             if result["status"] not in VLLM_ANSWERS:
                 continue  # the harness could not run vLLM's code (test_harness_failures_are_known)
             key = f"{version}-{cid}"
+            if _served_by_v0(version, result):
+                continue  # test_v0_served_models_are_refused
             marks = [pytest.mark.xfail(reason=gaps[key], strict=True)] if key in gaps else []
             out.append(pytest.param(version, cid, id=key, marks=marks))
     return out
@@ -250,6 +274,23 @@ def test_plan_equals_vllms(version: str, cid: str) -> None:
     assert got.max_concurrency == pytest.approx(capacity["max_concurrency"], rel=1e-12)
 
 
+def _v0_cases() -> list[Any]:
+    return [
+        pytest.param(version, cid, id=f"{version}-{cid}")
+        for version in RELEASES
+        if version in V0_FOR_RECURRENT
+        for cid, result in fixture(version)["results"].items()
+        if _served_by_v0(version, result)
+    ]
+
+
+@pytest.mark.parametrize(("version", "cid"), _v0_cases())
+def test_v0_served_models_are_refused(version: str, cid: str) -> None:
+    _, _, got = _plan(version, cid)
+    assert isinstance(got, InputError), got
+    assert "V0 engine" in str(got), got
+
+
 def test_harness_failures_are_known() -> None:
     """Every case the harness could not run is listed with its cause, and no listed one now runs."""
     failed = {
@@ -288,12 +329,14 @@ def test_environment_refusals_are_known() -> None:
     want = {
         *(
             f"{v}-kimi-k2-{c}"
-            for v in ("0.10.2", "0.11.0", "0.15.1")
+            for v in ("0.10.0", "0.10.2", "0.11.0", "0.15.1")
             for c in ("tp1", "tp8", "tp1-sm80", "tp1-sm100")
         ),
+        # transformers 4.53.3 (0.10.0's) has no deepseek_v2 config class
+        *(f"0.10.0-deepseek-v2-lite-{c}" for c in ("tp1", "tp2", "tp1-pp2", "tp1-sm80", "tp1-sm100")),
         *(
             f"{v}-nemotron-h-8b-{c}"
-            for v in ("0.10.2", "0.11.0", "0.15.1", "0.19.1")
+            for v in ("0.10.0", "0.10.2", "0.11.0", "0.15.1", "0.19.1")
             for c in ("tp1", "tp2", "tp1-pp2")
         ),
         *(f"{v}-qwen3.5-397b-a17b-{c}" for v in ("0.10.2", "0.11.0", "0.15.1") for c in ("tp1", "tp8")),
@@ -301,7 +344,7 @@ def test_environment_refusals_are_known() -> None:
         # and have no --nnodes argument
         *(
             f"{v}-llama-3.1-8b-{c}{n}"
-            for v in ("0.10.2", "0.11.0")
+            for v in ("0.10.0", "0.10.2", "0.11.0")
             for c, n in (("tp4-pp4", "-nnodes2"), ("tp8-pp2", "-nnodes2"), ("tp8-pp4", "-nnodes4"))
             for n in ("", n)
         ),

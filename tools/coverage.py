@@ -38,7 +38,11 @@ _TABLES = {
 def read_registry(path: Path) -> dict[str, list[str]]:
     """vLLM's registered names by group; the ``# [Encoder-decoder]`` part of the
     multimodal table is its own group."""
-    source = path.read_text()
+    return parse_registry(path.read_text())
+
+
+def parse_registry(source: str) -> dict[str, list[str]]:
+    """``read_registry`` on the text of a registry.py."""
     lines = source.splitlines()
     out: dict[str, list[str]] = {g: [] for g in GROUPS}
     for node in ast.parse(source).body:

@@ -18,7 +18,7 @@ from kvplan.errors import InputError
 from kvplan.inputs.models import ModelInput
 from kvplan.model.config import LENGTH_KEYS, Config, read_as, value
 from kvplan.model.defaults import TEXT_DEFAULTS
-from kvplan.model.layers import ModelDescription
+from kvplan.model.layers import MambaLayer, ModelDescription
 from kvplan.model.registry import (
     ARCHITECTURES,
     CAUSAL_LM,
@@ -293,7 +293,16 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
         raise (
             _unknown(arch, source) if backbone == arch else _unknown(backbone, source, f"{arch}'s text model")
         )
-    _available(backbone, entry.since, entry.until, release, source)
+    since = entry.since if wrapper is not None else entry.registered or entry.since
+    _available(backbone, since, entry.until, release, source)
+    if not release.serves(entry.v1_since):
+        raise InputError(
+            f"vLLM {release.version} builds {backbone} only on its V0 engine (the model class is "
+            f"V0-only) and kvplan plans the V1 engine, which builds it from {entry.v1_since}",
+            source=source,
+            field="architectures",
+            hint=f"plan with --vllm-version {entry.v1_since} or newer",
+        )
     if entry.keys or entry.defaults:
         own_class = text.get("model_type") in (None, entry.model_type)
         text = read_as(text, entry.keys, entry.defaults if own_class else {})
@@ -303,6 +312,14 @@ def describe(model: ModelInput, release: Release) -> ModelDescription:
     module, function = entry.derive.split(":")
     deriver = getattr(import_module(f"kvplan.model.families.{module}"), function)
     layers = deriver(text, source, release, **{**entry.options, **prefix})
+    if not release.behaviour.v1_recurrent and any(isinstance(layer, MambaLayer) for layer in layers):
+        raise InputError(
+            f"vLLM {release.version} serves {backbone}, a model with recurrent state, on its V0 "
+            "engine unless VLLM_USE_V1=1 is set, and kvplan plans only the V1 engine",
+            source=source,
+            field="architectures",
+            hint="plan with --vllm-version 0.10.2 or newer, where V1 serves it by default",
+        )
     # Configs without num_hidden_layers (Whisper's name them per side) count the derived layers.
     count = value(text, "num_hidden_layers", source, default=None)
     return ModelDescription(

@@ -33,6 +33,10 @@ class Entry:
     ``keys``: config-key aliases (kvplan's name -> the config's);
     ``defaults``: the config class's values for omitted keys, applied when
     the config's ``model_type`` is ``model_type`` (or names none).
+    ``registered``: the first release whose registry lists the name itself, where
+    a wrapper built it as its text model before (``since`` then says from when).
+    ``v1_since``: the first release whose V1 engine builds it, where older ones mark
+    the model class V0-only (``SupportsV0Only``: V1 refuses it; kvplan plans V1).
     """
 
     family: str
@@ -45,6 +49,8 @@ class Entry:
     keys: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     model_type: str | None = None
+    registered: str | None = None
+    v1_since: str | None = None
 
 
 @record(frozen=True)
@@ -68,6 +74,7 @@ class Wrapper:
     ``model_type`` (the wrapper's own fix-up for text configs naming no
     architectures, in every release); else transformers' causal-LM class for its
     ``model_type`` (``CAUSAL_LM``, from vLLM 0.20).
+
 
     ``prefix``: the module path of the backbone's decoder layers (what replaces
     the backbone's own ``model.layers``).  ``external``: a config key naming
@@ -198,6 +205,7 @@ def _dense(
     since: str | None = None,
     until: str | None = None,
     keys: dict[str, str] | None = None,
+    v1_since: str | None = None,
     **options: Any,
 ) -> Entry:
     """A name served by one of vLLM's dense model files (``families/dense.py``); ``cls``:
@@ -211,6 +219,7 @@ def _dense(
         keys=keys or {},
         defaults=CLASS_DEFAULTS[cls] if cls else {},
         model_type=cls,
+        v1_since=v1_since,
     )
 
 
@@ -260,7 +269,9 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "Ernie4_5_MoeForCausalLM": _dense(cls="ernie4_5_moe", window="model"),
     "Glm4ForCausalLM": _dense(cls="glm4", window="model"),
     "NemotronForCausalLM": _dense(cls="nemotron", window="model"),
-    "SolarForCausalLM": _dense(window="model"),
+    # 0.10.0 reads the config with vLLM's own SolarConfig (vllm/transformers_utils/configs/
+    # solar.py), whose sliding_window defaults to 2047; 0.10.1 dropped that class
+    "SolarForCausalLM": _dense(window="model", before={"0.10.1": {"defaults": {"sliding_window": 2047}}}),
     "Qwen3MoeForCausalLM": _dense(cls="qwen3_moe", window="model"),
     "MiniMaxM2ForCausalLM": _dense(cls="minimax_m2", since="0.11.1", window="model"),
     "HYV3ForCausalLM": _dense(cls="hy_v3", since="0.20.0", window="model"),
@@ -309,8 +320,10 @@ _FULL_ATTENTION: dict[str, Entry] = {
     "GPT2LMHeadModel": _dense(cls="gpt2", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
     "GPTJForCausalLM": _dense(cls="gptj", **_MHA, prefix="transformer.h", attn="attn.attn", keys=_GPT2_KEYS),
     "OPTForCausalLM": _dense(cls="opt", **_MHA, prefix="model.decoder.layers"),
+    # V0-only before 0.10.2 (bloom.py: SupportsV0Only)
     "BloomForCausalLM": _dense(
         cls="bloom",
+        v1_since="0.10.2",
         **_MHA,
         prefix="transformer.h",
         attn="self_attention.attn",
@@ -372,6 +385,8 @@ _TRANSFORMERS_BACKEND: dict[str, Entry] = {
         "gpt_bigcode",
         moved="0.25.0",
         native={**_MHA, "kv": "falcon", "prefix": "transformer.h", "attn": "attn.attn"},
+        # gpt_bigcode.py built its model under an empty prefix in 0.10.0 (".h.{i}.attn.attn")
+        native_before={"0.10.1": {"prefix": ".h"}},
         prefix="model.h",
         attn="attn",
         kv="falcon",
@@ -429,7 +444,10 @@ _SLIDING_WINDOW: dict[str, Entry] = {
     "Gemma2ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 2}),
     "Gemma3ForCausalLM": Entry("sliding-window hybrid", "sliding:alternating", {"period": 6}, max_len=131072),
     "Cohere2ForCausalLM": Entry("sliding-window hybrid", "sliding:cohere2"),
-    "GptOssForCausalLM": Entry("sliding-window hybrid", "sliding:gpt_oss", since="0.10.1"),
+    # gpt_oss.py named its decoder layers model.block.{i} in 0.10.1
+    "GptOssForCausalLM": Entry(
+        "sliding-window hybrid", "sliding:gpt_oss", {"before": {"0.10.2": "model.block"}}, since="0.10.1"
+    ),
     # layer_types[i] == "sliding_attention" slides (the config class's pattern when the
     # file has no layer_types); other layers take vLLM's model-wide window, if any.
     "AfmoeForCausalLM": Entry("sliding-window hybrid", "sliding:typed", {"rule": "afmoe"}, since="0.11.1"),
@@ -480,13 +498,14 @@ _SLIDING_WINDOW: dict[str, Entry] = {
 }
 
 _CHUNKED_LOCAL: dict[str, Entry] = {
-    "Llama4ForCausalLM": Entry("chunked local", "chunked:llama4"),
+    # built by mllama4.py from 0.10.0, registered from 0.10.1
+    "Llama4ForCausalLM": Entry("chunked local", "chunked:llama4", registered="0.10.1"),
 }
 
 _MLA: dict[str, Entry] = {
     **_entries("mla", "mla:deepseek", ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM")),
     "MistralLarge3ForCausalLM": Entry("mla", "mla:deepseek", since="0.12.0"),
-    "Glm4MoeLiteForCausalLM": Entry("mla", "mla:deepseek", since="0.15.1"),
+    "Glm4MoeLiteForCausalLM": Entry("mla", "mla:deepseek", since="0.15.0"),
     "AXK1ForCausalLM": Entry("mla", "mla:deepseek", since="0.17.0"),
     "PanguUltraMoEForCausalLM": Entry("mla", "mla:always_mla", since="0.11.1"),
     "SarvamMLAForCausalLM": Entry("mla", "mla:always_mla", since="0.18.0"),
@@ -501,23 +520,29 @@ _MLA_SPARSE: dict[str, Entry] = {
 }
 
 _RECURRENT: dict[str, Entry] = {
-    "Qwen3NextForCausalLM": Entry("linear-attention hybrid", "mamba:qwen3_next"),
+    "Qwen3NextForCausalLM": Entry("linear-attention hybrid", "mamba:qwen3_next", since="0.10.2"),
+    # qwen3_5.py's text models, built by the Qwen3.5 wrappers from 0.17 and registered from 0.27
     **_entries(
         "linear-attention hybrid",
         "mamba:qwen3_next",
         ("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"),
         since="0.17.0",
+        registered="0.27.0",
     ),
     "NemotronHForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h"),
     # The same vLLM class; per-layer block_configs need the checkpoint's own config code.
     "NemotronHPuzzleForCausalLM": Entry("mamba hybrid", "mamba:nemotron_h", {"puzzle": True}, since="0.16.0"),
     "GraniteMoeHybridForCausalLM": Entry("mamba hybrid", "mamba:granite_h"),
-    "JambaForCausalLM": Entry("mamba hybrid", "mamba:jamba"),
+    # JambaForCausalLM and MambaForCausalLM (FalconMamba's class too) are V0-only in 0.10.0
+    # (jamba.py, mamba.py: SupportsV0Only)
+    "JambaForCausalLM": Entry("mamba hybrid", "mamba:jamba", v1_since="0.10.1"),
     "FalconH1ForCausalLM": Entry("mamba hybrid", "mamba:falcon_h1"),
     # Their configs name no length: vLLM then takes 2048 tokens (config/model.py, default_max_len).
     "Mamba2ForCausalLM": Entry("attention-free (mamba2)", "mamba:mamba2_only", max_len=2048),
-    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
-    "FalconMambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048),
+    "MambaForCausalLM": Entry("attention-free (mamba)", "mamba:mamba1_only", max_len=2048, v1_since="0.10.1"),
+    "FalconMambaForCausalLM": Entry(
+        "attention-free (mamba)", "mamba:mamba1_only", max_len=2048, v1_since="0.10.1"
+    ),
     "Zamba2ForCausalLM": Entry("mamba hybrid", "recurrent:zamba2", max_len=4096),
     "OlmoHybridForCausalLM": Entry(
         "linear-attention hybrid", "recurrent:olmo_hybrid", since="0.18.0", max_len=65536
@@ -530,12 +555,15 @@ _RECURRENT: dict[str, Entry] = {
 }
 
 _KV_SHARING: dict[str, Entry] = {
-    "Gemma3nForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma3n", since="0.10.1", max_len=32768),
+    # Gemma 3n's wrapper builds it from 0.10.0; vLLM registers it alone from 0.10.1 (and
+    # refuses it alone before 0.11.1: Behaviour.gemma3n_text_targets_wrapper)
+    "Gemma3nForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma3n", max_len=32768, registered="0.10.1"),
     "Gemma4ForCausalLM": Entry("kv-sharing hybrid", "sharing:gemma4", since="0.19.0", max_len=131072),
 }
 
 _ENCODER_DECODER: dict[str, Entry] = {
-    "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper"),
+    # V0-only before 0.10.2 (whisper.py: SupportsV0Only)
+    "WhisperForConditionalGeneration": Entry("encoder-decoder", "encdec:whisper", v1_since="0.10.2"),
 }
 
 # Multimodal architectures that build their own text model (not a registered one).
@@ -683,8 +711,12 @@ _MULTIMODAL: dict[str, Wrapper] = {
     ),
     # Qwen3 text model (Qwen3VL's Qwen3LLMForCausalLM and the like subclass it
     # without touching attention).
+    # qwen3_vl.py built the text model's layers directly under language_model in 0.11.0
     "Qwen3VLForConditionalGeneration": Wrapper(
-        backbone="Qwen3ForCausalLM", text_type="qwen3_vl_text", since="0.11.0"
+        backbone="Qwen3ForCausalLM",
+        text_type="qwen3_vl_text",
+        since="0.11.0",
+        before={"0.11.1": {"prefix": "language_model.layers"}},
     ),
     "Qwen3VLMoeForConditionalGeneration": Wrapper(
         backbone="Qwen3MoeForCausalLM", text_type="qwen3_vl_moe_text", since="0.11.0"
@@ -752,8 +784,11 @@ _MULTIMODAL: dict[str, Wrapper] = {
     "GraniteSpeechForConditionalGeneration": Wrapper(text_type="granite"),
     "GraniteSpeechPlusForConditionalGeneration": Wrapper(text_type="granite", since="0.23.0"),
     "OpenVLAForActionPrediction": Wrapper(text_type="llama", since="0.22.0"),
-    "Cohere2VisionForConditionalGeneration": Wrapper(text_type="cohere2", since="0.10.1"),
-    "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.1"),
+    # cohere2_vision.py built Cohere2ForCausalLM whatever the text config named in 0.10.1
+    "Cohere2VisionForConditionalGeneration": Wrapper(
+        text_type="cohere2", since="0.10.1", before={"0.10.2": {"backbone": "Cohere2ForCausalLM"}}
+    ),
+    "Eagle2_5_VLForConditionalGeneration": Wrapper(since="0.15.0"),
     "InternVLForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.2"),
     "InternS1ForConditionalGeneration": Wrapper(text_type="qwen2", since="0.10.1"),
     # InternVL-style configs keep the text model under llm_config (vLLM maps it
@@ -801,14 +836,26 @@ _RECURRENT_WRAPPERS: dict[str, Wrapper] = {
 }
 
 _KV_SHARING_WRAPPERS: dict[str, Wrapper] = {
-    "Gemma3nForConditionalGeneration": Wrapper(backbone="Gemma3nForCausalLM"),
+    # 0.10.0 served the name with gemma3n.py's own text-only class, its layers under
+    # model.language_model (gemma3n_mm.py's wrapper came in 0.10.1)
+    "Gemma3nForConditionalGeneration": Wrapper(
+        backbone="Gemma3nForCausalLM", before={"0.10.1": {"prefix": "model.language_model.layers"}}
+    ),
     "Gemma4ForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.19.0"),
     "Gemma4UnifiedForConditionalGeneration": Wrapper(backbone="Gemma4ForCausalLM", since="0.23.0"),
 }
 
 _MLA_WRAPPERS: dict[str, Wrapper] = {
-    "KimiVLForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM"),
-    "KimiK25ForConditionalGeneration": Wrapper(backbone="DeepseekV2ForCausalLM", since="0.15.1"),
+    # kimi_vl.py built DeepseekV2Model itself under language_model before 0.15.0
+    "KimiVLForConditionalGeneration": Wrapper(
+        backbone="DeepseekV2ForCausalLM", before={"0.15.0": {"prefix": "language_model.layers"}}
+    ),
+    # kimi_k25.py built DeepseekV2Model itself under language_model before 0.16.0
+    "KimiK25ForConditionalGeneration": Wrapper(
+        backbone="DeepseekV2ForCausalLM",
+        since="0.15.0",
+        before={"0.16.0": {"prefix": "language_model.layers"}},
+    ),
     "DeepseekVLV2ForCausalLM": Wrapper(prefix="language.model.layers", text="language_config"),
 }
 

@@ -38,7 +38,7 @@ def mla_block_size(arch: str, release: Release, kv_dtype: str, qk_nope_head_dim:
     """The default MLA backend's block size on ``arch`` in ``release`` (from vLLM's CUDA platform code).
 
     Hopper: FlashMLA (64) up to 0.17, then FlashAttention MLA (16) for a 16-bit
-    cache.  Blackwell: CUTLASS MLA (128) up to 0.14, FlashInfer MLA (64, with
+    cache.  Blackwell: 16 in 0.10.0, CUTLASS MLA (128) from 0.10.1 up to 0.14, FlashInfer MLA (64, with
     DeepSeek's 128-wide nope head) in 0.15 - 0.17, FlashInfer MLA (32) from 0.18.
     Other GPUs run the Triton MLA backend with 16-token blocks.
     """

@@ -123,8 +123,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "kv-heads-not-replicated",
         "when TP exceeds the KV heads a rank keeps none (heads // tp) instead of one replicated head",
         "kvplan/model/layers.py",
-        "            hint=f\"layer {layer}\",\n        )\n    return 1\n",
-        "            hint=f\"layer {layer}\",\n        )\n    return 0\n",
+        '            hint=f"layer {layer}",\n        )\n    return 1\n',
+        '            hint=f"layer {layer}",\n        )\n    return 0\n',
     ),
     Mutant(
         "wrapper-prefix-dropped",

@@ -61,19 +61,30 @@ SKIP_PREFIXES = ("nvidia-",)
 
 # transformers each release is run with: the newest of the line that was
 # current when the release came out, inside the release's declared range.
+# The others (the first releases of architectures): the newest patch of the minor line
+# whose latest release came out before the vLLM release (PyPI upload dates).
 TRANSFORMERS = {
+    "0.10.0": "transformers==4.53.3",
+    "0.10.1": "transformers==4.55.4",
     "0.10.2": "transformers==4.56.2",
     "0.11.0": "transformers==4.57.1",
+    "0.11.1": "transformers==4.57.6",
     "0.12.0": "transformers==4.57.6",
+    "0.13.0": "transformers==4.57.6",
     "0.14.0": "transformers==4.57.6",
+    "0.15.0": "transformers==4.57.6",
     "0.15.1": "transformers==4.57.6",
+    "0.16.0": "transformers==4.57.6",
     "0.17.0": "transformers==4.57.6",
     "0.18.0": "transformers==4.57.6",
+    "0.19.0": "transformers==4.57.6",
     "0.19.1": "transformers==4.57.6",
     "0.20.0": "transformers==5.6.2",
+    "0.22.1": "transformers==5.10.4",
     "0.23.0": "transformers==5.6.2",
     "0.24.0": "transformers==5.6.2",
     "0.26.0": "transformers==5.6.2",
+    "0.27.0": "transformers==5.14.1",
     "0.28.0": "transformers==5.10.4",
     "0.29.0": "transformers==5.10.4",
     "0.30.0": "transformers==5.10.4",

@@ -266,13 +266,15 @@ def dense(
     ``unsupported`` keys asks for a layout kvplan does not derive; with
     ``window_if``, ``sliding_window`` counts only when that key is true (the
     config class drops it otherwise).  ``before[r]``: the ``prefix``, ``attn``
-    or ``replicate`` of the model file on releases before ``r``.
+    or ``replicate`` of the model file on releases before ``r``, and the
+    ``defaults`` the config class those releases read the config with fills in.
     """
     for until, changed in (before or {}).items():
         if release.serves(None, until):
             prefix = changed.get("prefix", prefix)
             attn = changed.get("attn", attn)
             replicate = changed.get("replicate", replicate)
+            cfg = {**changed.get("defaults", {}), **cfg}
     for key in unsupported:
         if cfg.get(key):
             raise InputError(

@@ -161,7 +161,8 @@ def kimi_linear(
             assert linear is not None
             out.append(
                 KDALayer(
-                    f"{prefix}.{i}.self_attn", i, num_heads=_int(linear, "num_heads", source),
+                    f"{prefix}.{i}.self_attn", i, mamba_type=behaviour.gdn_mamba_type,
+                    num_heads=_int(linear, "num_heads", source),
                     head_dim=_int(linear, "head_dim", source),
                     d_conv=_int(linear, "short_conv_kernel_size", source, 4), conv_dtype=dtype,
                     split_conv=behaviour.kda_split_conv, spec_rows=behaviour.kda_spec_rows,

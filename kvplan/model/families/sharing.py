@@ -48,6 +48,8 @@ def gemma3n(cfg: Config, source: str, release: Release, *, prefix: str = "model.
     ``first_shared - 1`` when it is full (vLLM's gemma3n.py), where
     ``first_shared = num_hidden_layers - num_kv_shared_layers`` (15 by default).
     Head size ``head_dim`` (256 by default), window ``sliding_window`` (512).
+    Where the release keeps the model-wide window (``model_window_unless_pattern``:
+    Gemma 3n's config has no ``sliding_window_pattern``) the full layers slide too.
     """
     n = value(cfg, "num_hidden_layers", source)
     heads = value(cfg, "num_attention_heads", source)
@@ -56,13 +58,15 @@ def gemma3n(cfg: Config, source: str, release: Release, *, prefix: str = "model.
     window = tokens(cfg, "sliding_window", source) or 512
     types = _types(cfg, source, n, [FULL if (i + 1) % 5 == 0 else SLIDING for i in range(n)])
     first_shared = n - _shared_count(cfg, source, n, 15)
+    everywhere = release.behaviour.model_window_unless_pattern and cfg.get("sliding_window_pattern") is None
     out: list[Layer] = []
     for i, kind in enumerate(types):
         name = f"{prefix}.{i}.self_attn.attn"
         target = first_shared - (2 if kind == SLIDING else 1)
         if i >= first_shared and target >= 0:
-            wrapped = f"language_model.model.layers.{target}.self_attn.attn"
-            if release.behaviour.gemma3n_text_targets_wrapper and not prefix.startswith("language_model."):
+            root = release.behaviour.gemma3n_target_root
+            wrapped = f"{root}.{target}.self_attn.attn"
+            if release.behaviour.gemma3n_text_targets_wrapper and prefix != root:
                 # vllm/model_executor/models/gemma3n.py names the target under the
                 # multimodal wrapper's prefix; the text-only model has no such layer.
                 message = (
@@ -77,7 +81,7 @@ def gemma3n(cfg: Config, source: str, release: Release, *, prefix: str = "model.
                 )
             out.append(SharedKVLayer(name, i, target=f"{prefix}.{target}.self_attn.attn"))
         else:
-            out.append(attention(name, i, heads, kv, head, window if kind == SLIDING else None))
+            out.append(attention(name, i, heads, kv, head, window if kind == SLIDING or everywhere else None))
     return out
 
 

@@ -42,8 +42,19 @@ def cohere2(cfg: Config, source: str, release: Release, *, prefix: str = "model.
     )
 
 
-def gpt_oss(cfg: Config, source: str, release: Release, *, prefix: str = "model.layers") -> list[Layer]:
-    """gpt-oss: even layers slide (window 128), odd layers are full; path ``.attn.attn``."""
+def gpt_oss(
+    cfg: Config,
+    source: str,
+    release: Release,
+    *,
+    prefix: str = "model.layers",
+    before: dict[str, str] | None = None,
+) -> list[Layer]:
+    """gpt-oss: even layers slide (window 128), odd layers are full; path ``.attn.attn``.
+    ``before[r]``: the layers' path on releases before ``r``."""
+    for until, older in (before or {}).items():
+        if release.serves(None, until):
+            prefix = older
     n = value(cfg, "num_hidden_layers", source)
     heads, kv, hidden = attention_heads(cfg, source)
     head = head_size(cfg, source, heads, hidden)
