@@ -48,7 +48,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "capacity-report-removed",
         "the planner reports no capacity (no tokens, concurrency or log lines)",
         "kvplan/vllm/planner.py",
-        "report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp)",
+        "report = capacity(shown[0], logged, usage, behaviour, req.dcp, req.pcp, req.cache_block_size)",
         "report = None",
     ),
     Mutant(
@@ -87,16 +87,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "mamba-align-as-none",
         "Mamba layers never run in align mode (prefix caching ignored)",
-        "kvplan/vllm/platform.py",
-        'mode = "align" if release.behaviour.hybrid_prefix_caching else "none"',
-        'mode = "none"',
+        "kvplan/vllm/engine_args.py",
+        'mode = "all" if b.mamba_prefix_caching == "modes" and arch in b.mamba_all_archs else "align"',
+        'mode = "all" if b.mamba_prefix_caching == "modes" and arch in b.mamba_all_archs else "none"',
     ),
     Mutant(
         "gemma3n-text-built-before-0.11.1",
         "the text-only Gemma 3n is planned on releases whose gemma3n.py fails its own KV-sharing check",
         "kvplan/model/families/sharing.py",
-        "if release.behaviour.gemma3n_text_targets_wrapper and not",
-        "if False and not",
+        "if release.behaviour.gemma3n_text_targets_wrapper and prefix != root:",
+        "if False:",
     ),
     Mutant(
         "kv-sharing-layers-listed-as-tensor-owners",
