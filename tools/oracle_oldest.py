@@ -226,7 +226,6 @@ UNCHECKED: dict[str, str] = {
     "FireRedASR2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "FlintForCausalLM": "vLLM 0.33.0's Flint attention imports flashinfer, which the oracle environment (CPU) does not install",
     "FunASRForConditionalGeneration": "transformers 4.57.6 (0.17.0's oracle environment) has no fun_asr_nano config class, and vLLM's FunASR module imports torchaudio, which the oracle environment does not install (no release run builds it)",
-    "Gemma3nForConditionalGeneration": "no fixture of 0.33.0 holds its cases",
     "Granite4VisionForConditionalGeneration": "vLLM 0.20.0 fails on the case's generated config while building the model (object of type 'NoneType' has no len()); not analysed further (0.33.0 builds it)",
     "InternS1ProForConditionalGeneration": 'vLLM\'s InternS1-Pro needs FoPE rope parameters, which only its own published config has ("should use FOPE" on every release run)',
     "InternVLChatModel": "vLLM's InternVL processor needs a tokenizer while the config is built; the oracle runs without one (skip_tokenizer_init)",
