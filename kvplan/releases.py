@@ -62,8 +62,10 @@ class Behaviour:
     mamba_all_spec_blocks: in Mamba cache mode ``all`` a request also holds its
         speculative blocks, ``cdiv(max_model_len, block) + num_speculative_blocks``
         pages (0.22 - 0.31, while the mode exists; before, only the first term).
-    hybrid_prefix_caching: prefix caching on for hybrid models, so Mamba runs
-        in ``align`` mode (0.26+).
+    hybrid_prefix_caching: prefix caching on by default for hybrid models, so
+        Mamba runs in ``align`` mode (0.28+; 0.26 and 0.27 keep it opt-in for
+        hybrid models, vllm/engine/arg_utils.py
+        ``_set_default_chunked_prefill_and_prefix_caching_args``).
     mla_block_size: the MLA backend's block size on Hopper with a 16-bit cache.
     mla_block_size_blackwell: the default MLA backend's block size on
         Blackwell (16 in 0.10.0, whose default is not CUTLASS MLA; CUTLASS MLA
@@ -579,7 +581,6 @@ _CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
         {
             "rocm_graph_estimate": True,
             "async_in_flight": True,
-            "hybrid_prefix_caching": True,
             "page_padding": "mamba",
             "v2_architectures": frozenset(
                 {
@@ -706,7 +707,7 @@ _ENGINE_ARG_CHANGES: tuple[tuple[str, dict[str, object]], ...] = (
     ("0.24.0", {"mamba_all_archs": _MAMBA_ALL}),
     ("0.26.0", {"dcp_tp_check": "v0_26"}),
     ("0.27.0", {"dcp_gqa_check": True}),
-    ("0.28.0", {"mamba_prefix_caching": "align"}),
+    ("0.28.0", {"mamba_prefix_caching": "align", "hybrid_prefix_caching": True}),
     ("0.32.0", {"mamba_cache_modes": ("align", "none")}),
     ("0.33.0", {"mamba_cache_mode_ignored": True}),
 )

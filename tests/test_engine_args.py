@@ -112,9 +112,12 @@ def test_nemotron_h_prefix_caching_mode_all_in_026():
     # Nemotron-H-8B at TP 1: Mamba2 conv (3, 8192 + 2 x 8 x 128) bf16 = 61,440 B, SSM
     # (128, 64, 128) float32 (vLLM's default from 0.20) = 4,194,304 B: 4,255,744 B, which is
     # exactly 1,039 tokens of attention (8 KV heads x 128 x 2 x 2 B = 4,096 B/token).
-    # 0.26 - 0.27 run prefix caching in mode 'all' for models with Mamba prefix caching:
+    # 0.26 - 0.27 keep prefix caching opt-in for hybrid models (vllm/engine/arg_utils.py,
+    # _set_default_chunked_prefill_and_prefix_caching_args: `... and not is_hybrid`);
+    # turned on, they run it in mode 'all' for models with Mamba prefix caching:
     # block = lcm(chunk_size 128, 16) x cdiv(1,039, 128) = 1,152, the Mamba block too.
-    v26 = api.plan("nemotron-h-8b", **MEM, vllm_version="0.26")
+    assert api.plan("nemotron-h-8b", **MEM, vllm_version="0.26").prefix_caching is False
+    v26 = api.plan("nemotron-h-8b", **MEM, vllm_version="0.26", enable_prefix_caching=True)
     assert (v26.block_size, v26.layout.mamba_cache_mode) == (1152, "all")
     assert _groups(v26)["mamba"].block_size == 1152
     # 0.28+ default to 'align': 16 x cdiv(4,255,744, 65,536) = 1,040.
@@ -122,7 +125,9 @@ def test_nemotron_h_prefix_caching_mode_all_in_026():
     assert (v28.block_size, v28.layout.mamba_cache_mode) == (1040, "align")
     # --mamba-cache-mode align on 0.26 gives the same; prefix caching off: mode none,
     # the Mamba block is max_model_len (8,192).
-    aligned = api.plan("nemotron-h-8b", **MEM, vllm_version="0.26", mamba_cache_mode="align")
+    aligned = api.plan(
+        "nemotron-h-8b", **MEM, vllm_version="0.26", enable_prefix_caching=True, mamba_cache_mode="align"
+    )
     assert aligned.block_size == 1040
     off = api.plan("nemotron-h-8b", **MEM, vllm_version="0.26", enable_prefix_caching=False)
     assert (off.block_size, _groups(off)["mamba"].block_size) == (1040, 8192)
@@ -157,7 +162,9 @@ def test_mamba_block_size_needs_prefix_caching():
     assert "has no --mamba-block-size" in _refusal(model="nemotron-h-8b", mamba_block_size=256,
                                                    vllm_version="0.11.0")  # fmt: skip
     # In mode 'all' it replaces the chunk size: lcm(256, 16) x cdiv(1,039, 256) = 1,280.
-    plan = api.plan("nemotron-h-8b", **MEM, vllm_version="0.26", mamba_block_size=256)
+    plan = api.plan(
+        "nemotron-h-8b", **MEM, vllm_version="0.26", enable_prefix_caching=True, mamba_block_size=256
+    )
     assert plan.block_size == 1280
 
 

@@ -156,6 +156,22 @@ MOVED: dict[str, tuple[str, str]] = {
             ("GraniteSpeechPlusForConditionalGeneration", "granite_speech_plus", "5.6.2", "0.23.0"),
         )
     },
+    "Glm4vMoeForConditionalGeneration": (
+        "0.10.2",
+        _NO_CONFIG_CLASS.format(t="glm4v_moe", tf="4.55.4", v="0.10.1") + _LATER_TRANSFORMERS,
+    ),
+    **{
+        name: (
+            used,
+            _NO_CONFIG_CLASS.format(t=model_type, tf=tf, v=first)
+            + f"; the first oracle environment run after {first} whose transformers has it is {used}'s",
+        )
+        for name, model_type, tf, first, used in (
+            ("PaddleOCRVLForConditionalGeneration", "paddleocr_vl", "4.57.6", "0.11.1", "0.20.0"),
+            ("GlmOcrForConditionalGeneration", "glm_ocr", "4.57.6", "0.16.0", "0.20.0"),
+            ("CohereCompassForConditionalGeneration", "cohere_compass", "5.10.4", "0.30.0", "0.32.0"),
+        )
+    },
     "BloomForCausalLM": (
         "0.15.1",
         "the oracle's CPU environment has no vllm_flash_attn, so vLLM 0.10.2 to 0.11.0 pick "
@@ -202,28 +218,19 @@ MOVED: dict[str, tuple[str, str]] = {
 UNCHECKED: dict[str, str] = {
     "AfmoeForCausalLM": "its case's config omits layer_types, which vLLM 0.11.1's own AfmoeConfig leaves None, so afmoe.py fails subscripting it (a config writing layer_types out would build); kvplan fills the config class's pattern, as transformers 5's class does",
     "ApertusForCausalLM": "vLLM's Apertus build reads a tensor's value while it creates the model (RuntimeError: Cannot copy out of meta tensor), which the meta-device build cannot give (0.10.2, 0.11.0, 0.19.1 and 0.33.0 alike)",
-    "AquilaForCausalLM": "no fixture of 0.24.0 holds its cases",
-    "AquilaModel": "no oracle case: no config under tests/oracle/configs names it",
     "BeeForConditionalGeneration": "vLLM 0.11.1 fails on the case's generated config while building the model ('NoneType' object is not iterable); not analysed further (0.33.0 builds it)",
-    "Cohere2ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "CohereCompassForConditionalGeneration": "no fixture of 0.30.0 holds its cases",
     "DeepseekVLV2ForCausalLM": "vLLM 0.10.0's DeepSeek-VL2 vision encoder needs timm, which the oracle environment does not install",
-    "DoryForCausalLM": "no fixture of 0.33.0 holds its cases",
+    "DoryForCausalLM": 'vLLM 0.33.0 (its only serving release) refuses every tensor_parallel_size above 1 (vllm/model_executor/models/dory.py:296, "Dory currently supports tensor_parallel_size=1 only"), and kvplan gives the same refusal; its TP 1 cases are built and compared, no TP > 1 case can be',
     "DotsOCRForCausalLM": "the dots_ocr model type needs the checkpoint's remote configuration code, which the case's folder lacks (refused on every release run)",
     "ExaoneMoeForCausalLM": "vLLM 0.27.0 fails on the case's generated config while building the model ('ExaoneMoeConfig' object has no attribute 'sliding_windows'); not analysed further (0.33.0 builds it)",
     "FireRedASR2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "FlintForCausalLM": "vLLM 0.33.0's Flint attention imports flashinfer, which the oracle environment (CPU) does not install",
     "FunASRForConditionalGeneration": "transformers 4.57.6 (0.17.0's oracle environment) has no fun_asr_nano config class, and vLLM's FunASR module imports torchaudio, which the oracle environment does not install (no release run builds it)",
-    "Gemma3ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Gemma3nForConditionalGeneration": "no fixture of 0.33.0 holds its cases",
-    "Glm4vMoeForConditionalGeneration": "no fixture of 0.10.1 holds its cases",
-    "GlmOcrForConditionalGeneration": "no fixture of 0.16.0 holds its cases",
     "Granite4VisionForConditionalGeneration": "vLLM 0.20.0 fails on the case's generated config while building the model (object of type 'NoneType' has no len()); not analysed further (0.33.0 builds it)",
     "InternS1ProForConditionalGeneration": 'vLLM\'s InternS1-Pro needs FoPE rope parameters, which only its own published config has ("should use FOPE" on every release run)',
     "InternVLChatModel": "vLLM's InternVL processor needs a tokenizer while the config is built; the oracle runs without one (skip_tokenizer_init)",
     "IsaacForConditionalGeneration": "transformers 4.57.6 (0.14.0's oracle environment) has no isaac config class, and vLLM's Isaac model reads its vision token from the tokenizer, which the oracle runs without",
     "KananaVForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
-    "Llama4ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Llama_Nemotron_Nano_VL": "vLLM builds its vision model through AutoModel from the checkpoint's remote code, which the case's folder lacks (ModelConfig assertion on 0.10.0)",
     "LlavaOnevision2ForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "MiDashengLMModel": "vLLM's MiDashengLM module imports torchaudio, which the oracle environment does not install",
@@ -235,14 +242,11 @@ UNCHECKED: dict[str, str] = {
     "Ovis2_5": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "Ovis2_6_MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "PaddleOCRVLForConditionalGeneration": "no fixture of 0.11.1 holds its cases",
     "Phi4MMForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "PixtralForConditionalGeneration": "no oracle case: no config under tests/oracle/configs names it",
     "QianfanOCRForConditionalGeneration": "vLLM 0.21.0 fails on the case's generated config while building the model ('NoneType' object is not subscriptable); not analysed further (0.33.0 builds it)",
     "Qwen3ASRRealtimeGeneration": "vLLM 0.17.0 fails to inspect the model class in the oracle environment (failed to be inspected); not analysed further (0.19.1 builds it)",
     "Qwen3OmniMoeForConditionalGeneration": "its case's vision_config (transformers' class defaults) lacks keys vLLM's Qwen3-Omni vision encoder reads (0.11.1: apply_vit_abs_pos_embed)",
-    "Qwen3_5ForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
-    "Qwen3_5MoeForCausalLM": "no oracle case: no config under tests/oracle/configs names it",
     "VoxtralForConditionalGeneration": "its case's config (transformers' Voxtral class defaults) lacks the audio keys vLLM reads from a Mistral-format params.json; every release run refuses or fails on it (0.10.0: no voxtral config class in transformers 4.53.3)",
 }
 

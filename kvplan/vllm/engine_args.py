@@ -48,7 +48,7 @@ def _has_attention(model: ModelDescription) -> bool:
 
 def default_prefix_caching(model: ModelDescription, release: Release) -> bool:
     """vLLM's default for ``--enable-prefix-caching`` (``ModelConfig.is_prefix_caching_supported``):
-    on for attention models, on for hybrid models from 0.26, off for attention-free ones."""
+    on for attention models, on for hybrid models from 0.28, off for attention-free ones."""
     if not _has_mamba(model):
         return True
     if not _has_attention(model):
