@@ -242,6 +242,24 @@ _CONFIG_KEYS = (
 )
 
 
+def merged_over(target: Path, fixture: dict) -> dict:
+    """``fixture``'s answers over those ``target`` already holds (the new ones win)."""
+    if not target.exists():
+        return fixture
+    old = json.loads(target.read_text())
+    old["specs"].update(fixture["specs"])
+    old["results"].update(fixture["results"])
+    for key in ("gpus", "standins", "import_seconds"):
+        old[key].update(fixture[key])
+    return old
+
+
+def write_fixture(target: Path, fixture: dict) -> None:
+    """One compact JSON line, as the tests read it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(fixture, indent=None, separators=(",", ":")) + "\n")
+
+
 def trim(fixture: dict) -> dict:
     """Keep what the tests compare: statuses and errors, the resolved batch defaults, every
     stage's layers and specs, backends, and the planner's groups, blocks and capacity."""
@@ -319,15 +337,9 @@ def main() -> int:
                 stage["draft_layers"] = raw_stage.get("draft_layers", [])
         fixture = trim(fixture)
         target = ORACLE_TESTS / "fixtures" / args.family / f"vllm-{version}.json"
-        if only and target.exists():
-            old = json.loads(target.read_text())
-            old["specs"].update(fixture["specs"])
-            old["results"].update(fixture["results"])
-            for key in ("gpus", "standins", "import_seconds"):
-                old[key].update(fixture[key])
-            fixture = old
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(fixture, indent=None, separators=(",", ":")) + "\n")
+        if only:
+            fixture = merged_over(target, fixture)
+        write_fixture(target, fixture)
         statuses: dict[str, int] = {}
         for r in fixture["results"].values():
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1

@@ -782,16 +782,9 @@ def _write_mla_fixture(family: str, version: str, cases: list[dict[str, Any]]) -
             stage["draft_layers"] = raw_stage.get("draft_layers", [])
     fixture = mla.trim(fixture)
     target = fixture_path(family, version)
-    if target.exists():
-        old = json.loads(target.read_text())
-        old["specs"].update(fixture["specs"])
-        old["results"].update(fixture["results"])
-        for key in ("gpus", "standins", "import_seconds"):
-            old[key].update(fixture[key])
-        fixture = old
+    fixture = mla.merged_over(target, fixture)
     fixture["results"] = dict(sorted(fixture["results"].items()))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(fixture, indent=None, separators=(",", ":")) + "\n")
+    mla.write_fixture(target, fixture)
 
 
 def run(version: str, families: list[str]) -> int:
