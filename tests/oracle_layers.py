@@ -14,6 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from kvplan.errors import InputError
 from kvplan.inputs.models import resolve_model
 from kvplan.inputs.serving import Serving
 from kvplan.model.describe import describe
@@ -137,3 +140,26 @@ def compare(case: dict[str, Any], result: dict[str, Any], specs: dict[str, Any],
                 }
                 diffs.append(f"stage {rank} {name}: (kvplan, vLLM) {delta}")
     return diffs
+
+
+def check(family: str, version: str, case: dict[str, Any], gaps: dict[tuple[str, str], str]) -> None:
+    """kvplan's layers for ``case`` equal what vLLM ``version`` built.
+
+    Where vLLM did not build the model, kvplan must refuse it too (an architecture
+    the release does not serve, a text config it cannot resolve), or the case must
+    be a known gap of the oracle's inputs: ``gaps`` by (version or "*", config).
+    """
+    data = fixture(family, version)
+    result = data["results"].get(case["id"])
+    assert result is not None, f"no vLLM {version} result for {case['id']}: rerun tools/oracle_family.py"
+    if result["status"] not in ("ok", "planner_error"):
+        try:
+            kvplan_stages(case, version)
+        except InputError:
+            return
+        gap = gaps.get((version, case["config"])) or gaps.get(("*", case["config"]))
+        assert gap, (
+            f"vLLM {version} could not build {case['id']} but kvplan derives it: {result.get('error')}"
+        )
+        pytest.xfail(gap)
+    assert compare(case, result, data["specs"], version) == []

@@ -12,7 +12,7 @@ window, page size.
 from __future__ import annotations
 
 import pytest
-from oracle_layers import cases, compare, fixture, kvplan_stages
+from oracle_layers import cases, check
 
 from kvplan import api
 from kvplan.errors import InputError
@@ -55,29 +55,9 @@ ORACLE_GAPS = {
 }
 
 
-def _gap(version, case):
-    return ORACLE_GAPS.get((version, case["config"])) or ORACLE_GAPS.get(("*", case["config"]))
-
-
 @pytest.mark.parametrize(("version", "case"), list(_params()))
 def test_layers_equal_vllm(version, case):
-    data = fixture(FAMILY, version)
-    result = data["results"].get(case["id"])
-    assert result is not None, f"no vLLM {version} result for {case['id']}: rerun tools/oracle_family.py"
-    if result["status"] not in ("ok", "planner_error"):
-        # vLLM did not build the model.  Where kvplan refuses it as well (an architecture
-        # the release does not serve, a text config it cannot resolve) they agree;
-        # otherwise the case must be a known gap of the oracle's inputs.
-        try:
-            kvplan_stages(case, version)
-        except InputError:
-            return
-        gap = _gap(version, case)
-        assert gap, (
-            f"vLLM {version} could not build {case['id']} but kvplan derives it: {result.get('error')}"
-        )
-        pytest.xfail(gap)
-    assert compare(case, result, data["specs"], version) == []
+    check(FAMILY, version, case, ORACLE_GAPS)
 
 
 def test_llava_15_fills_llama_defaults():
